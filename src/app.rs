@@ -1,0 +1,295 @@
+//! The command-line program: arguments in, exit code out. Argument meaning
+//! lives in `cli`, the work in the library; this only wires them together.
+
+use crate::cli::{Cli, ColorChoice, Command};
+use crate::config::{self, KeyFile, Paths};
+use crate::connector::Connectors;
+use crate::error::{ExitCode, exit_code_of, usage};
+use crate::http::{NetOptions, TOR_PROXY};
+use crate::jongler::{Jongler, Options};
+use crate::output::{self, ConnectorStatus};
+use crate::pool::Pool;
+use crate::pool::store::{CleanReport, Store};
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
+
+/// Runs the program and returns its exit code; errors are printed here, once.
+pub fn main(cli: Cli) -> ExitCode {
+    let color = use_color(cli.global.color);
+    init_logging(&cli, color);
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::Success;
+            }
+            let label = if color {
+                {
+                    use colored::Colorize;
+                    "error".red().bold().to_string()
+                }
+            } else {
+                "error".into()
+            };
+            eprintln!("jongler: {label}: {err:#}");
+            exit_code_of(&err)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "jongler", &mut std::io::stdout());
+            return Ok(ExitCode::Success);
+        }
+        Some(Command::Status { connector, json }) => {
+            let paths = Paths::resolve(
+                g.config.as_deref(),
+                g.state_dir.as_deref(),
+                g.connectors_dir.as_deref(),
+            )?;
+            let statuses = status(&paths, connector.as_deref())?;
+            if *json {
+                output::write_status_json(&statuses, connector.is_some())?;
+            } else {
+                output::write_status_table(&statuses, use_color_stdout(g.color))?;
+            }
+            return Ok(ExitCode::Success);
+        }
+        None => {}
+    }
+
+    if cli.cleanup.is_some() || cli.cleanup_all {
+        let paths = Paths::resolve(
+            g.config.as_deref(),
+            g.state_dir.as_deref(),
+            g.connectors_dir.as_deref(),
+        )?;
+        let store = Store::new(&paths.state_dir);
+        let report = match &cli.cleanup {
+            Some(name) => {
+                crate::names::check(name).map_err(|why| {
+                    usage(format!("connector name {name:?} can't be used: {why}"))
+                })?;
+                store.clean(Some(name))?
+            }
+            None => store.clean(None)?,
+        };
+        report_cleanup(&report, cli.cleanup.as_deref(), cli.global.quiet);
+        return Ok(ExitCode::Success);
+    }
+
+    let (Some(connector), Some(method), Some(endpoint)) =
+        (&cli.connector, &cli.method, &cli.endpoint)
+    else {
+        let mut cmd = Cli::command();
+        let what = if cli.connector.is_none() {
+            "<CONNECTOR> <METHOD> <ENDPOINT>"
+        } else {
+            "<METHOD> <ENDPOINT>"
+        };
+        let msg = format!("missing {what}; try `jongler --help`");
+        let err = cmd.error(clap::error::ErrorKind::MissingRequiredArgument, msg);
+        let _ = err.print();
+        return Ok(ExitCode::Usage);
+    };
+
+    let wait = seconds(cli.wait, "--wait")?;
+    let timeout = seconds(cli.timeout, "--timeout")?;
+    let options = Options {
+        config: g.config.clone(),
+        state_dir: g.state_dir.clone(),
+        connectors_dir: g.connectors_dir.clone(),
+        env_keys: true,
+        wait,
+        net: NetOptions {
+            proxy: if cli.tor {
+                Some(TOR_PROXY.to_string())
+            } else {
+                cli.proxy.clone()
+            },
+            timeout: (!timeout.is_zero()).then_some(timeout),
+        },
+    };
+    let body = cli.body.as_deref().map(read_body).transpose()?;
+    let jongler = Jongler::connect(connector, options)?;
+    let response = jongler.request(method, endpoint, body.as_deref())?;
+    if let Some(key) = &response.key_name {
+        log::info!(
+            "{} {} answered {} (key `{key}`)",
+            method.to_uppercase(),
+            endpoint,
+            response.status
+        );
+    }
+    output::write_response(&response, cli.include, cli.pretty)?;
+    Ok(ExitCode::for_status(response.status))
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| usage(format!("{flag} {value} is not a number of seconds ≥ 0")))
+}
+
+/// BODY: `-` is stdin, `@file` a file, anything else the body itself.
+fn read_body(arg: &str) -> Result<Vec<u8>> {
+    if arg == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("reading the body from stdin")?;
+        Ok(body)
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read(path).map_err(|e| usage(format!("can't read body file {path}: {e}")))
+    } else {
+        Ok(arg.as_bytes().to_vec())
+    }
+}
+
+/// Every key's state for one connector, or for every connector with keys.
+fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
+    let connectors = Connectors::load(&paths.connector_dirs)?;
+    let file = KeyFile::read(&paths.config_file)?;
+    if file.is_none() && paths.config_explicit {
+        return Err(usage(format!(
+            "config file {} does not exist",
+            paths.config_file.display()
+        )));
+    }
+    let store = Store::new(&paths.state_dir);
+    let mut names: Vec<String> = match only {
+        Some(name) => vec![connectors.get(name)?.name.clone()],
+        None => {
+            let mut names: Vec<String> = file
+                .iter()
+                .flat_map(|f| f.sections.iter().map(|(s, _)| s.clone()))
+                .collect();
+            for (c, _) in connectors.iter() {
+                if c.key_env_prefix
+                    .as_ref()
+                    .is_some_and(|p| !config::env_keys(p, std::env::vars()).is_empty())
+                {
+                    names.push(c.name.clone());
+                }
+            }
+            names
+        }
+    };
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let (keys, lockdown_secs) = match connectors.get(&name) {
+            Ok(connector) if connector.requires_api_key => (
+                config::keys_for(connector, paths, true)?,
+                connector.lockdown_seconds,
+            ),
+            Ok(_) => continue,
+            Err(e) if only.is_some() => return Err(e),
+            Err(_) => {
+                log::warn!("config section [{name}] names no known connector");
+                let keys = file
+                    .as_ref()
+                    .and_then(|f| f.section(&name))
+                    .map(<[_]>::to_vec)
+                    .unwrap_or_default();
+                (keys, 60)
+            }
+        };
+        let pool = Pool::new(&name, keys, store.clone(), lockdown_secs);
+        out.push(ConnectorStatus {
+            connector: name,
+            keys: pool.states()?,
+        });
+    }
+    Ok(out)
+}
+
+fn report_cleanup(report: &CleanReport, connector: Option<&str>, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let scope = connector.map_or("all connectors".to_string(), |c| format!("`{c}`"));
+    let mut line = format!(
+        "jongler: cleaned {scope}: {} LOCKDOWN, {} ERROR, {} stale lock(s) removed",
+        report.lockdowns, report.errors, report.stale_locks
+    );
+    if report.held > 0 {
+        line.push_str(&format!(
+            "; {} key(s) in use by live processes left alone",
+            report.held
+        ));
+    }
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+fn use_color_stdout(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+        other => use_color(other),
+    }
+}
+
+fn init_logging(cli: &Cli, color: bool) {
+    let g = &cli.global;
+    let level = if g.quiet {
+        log::LevelFilter::Error
+    } else if let Some(level) = g.log_level {
+        level
+    } else {
+        match g.verbose {
+            0 => log::LevelFilter::Warn,
+            1 => log::LevelFilter::Info,
+            2 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        }
+    };
+    colored::control::set_override(color);
+    env_logger::Builder::new()
+        // Our own messages only: the HTTP stack's trace lines could carry headers.
+        .filter_level(log::LevelFilter::Off)
+        .filter_module("jongler", level)
+        .format(move |buf, record| {
+            let level = record.level().as_str().to_lowercase();
+            let level = if color {
+                use colored::Colorize;
+                match record.level() {
+                    log::Level::Error => level.red().bold().to_string(),
+                    log::Level::Warn => level.yellow().bold().to_string(),
+                    _ => level.dimmed().to_string(),
+                }
+            } else {
+                level
+            };
+            writeln!(buf, "jongler: {level}: {}", record.args())
+        })
+        .target(env_logger::Target::Stderr)
+        .init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
+}

@@ -1,0 +1,138 @@
+//! The command line, as clap derive types; nothing else parses arguments.
+
+use crate::error::EXIT_CODES_HELP;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Send requests to LLM APIs through a pool of API keys shared safely by every process.
+///
+/// Each request gets a key that is free right now; rate-limited keys are set
+/// aside for as long as the API says, bad keys are marked, and the request is
+/// retried on another key. Key states live in marker files in the state dir.
+#[derive(Debug, Parser)]
+#[command(
+    name = "jongler",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = EXIT_CODES_HELP,
+    override_usage = "jongler [OPTIONS] <CONNECTOR> <METHOD> <ENDPOINT> [BODY]\n       \
+                      jongler --cleanup <CONNECTOR> | --cleanup-all\n       \
+                      jongler <COMMAND>"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Connector name, e.g. generativelanguage.googleapis.com
+    pub connector: Option<String>,
+
+    /// HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS
+    pub method: Option<String>,
+
+    /// Path on the API, starting with '/', e.g. /v1beta/models/gemini-2.5-flash:generateContent
+    pub endpoint: Option<String>,
+
+    /// Request body: literal text, '-' for stdin, or '@FILE'
+    pub body: Option<String>,
+
+    /// Indent a JSON answer
+    #[arg(long)]
+    pub pretty: bool,
+
+    /// Print the status line and headers before the body
+    #[arg(short = 'i', long)]
+    pub include: bool,
+
+    /// Remove LOCKDOWN and ERROR markers and stale locks of one connector
+    #[arg(long, value_name = "CONNECTOR", conflicts_with_all = ["connector", "cleanup_all"])]
+    pub cleanup: Option<String>,
+
+    /// Remove LOCKDOWN and ERROR markers and stale locks of every connector
+    #[arg(long, conflicts_with = "connector")]
+    pub cleanup_all: bool,
+
+    /// How long to wait for a free key, in seconds (0: fail at once)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        env = "JONGLER_WAIT"
+    )]
+    pub wait: f64,
+
+    /// Give up on a request after this many seconds (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub timeout: f64,
+
+    /// Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)
+    #[arg(long, conflicts_with = "proxy")]
+    pub tor: bool,
+
+    /// Send requests through this proxy (http://, https://, socks5://, socks5h://)
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+
+    /// Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)
+    #[arg(long, value_name = "DIR", global = true)]
+    pub connectors_dir: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug or trace [default: warn]
+    #[arg(long, value_name = "LEVEL", global = true, env = "JONGLER_LOG")]
+    pub log_level: Option<log::LevelFilter>,
+
+    /// More log output (-v info, -vv debug)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// When to color stderr
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// When stderr is a terminal and NO_COLOR is not set
+    Auto,
+    /// Always
+    Always,
+    /// Never
+    Never,
+}
+
+/// The subcommands; their names win over connector names.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every key's state, until-when and why
+    Status {
+        /// Only this connector
+        connector: Option<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+}

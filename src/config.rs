@@ -1,0 +1,330 @@
+//! Where things live (config file, state dir, connector dirs) and the keys
+//! configured for a connector, from the INI file and the environment.
+
+use crate::connector::{Connector, ConnectorDirs};
+use crate::error::usage;
+use crate::names;
+use crate::secret::ApiKey;
+use anyhow::Result;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the INI file (api-jongler's).
+pub const CONFIG_ENV: &str = "APIJONGLER_CONFIG";
+/// Environment variable naming the state dir.
+pub const STATE_DIR_ENV: &str = "JONGLER_STATE_DIR";
+/// Environment variable naming a connectors dir.
+pub const CONNECTORS_DIR_ENV: &str = "JONGLER_CONNECTORS_DIR";
+
+/// The resolved locations.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The INI file with the keys.
+    pub config_file: PathBuf,
+    /// Whether `config_file` was named by the user (then it must exist).
+    pub config_explicit: bool,
+    /// The state dir holding the marker files.
+    pub state_dir: PathBuf,
+    /// Where user connector files are read from.
+    pub connector_dirs: ConnectorDirs,
+}
+
+impl Paths {
+    /// Resolves each location: the flag, else the environment, else the platform default.
+    pub fn resolve(
+        config: Option<&Path>,
+        state_dir: Option<&Path>,
+        connectors_dir: Option<&Path>,
+    ) -> Result<Paths> {
+        let env_path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let config_base = directories::BaseDirs::new().map(|b| b.config_dir().join("jongler"));
+
+        let (config_file, config_explicit) = match config
+            .map(Path::to_path_buf)
+            .or_else(|| env_path(CONFIG_ENV))
+        {
+            Some(path) => (path, true),
+            None => match &config_base {
+                Some(base) => (base.join("APIJongler.ini"), false),
+                None => {
+                    return Err(usage(format!(
+                        "no home directory: pass --config or set {CONFIG_ENV}"
+                    )));
+                }
+            },
+        };
+
+        let state_dir = match state_dir
+            .map(Path::to_path_buf)
+            .or_else(|| env_path(STATE_DIR_ENV))
+        {
+            Some(path) => path,
+            None => directories::BaseDirs::new()
+                .map(|b| b.state_dir().unwrap_or(b.data_local_dir()).join("jongler"))
+                .ok_or_else(|| {
+                    usage(format!(
+                        "no home directory: pass --state-dir or set {STATE_DIR_ENV}"
+                    ))
+                })?,
+        };
+
+        let mut dirs = ConnectorDirs::default();
+        if let Some(base) = &config_base {
+            dirs.optional.push(base.join("connectors"));
+        }
+        if let Some(env) = env_path(CONNECTORS_DIR_ENV) {
+            dirs.required.push(env);
+        }
+        if let Some(flag) = connectors_dir {
+            dirs.required.push(flag.to_path_buf());
+        }
+        Ok(Paths {
+            config_file,
+            config_explicit,
+            state_dir,
+            connector_dirs: dirs,
+        })
+    }
+}
+
+/// One configured key: its name (used in marker files and messages) and value.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    /// The INI label or environment variable name.
+    pub name: String,
+    /// The secret itself.
+    pub key: ApiKey,
+}
+
+/// The keys of every section of an INI file, in file order.
+#[derive(Debug, Default)]
+pub struct KeyFile {
+    /// The file they came from.
+    pub path: PathBuf,
+    /// Section name → keys.
+    pub sections: Vec<(String, Vec<KeyEntry>)>,
+}
+
+impl KeyFile {
+    /// Reads and validates an INI key file. `Ok(None)` if it does not exist.
+    pub fn read(path: &Path) -> Result<Option<KeyFile>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(usage(format!(
+                    "can't read config file {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        Self::parse(&text, path).map(Some)
+    }
+
+    /// Parses INI text the way Python's configparser reads it: no quotes, no escapes.
+    pub fn parse(text: &str, path: &Path) -> Result<KeyFile> {
+        let file = path.display();
+        let opts = ini::ParseOption {
+            enabled_quote: false,
+            enabled_escape: false,
+            enabled_indented_mutiline_value: false,
+            enabled_preserve_key_leading_whitespace: false,
+        };
+        let ini = ini::Ini::load_from_str_opt(text, opts)
+            .map_err(|e| usage(format!("config file {file} is not valid INI: {e}")))?;
+        let mut sections: Vec<(String, Vec<KeyEntry>)> = Vec::new();
+        for (section, props) in ini.iter() {
+            let Some(section) = section else {
+                if let Some((name, _)) = props.iter().next() {
+                    return Err(usage(format!(
+                        "config file {file}: `{}` is outside any [section]; put keys under [<connector name>]",
+                        name.escape_debug()
+                    )));
+                }
+                continue;
+            };
+            let index = match sections.iter().position(|(s, _)| s == section) {
+                Some(i) => i,
+                None => {
+                    sections.push((section.to_string(), Vec::new()));
+                    sections.len() - 1
+                }
+            };
+            let keys = &mut sections[index].1;
+            for (name, value) in props.iter() {
+                names::check(name).map_err(|why| {
+                    usage(format!(
+                        "config file {file}, section [{section}]: key name {name:?} can't be used ({why}); \
+                         key names become file names in the state dir"
+                    ))
+                })?;
+                if keys.iter().any(|k| k.name == name) {
+                    return Err(usage(format!(
+                        "config file {file}, section [{section}]: key name `{name}` appears twice"
+                    )));
+                }
+                let value = value.trim();
+                if value.is_empty() {
+                    return Err(usage(format!(
+                        "config file {file}, section [{section}]: key `{name}` has no value"
+                    )));
+                }
+                keys.push(KeyEntry {
+                    name: name.to_string(),
+                    key: ApiKey::new(value),
+                });
+            }
+        }
+        Ok(KeyFile {
+            path: path.to_path_buf(),
+            sections,
+        })
+    }
+
+    /// The keys of one section, if it exists.
+    pub fn section(&self, name: &str) -> Option<&[KeyEntry]> {
+        self.sections
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, k)| k.as_slice())
+    }
+}
+
+/// Keys from the environment: `PREFIX`, then `PREFIX_1`, `PREFIX_2` … in numeric order.
+pub fn env_keys(prefix: &str, vars: impl IntoIterator<Item = (String, String)>) -> Vec<KeyEntry> {
+    let mut found: Vec<(u64, KeyEntry)> = Vec::new();
+    for (name, value) in vars {
+        let order = if name == prefix {
+            Some(0)
+        } else {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|n| n.saturating_add(1))
+        };
+        let value = value.trim();
+        if let (Some(order), false) = (order, value.is_empty()) {
+            found.push((
+                order,
+                KeyEntry {
+                    name,
+                    key: ApiKey::new(value),
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(order, _)| *order);
+    found.into_iter().map(|(_, k)| k).collect()
+}
+
+/// The keys for `connector`: its INI section, then its environment keys. The
+/// same value under two names is kept once (else one key could be used twice).
+pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<Vec<KeyEntry>> {
+    let file = KeyFile::read(&paths.config_file)?;
+    if file.is_none() && paths.config_explicit {
+        return Err(usage(format!(
+            "config file {} does not exist (named by --config or {CONFIG_ENV}); see APIJongler.ini.example",
+            paths.config_file.display()
+        )));
+    }
+    let mut keys: Vec<KeyEntry> = file
+        .as_ref()
+        .and_then(|f| f.section(&connector.name))
+        .map(<[KeyEntry]>::to_vec)
+        .unwrap_or_default();
+    if use_env {
+        if let Some(prefix) = &connector.key_env_prefix {
+            keys.extend(env_keys(prefix, std::env::vars()));
+        }
+    }
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut unique = Vec::with_capacity(keys.len());
+    for entry in &keys {
+        match seen.get(entry.key.expose()) {
+            Some(first) => log::warn!(
+                "key `{}` holds the same key as `{first}`; using it once, as `{first}`",
+                entry.name
+            ),
+            None => {
+                seen.insert(entry.key.expose(), &entry.name);
+                unique.push(entry.clone());
+            }
+        }
+    }
+    if unique.is_empty() && connector.requires_api_key {
+        let name = &connector.name;
+        let env_hint = connector
+            .key_env_prefix
+            .as_ref()
+            .map(|p| format!(", or set {p} / {p}_1 … {p}_N"))
+            .unwrap_or_default();
+        let where_ = match &file {
+            Some(_) => format!(
+                "config file {} has no [{name}] section",
+                paths.config_file.display()
+            ),
+            None => format!("config file {} does not exist", paths.config_file.display()),
+        };
+        return Err(usage(format!(
+            "no keys for `{name}`: {where_}; add\n\n    [{name}]\n    key1 = <your key>\n\nto it \
+             (pass --config or set {CONFIG_ENV} to use another file{env_hint})"
+        )));
+    }
+    Ok(unique)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_sections_become_named_keys() {
+        let f = KeyFile::parse(
+            "[a.com]\nkey1 = v1\nkey2: v2\n\n[b]\nk=x=y\n",
+            Path::new("t.ini"),
+        )
+        .unwrap();
+        let a = f.section("a.com").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[1].name.as_str(), a[1].key.expose()), ("key2", "v2"));
+        assert_eq!(f.section("b").unwrap()[0].key.expose(), "x=y");
+    }
+
+    #[test]
+    fn hostile_or_duplicate_key_names_are_refused_with_file_and_section() {
+        for text in [
+            "[s]\n../../etc = v\n",
+            "[s]\n.x = v\n",
+            "[s]\nk = a\nk = b\n",
+            "[s]\nk =\n",
+            "k = v\n",
+        ] {
+            let err = KeyFile::parse(text, Path::new("/x/keys.ini")).unwrap_err();
+            assert!(format!("{err}").contains("/x/keys.ini"), "{err}");
+            assert_eq!(crate::error::exit_code_of(&err).code(), 2);
+        }
+        let err = KeyFile::parse("[s\nk = v\n", Path::new("g.ini")).unwrap_err();
+        assert!(format!("{err}").contains("not valid INI"), "{err}");
+    }
+
+    #[test]
+    fn env_keys_come_in_numeric_order() {
+        let vars = [
+            ("P_10", "j"),
+            ("P_2", "b"),
+            ("P", "a"),
+            ("P_X", "no"),
+            ("PX_1", "no"),
+            ("P_3", ""),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let keys = env_keys("P", vars);
+        let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["P", "P_2", "P_10"]);
+    }
+}

@@ -1,0 +1,301 @@
+//! Connector definitions: the JSON files that say where an API lives and how
+//! it takes a key. The files in `connectors/` are built into the binary; a
+//! user file with the same `name` overrides a built-in.
+
+use crate::error::usage;
+use crate::names;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The connectors shipped in `connectors/`, as (file name, JSON).
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "generativelanguage.googleapis.com.json",
+        include_str!("../connectors/generativelanguage.googleapis.com.json"),
+    ),
+    (
+        "api-inference.huggingface.co.json",
+        include_str!("../connectors/api-inference.huggingface.co.json"),
+    ),
+    (
+        "httpbin.org.json",
+        include_str!("../connectors/httpbin.org.json"),
+    ),
+];
+
+/// One API, as described by a connector file. Fields unknown to jongler are
+/// kept in `extra`, so files written for api-jongler load unchanged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Connector {
+    /// The name used on the command line and in the INI section header.
+    pub name: String,
+    /// Host name or IP address of the API.
+    pub host: String,
+    /// TCP port; defaults to 443 for https and 80 for http.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `https` or `http`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// `json` (bodies are checked and sent as application/json) or `text`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Whether requests need a key from the pool.
+    #[serde(default = "default_true")]
+    pub requires_api_key: bool,
+    /// The header that carries the key (default `Authorization`).
+    #[serde(default)]
+    pub api_key_header: Option<String>,
+    /// Put before the key in the header (default `Bearer ` for `Authorization`).
+    #[serde(default)]
+    pub api_key_prefix: Option<String>,
+    /// Environment variables `PREFIX`, `PREFIX_1` … `PREFIX_N` also hold keys.
+    #[serde(default)]
+    pub key_env_prefix: Option<String>,
+    /// Statuses that mean "rate limited" besides 429.
+    #[serde(default = "default_rate_limit_statuses")]
+    pub rate_limit_statuses: Vec<u16>,
+    /// How long a LOCKDOWN lasts when the API does not say.
+    #[serde(default = "default_lockdown_seconds")]
+    pub lockdown_seconds: u64,
+    /// Everything else in the file, kept as is.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_protocol() -> String {
+    "https".into()
+}
+fn default_format() -> String {
+    "json".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_rate_limit_statuses() -> Vec<u16> {
+    vec![429, 503, 509]
+}
+fn default_lockdown_seconds() -> u64 {
+    60
+}
+
+impl Connector {
+    /// Parses and validates one connector file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Connector> {
+        let connector: Connector = serde_json::from_str(text).map_err(|e| {
+            usage(format!(
+                "connector file {origin} is not a valid connector: {e}"
+            ))
+        })?;
+        connector
+            .validate()
+            .map_err(|e| usage(format!("connector file {origin}: {e}")))?;
+        Ok(connector)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        names::check(&self.name).map_err(|e| format!("name {:?} can't be used: {e}", self.name))?;
+        if self.host.is_empty() || self.host.contains(['/', '?', '#', '@', ' ']) {
+            return Err(format!("host {:?} is not a host name", self.host));
+        }
+        if !matches!(self.protocol.as_str(), "http" | "https") {
+            return Err(format!(
+                "protocol {:?} must be \"http\" or \"https\"",
+                self.protocol
+            ));
+        }
+        if self.port == Some(0) {
+            return Err("port 0 is not a port".into());
+        }
+        if let Some(header) = &self.api_key_header {
+            reqwest::header::HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| format!("api_key_header {header:?} is not a header name"))?;
+        }
+        if let Some(bad) = self
+            .rate_limit_statuses
+            .iter()
+            .find(|s| !(400..=599).contains(*s))
+        {
+            return Err(format!(
+                "rate_limit_statuses holds {bad}, not an HTTP error status"
+            ));
+        }
+        if let Some(prefix) = &self.key_env_prefix {
+            if prefix.is_empty()
+                || !prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(format!(
+                    "key_env_prefix {prefix:?} is not an environment variable name"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `protocol://host:port`, with no trailing slash.
+    pub fn base_url(&self) -> String {
+        let port = self
+            .port
+            .unwrap_or(if self.protocol == "http" { 80 } else { 443 });
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{}://{}:{}", self.protocol, host, port)
+    }
+
+    /// The header name and prefix the key is sent with.
+    pub fn key_header(&self) -> (String, String) {
+        let header = self
+            .api_key_header
+            .clone()
+            .unwrap_or_else(|| "Authorization".into());
+        let prefix = self.api_key_prefix.clone().unwrap_or_else(|| {
+            if header.eq_ignore_ascii_case("authorization") {
+                "Bearer ".into()
+            } else {
+                String::new()
+            }
+        });
+        (header, prefix)
+    }
+
+    /// Whether bodies are JSON.
+    pub fn is_json(&self) -> bool {
+        self.format.eq_ignore_ascii_case("json")
+    }
+}
+
+/// Where user connector files are looked for, lowest precedence first.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorDirs {
+    /// Directories that must exist (given on the command line or in the environment).
+    pub required: Vec<PathBuf>,
+    /// Directories read only if they exist (the config dir's `connectors/`).
+    pub optional: Vec<PathBuf>,
+}
+
+/// All known connectors, by name: built-ins overridden by user files.
+#[derive(Debug, Clone)]
+pub struct Connectors {
+    by_name: BTreeMap<String, (Connector, String)>,
+}
+
+impl Connectors {
+    /// The built-ins plus every `*.json` in `dirs`; later dirs override earlier.
+    pub fn load(dirs: &ConnectorDirs) -> Result<Connectors> {
+        let mut by_name = BTreeMap::new();
+        for (file, text) in BUILT_IN {
+            let connector = Connector::parse(text, &format!("(built in) {file}"))
+                .expect("invariant: built-in connectors are valid");
+            by_name.insert(
+                connector.name.clone(),
+                (connector, format!("built in ({file})")),
+            );
+        }
+        for dir in &dirs.optional {
+            if dir.is_dir() {
+                load_dir(dir, &mut by_name)?;
+            }
+        }
+        for dir in &dirs.required {
+            if !dir.is_dir() {
+                return Err(usage(format!(
+                    "connectors dir {} does not exist or is not a directory",
+                    dir.display()
+                )));
+            }
+            load_dir(dir, &mut by_name)?;
+        }
+        Ok(Connectors { by_name })
+    }
+
+    /// The connector called `name`, or an error listing the known ones.
+    pub fn get(&self, name: &str) -> Result<&Connector> {
+        self.by_name.get(name).map(|(c, _)| c).ok_or_else(|| {
+            let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+            usage(format!(
+                "unknown connector `{name}`; known: {} (add {name}.json to a connectors dir to define it)",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// Every connector with the file or built-in it came from.
+    pub fn iter(&self) -> impl Iterator<Item = (&Connector, &str)> {
+        self.by_name
+            .values()
+            .map(|(c, origin)| (c, origin.as_str()))
+    }
+}
+
+fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, (Connector, String)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| usage(format!("can't read connectors dir {}: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| usage(format!("can't read connector file {}: {e}", path.display())))?;
+        let connector = Connector::parse(&text, &path.display().to_string())
+            .with_context(|| format!("loading connectors from {}", dir.display()))?;
+        by_name.insert(
+            connector.name.clone(),
+            (connector, path.display().to_string()),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_load_and_gemini_sends_its_key_in_a_header() {
+        let all = Connectors::load(&ConnectorDirs::default()).unwrap();
+        let gemini = all.get("generativelanguage.googleapis.com").unwrap();
+        assert_eq!(
+            gemini.key_header(),
+            ("x-goog-api-key".into(), String::new())
+        );
+        assert_eq!(
+            gemini.base_url(),
+            "https://generativelanguage.googleapis.com:443"
+        );
+        let hf = all.get("api-inference.huggingface.co").unwrap();
+        assert_eq!(hf.key_header(), ("Authorization".into(), "Bearer ".into()));
+        assert!(!all.get("httpbin.org").unwrap().requires_api_key);
+    }
+
+    #[test]
+    fn api_jongler_files_load_and_keep_unknown_fields() {
+        let c = Connector::parse(
+            r#"{"name":"x.example","host":"x.example","port":443,"protocol":"https",
+                "format":"json","requires_api_key":true,"models":["a"]}"#,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.extra["models"], serde_json::json!(["a"]));
+        assert_eq!(c.rate_limit_statuses, vec![429, 503, 509]);
+    }
+
+    #[test]
+    fn bad_connectors_name_the_file_and_the_field() {
+        let err = Connector::parse(r#"{"name":"../x","host":"h"}"#, "f.json").unwrap_err();
+        assert!(format!("{err:#}").contains("f.json"), "{err:#}");
+        let err =
+            Connector::parse(r#"{"name":"x","host":"h","protocol":"ftp"}"#, "f.json").unwrap_err();
+        assert!(format!("{err:#}").contains("protocol"), "{err:#}");
+        let err = Connector::parse("{", "g.json").unwrap_err();
+        assert!(format!("{err:#}").contains("g.json"), "{err:#}");
+    }
+}

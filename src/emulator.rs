@@ -1,0 +1,499 @@
+//! A Gemini API emulator on loopback, for the tests, the benchmarks and the
+//! demo: per-key quota windows, real 429 bodies (QuotaFailure with `quotaId`,
+//! RetryInfo), 400 `API_KEY_INVALID`, 403 suspended keys, 503s, set latency,
+//! and a count of requests that overlapped on one key.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the emulator treats one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behavior {
+    /// A working key (subject to the rate window).
+    Valid,
+    /// 400 `API_KEY_INVALID`.
+    Invalid,
+    /// 403 `PERMISSION_DENIED`, consumer suspended.
+    Suspended,
+    /// 429 with a per-day `quotaId`: out of quota until midnight Pacific.
+    DailyExhausted,
+    /// 503 `UNAVAILABLE`: the model is overloaded.
+    Overloaded,
+}
+
+impl std::str::FromStr for Behavior {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Behavior, String> {
+        serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
+            format!(
+                "unknown behaviour {s:?}: valid, invalid, suspended, daily-exhausted, overloaded"
+            )
+        })
+    }
+}
+
+/// What the emulator does.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Key values it knows, with how each behaves. Unknown keys are invalid.
+    pub keys: Vec<(String, Behavior)>,
+    /// Per key: at most this many requests in any window of this length.
+    pub rate: Option<(u32, Duration)>,
+    /// How long each successful request takes.
+    pub latency: Duration,
+}
+
+impl EmulatorConfig {
+    /// Valid keys, no rate limit, no latency.
+    pub fn with_keys(keys: &[&str]) -> EmulatorConfig {
+        EmulatorConfig {
+            keys: keys
+                .iter()
+                .map(|k| (k.to_string(), Behavior::Valid))
+                .collect(),
+            rate: None,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+/// Counts of what the emulator saw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// Every request.
+    pub requests: u64,
+    /// Answers by status.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests by key value.
+    pub by_key: BTreeMap<String, u64>,
+    /// Requests that arrived while another request on the same key was still being answered.
+    pub overlaps: u64,
+    /// Requests that carried a key in the URL (`?key=`), which jongler never does.
+    pub key_in_url: u64,
+    /// Requests that carried no key at all.
+    pub no_key: u64,
+    /// Requests being answered now.
+    pub in_flight: u64,
+}
+
+struct Shared {
+    keys: HashMap<String, Behavior>,
+    rate: Option<(u32, Duration)>,
+    latency: Mutex<Duration>,
+    stats: Mutex<Stats>,
+    in_flight: Mutex<HashMap<String, u32>>,
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// A running emulator; dropping it stops it.
+pub struct Emulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Emulator {
+    /// Starts on a random loopback port, in a thread of its own.
+    pub fn start(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        Self::start_on(
+            "127.0.0.1:0".parse().expect("invariant: valid address"),
+            config,
+        )
+    }
+
+    /// Starts on `addr`.
+    pub fn start_on(addr: SocketAddr, config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        let shared = Arc::new(Shared {
+            keys: config.keys.into_iter().collect(),
+            rate: config.rate,
+            latency: Mutex::new(config.latency),
+            stats: Mutex::new(Stats::default()),
+            in_flight: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
+        });
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = Router::new()
+            .route("/__emulator/stats", get(stats))
+            .route("/__emulator/latency", post(set_latency))
+            .fallback(handle)
+            .with_state(shared.clone());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("emulator".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("invariant: nonblocking listener");
+                    let server = axum::serve(listener, app);
+                    tokio::select! {
+                        result = server => if let Err(e) = result { eprintln!("emulator: {e}") },
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        Ok(Emulator {
+            addr,
+            shared,
+            stop: Some(stop),
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A connector file pointing at this emulator, Gemini-style.
+    pub fn connector_json(&self, name: &str) -> String {
+        connector_json(name, self.addr)
+    }
+
+    /// What it has seen so far.
+    pub fn stats(&self) -> Stats {
+        self.shared
+            .stats
+            .lock()
+            .expect("invariant: no panics under lock")
+            .clone()
+    }
+
+    /// Changes the latency of successful requests.
+    pub fn set_latency(&self, latency: Duration) {
+        *self
+            .shared
+            .latency
+            .lock()
+            .expect("invariant: no panics under lock") = latency;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A Gemini-style connector file for an emulator at `addr`.
+pub fn connector_json(name: &str, addr: SocketAddr) -> String {
+    serde_json::to_string_pretty(&json!({
+        "name": name,
+        "host": addr.ip().to_string(),
+        "port": addr.port(),
+        "protocol": "http",
+        "format": "json",
+        "requires_api_key": true,
+        "api_key_header": "x-goog-api-key",
+        "rate_limit_statuses": [429, 503, 509],
+        "lockdown_seconds": 60
+    }))
+    .expect("invariant: JSON serializes")
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let stats = shared
+        .stats
+        .lock()
+        .expect("invariant: no panics under lock")
+        .clone();
+    axum::Json(stats).into_response()
+}
+
+#[derive(Deserialize)]
+struct LatencyQuery {
+    ms: u64,
+}
+
+async fn set_latency(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<LatencyQuery>,
+) -> StatusCode {
+    *shared
+        .latency
+        .lock()
+        .expect("invariant: no panics under lock") = Duration::from_millis(q.ms);
+    StatusCode::NO_CONTENT
+}
+
+/// Counts a request in flight on a key until dropped (also when the client
+/// goes away mid-request and the server drops the handler).
+struct InFlight {
+    shared: Arc<Shared>,
+    key: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(n) = self
+            .shared
+            .in_flight
+            .lock()
+            .expect("invariant")
+            .get_mut(&self.key)
+        {
+            *n -= 1;
+        }
+        self.shared.stats.lock().expect("invariant").in_flight -= 1;
+    }
+}
+
+fn google_error(status: StatusCode, api_status: &str, message: &str, details: Value) -> Response {
+    let body = json!({"error": {"code": status.as_u16(), "message": message, "status": api_status, "details": details}});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let url_key = uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("key=").map(str::to_string))
+    });
+    let key = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string)
+        })
+        .or(url_key.clone());
+
+    let response = answer(
+        &shared,
+        &method,
+        &uri,
+        key.as_deref(),
+        url_key.is_some(),
+        &body,
+    )
+    .await;
+    let mut stats = shared.stats.lock().expect("invariant");
+    *stats
+        .by_status
+        .entry(response.status().as_u16())
+        .or_default() += 1;
+    response
+}
+
+async fn answer(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    key: Option<&str>,
+    in_url: bool,
+    body: &[u8],
+) -> Response {
+    {
+        let mut stats = shared.stats.lock().expect("invariant");
+        stats.requests += 1;
+        stats.key_in_url += u64::from(in_url);
+        stats.no_key += u64::from(key.is_none());
+        if let Some(key) = key {
+            *stats.by_key.entry(key.to_string()).or_default() += 1;
+        }
+    }
+    let Some(key) = key else {
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+            json!([]),
+        );
+    };
+    let _in_flight = {
+        let mut in_flight = shared.in_flight.lock().expect("invariant");
+        let n = in_flight.entry(key.to_string()).or_default();
+        *n += 1;
+        let mut stats = shared.stats.lock().expect("invariant");
+        stats.in_flight += 1;
+        if *n > 1 {
+            stats.overlaps += 1;
+        }
+        InFlight {
+            shared: shared.clone(),
+            key: key.to_string(),
+        }
+    };
+
+    let model = uri
+        .path()
+        .strip_prefix("/v1beta/models/")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or("gemini-2.5-flash")
+        .to_string();
+    match shared.keys.get(key).copied().unwrap_or(Behavior::Invalid) {
+        Behavior::Valid => {}
+        Behavior::Invalid => {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "API key not valid. Please pass a valid API key.",
+                json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}]),
+            );
+        }
+        Behavior::Suspended => {
+            return google_error(
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
+                &format!("Permission denied: Consumer 'api_key:{key}' has been suspended."),
+                json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CONSUMER_SUSPENDED",
+                        "domain": "googleapis.com"}]),
+            );
+        }
+        Behavior::DailyExhausted => {
+            return quota_429(&model, "PerDay", 50, Duration::from_secs(17));
+        }
+        Behavior::Overloaded => {
+            return google_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "The model is overloaded. Please try again later.",
+                json!([]),
+            );
+        }
+    }
+
+    if let Some((limit, window)) = shared.rate {
+        let now = Instant::now();
+        let mut windows = shared.windows.lock().expect("invariant");
+        let sent = windows.entry(key.to_string()).or_default();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            sent.pop_front();
+        }
+        if sent.len() >= limit as usize {
+            let free_in =
+                window.saturating_sub(now.duration_since(sent[sent.len() - limit as usize]));
+            drop(windows);
+            return quota_429(&model, "PerMinute", limit, free_in);
+        }
+        sent.push_back(now);
+    }
+
+    let latency = *shared.latency.lock().expect("invariant");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let path = uri.path();
+    if *method == Method::GET && (path == "/v1beta/models" || path == "/v1/models") {
+        return axum::Json(json!({"models": [
+            {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash"},
+            {"name": "models/gemini-2.5-flash-lite", "displayName": "Gemini 2.5 Flash-Lite"},
+            {"name": "models/gemini-2.5-pro", "displayName": "Gemini 2.5 Pro"}]}))
+        .into_response();
+    }
+    let action = path.rsplit(':').next().unwrap_or("");
+    if *method != Method::POST || !path.starts_with("/v1beta/models/") || !path.contains(':') {
+        return google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("{method} {path} is not found"),
+            json!([]),
+        );
+    }
+    if !model.starts_with("gemini-") {
+        return google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!(
+                "models/{model} is not found for API version v1beta, or is not supported for {action}."
+            ),
+            json!([]),
+        );
+    }
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Invalid JSON payload received.",
+                json!([]),
+            );
+        }
+    };
+    let text: String = request["contents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["parts"].as_array().into_iter().flatten())
+        .filter_map(|p| p["text"].as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let prompt_tokens = text.len().div_ceil(4).max(1);
+    match action {
+        "countTokens" => axum::Json(json!({"totalTokens": prompt_tokens})).into_response(),
+        "generateContent" => {
+            let reply = format!("echo: {text}");
+            let reply_tokens = reply.len().div_ceil(4);
+            axum::Json(json!({
+                "candidates": [{"content": {"parts": [{"text": reply}], "role": "model"},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": reply_tokens,
+                                  "totalTokenCount": prompt_tokens + reply_tokens},
+                "modelVersion": model
+            }))
+            .into_response()
+        }
+        _ => google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("unknown action {action}"),
+            json!([]),
+        ),
+    }
+}
+
+fn quota_429(model: &str, per: &str, limit: u32, retry_in: Duration) -> Response {
+    google_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details.",
+        json!([
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+             "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                             "quotaId": format!("GenerateRequests{per}PerProjectPerModel-FreeTier"),
+                             "quotaDimensions": {"location": "global", "model": model},
+                             "quotaValue": limit.to_string()}]},
+            {"@type": "type.googleapis.com/google.rpc.Help",
+             "links": [{"description": "Learn more about Gemini API quotas",
+                        "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{:.3}s", retry_in.as_secs_f64())}
+        ]),
+    )
+}

@@ -1,0 +1,175 @@
+//! The network: the only code that talks HTTP. It sends one request with one
+//! key and hands back what came back; `classify` says what that means.
+
+pub mod classify;
+
+use crate::connector::Connector;
+use crate::error::usage;
+use crate::secret::ApiKey;
+use anyhow::Result;
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use std::time::Duration;
+
+/// Where Tor's SOCKS port usually listens; `socks5h` resolves names through it.
+pub const TOR_PROXY: &str = "socks5h://127.0.0.1:9050";
+
+/// How requests go out.
+#[derive(Debug, Clone, Default)]
+pub struct NetOptions {
+    /// Send everything through this proxy (`http://`, `https://`, `socks5://`, `socks5h://`).
+    pub proxy: Option<String>,
+    /// Give up on a request after this long (`None`: never).
+    pub timeout: Option<Duration>,
+}
+
+/// One answer, whole.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// `HTTP/1.1` and the like.
+    pub version: String,
+    /// Headers in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A failure to get any answer (connect, timeout, reset …), worth a retry on
+/// another key. Its text names neither the URL's query nor the key.
+#[derive(Debug, Clone)]
+pub struct TransportError(pub String);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// An HTTP client for one connector.
+#[derive(Debug)]
+pub struct Client {
+    inner: reqwest::blocking::Client,
+    base_url: String,
+    key_header: HeaderName,
+    key_prefix: String,
+    json: bool,
+}
+
+impl Client {
+    /// A client for `connector`.
+    pub fn new(connector: &Connector, options: &NetOptions) -> Result<Client> {
+        let base_url = connector.base_url();
+        let mut builder = reqwest::blocking::Client::builder()
+            .user_agent(concat!("jongler/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(options.timeout);
+        if connector.protocol == "http" && options.proxy.is_none() {
+            builder = builder.tls_built_in_root_certs(false);
+        }
+        if let Some(proxy) = &options.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| usage(format!("proxy {proxy:?} is not a proxy URL: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        let inner = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("can't set up HTTP: {e}"))?;
+        let (header, key_prefix) = connector.key_header();
+        let key_header = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+            usage(format!(
+                "connector `{}`: bad api_key_header",
+                connector.name
+            ))
+        })?;
+        Ok(Client {
+            inner,
+            base_url,
+            key_header,
+            key_prefix,
+            json: connector.is_json(),
+        })
+    }
+
+    /// The URL an endpoint resolves to.
+    pub fn url(&self, endpoint: &str) -> String {
+        format!("{}{}", self.base_url, endpoint)
+    }
+
+    /// Sends one request, with `key` in the connector's header (marked
+    /// sensitive, never in the URL).
+    pub fn send(
+        &self,
+        method: &reqwest::Method,
+        endpoint: &str,
+        body: Option<&[u8]>,
+        key: Option<&ApiKey>,
+    ) -> Result<Answer, TransportError> {
+        let url = self.url(endpoint);
+        let mut request = self.inner.request(method.clone(), &url);
+        if let Some(key) = key {
+            let mut value = HeaderValue::from_str(&format!("{}{}", self.key_prefix, key.expose()))
+                .map_err(|_| {
+                    TransportError("the key holds characters a header can't carry".into())
+                })?;
+            value.set_sensitive(true);
+            request = request.header(self.key_header.clone(), value);
+        }
+        if let Some(body) = body {
+            if self.json {
+                request = request.header(CONTENT_TYPE, "application/json");
+            }
+            request = request.body(body.to_vec());
+        }
+        let where_ = || format!("{method} {}", url.split('?').next().unwrap_or(&url));
+        let response = request.send().map_err(|e| describe(&where_(), e))?;
+        let status = response.status().as_u16();
+        let version = format!("{:?}", response.version());
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .bytes()
+            .map_err(|e| describe(&where_(), e))?
+            .to_vec();
+        Ok(Answer {
+            status,
+            version,
+            headers,
+            body,
+        })
+    }
+}
+
+fn describe(where_: &str, e: reqwest::Error) -> TransportError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "broke off while reading the answer"
+    } else {
+        "failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    let cause = if cause.is_empty() {
+        e.without_url().to_string()
+    } else {
+        cause
+    };
+    TransportError(format!("{where_} {kind}: {cause}"))
+}

@@ -1,0 +1,111 @@
+//! The only writer to stdout: answers and status reports.
+
+use crate::jongler::Response;
+use crate::pool::{KeyStatus, State};
+use anyhow::Result;
+use colored::Colorize;
+use serde::Serialize;
+use std::io::Write;
+
+/// One connector's key states, as `status --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorStatus {
+    /// The connector's name.
+    pub connector: String,
+    /// Its keys.
+    pub keys: Vec<KeyStatus>,
+}
+
+/// Writes an answer: optionally the status line and headers, then the body,
+/// indented when `pretty` and it is JSON.
+pub fn write_response(response: &Response, include: bool, pretty: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if include {
+        writeln!(out, "{} {}", response.version, status_line(response.status))?;
+        for (name, value) in &response.headers {
+            writeln!(out, "{name}: {value}")?;
+        }
+        writeln!(out)?;
+    }
+    if pretty {
+        match serde_json::from_slice::<serde_json::Value>(&response.body) {
+            Ok(json) => {
+                serde_json::to_writer_pretty(&mut out, &json)?;
+                writeln!(out)?;
+            }
+            Err(_) => {
+                log::warn!("--pretty: the answer is not JSON; printing it as is");
+                out.write_all(&response.body)?;
+            }
+        }
+    } else {
+        out.write_all(&response.body)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn status_line(status: u16) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    format!("{status} {reason}").trim_end().to_string()
+}
+
+/// Writes `status` as JSON: one object for one connector, a list for all.
+pub fn write_status_json(statuses: &[ConnectorStatus], one: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if one && statuses.len() == 1 {
+        serde_json::to_writer_pretty(&mut out, &statuses[0])?;
+    } else {
+        serde_json::to_writer_pretty(&mut out, statuses)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Writes `status` as a table.
+pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if statuses.is_empty() {
+        writeln!(out, "no keys configured")?;
+    }
+    let now = jiff::Timestamp::now();
+    for status in statuses {
+        let width = status.keys.iter().map(|k| k.name.len()).max().unwrap_or(0);
+        writeln!(out, "{}", status.connector)?;
+        for key in &status.keys {
+            let state = format!("{:<8}", key.state.as_str());
+            let state = if color {
+                match key.state {
+                    State::Vacant => state.green().to_string(),
+                    State::Locked => state.cyan().to_string(),
+                    State::Lockdown => state.yellow().to_string(),
+                    State::Error => state.red().to_string(),
+                }
+            } else {
+                state
+            };
+            let mut line = format!("  {:<width$}  {state}", key.name);
+            if let Some(until) = key.until {
+                let left = until.duration_since(now);
+                line.push_str(&format!("  until {until:.0} (in {})", human(left)));
+            }
+            if let Some(reason) = &key.reason {
+                line.push_str(&format!("  {reason}"));
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    Ok(())
+}
+
+fn human(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs().max(0);
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+    }
+}
