@@ -85,6 +85,9 @@ pub struct Stats {
     pub no_key: u64,
     /// Requests being answered now.
     pub in_flight: u64,
+    /// The prompt texts of generateContent requests that passed every check
+    /// and are being (or were) answered: tests use it to act mid-request.
+    pub started: std::collections::BTreeSet<String>,
 }
 
 struct Shared {
@@ -404,11 +407,6 @@ async fn answer(
         sent.push_back(now);
     }
 
-    let latency = *shared.latency.lock().expect("invariant");
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-
     let path = uri.path();
     if *method == Method::GET && (path == "/v1beta/models" || path == "/v1/models") {
         return axum::Json(json!({"models": [
@@ -455,6 +453,32 @@ async fn answer(
         .filter_map(|p| p["text"].as_str())
         .collect::<Vec<_>>()
         .join(" ");
+    if model == "gemini-fail" {
+        return google_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "An internal error has occurred.",
+            json!([]),
+        );
+    }
+    if action == "generateContent" && !request["contents"].is_array() {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "* GenerateContentRequest.contents: contents is not specified",
+            json!([]),
+        );
+    }
+    shared
+        .stats
+        .lock()
+        .expect("invariant")
+        .started
+        .insert(text.clone());
+    let latency = *shared.latency.lock().expect("invariant");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let prompt_tokens = text.len().div_ceil(4).max(1);
     match action {
         "countTokens" => axum::Json(json!({"totalTokens": prompt_tokens})).into_response(),

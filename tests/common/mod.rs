@@ -1,0 +1,211 @@
+//! Test harness: a Gemini emulator on loopback, a temp HOME with an INI file,
+//! a connectors dir pointing at the emulator, and a hermetic `jongler` command.
+#![allow(dead_code)]
+
+use jongler::emulator::{Behavior, Emulator, EmulatorConfig};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+/// The connector name the tests use for the emulator.
+pub const CONN: &str = "gemini-test";
+
+/// A generateContent endpoint.
+pub const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub emulator: Emulator,
+    /// (name, value) of every configured key, to check none ever leaks.
+    pub keys: Vec<(String, String)>,
+}
+
+/// A key value long enough to look real, unique per name.
+pub fn key_value(name: &str) -> String {
+    format!("AIzaSyTEST-{name}-0123456789abcdefSECRET")
+}
+
+pub struct EnvBuilder {
+    keys: Vec<(String, Behavior)>,
+    rate: Option<(u32, Duration)>,
+    latency: Duration,
+}
+
+impl EnvBuilder {
+    pub fn key(mut self, name: &str, behavior: Behavior) -> Self {
+        self.keys.push((name.to_string(), behavior));
+        self
+    }
+    pub fn keys(mut self, n: usize) -> Self {
+        for i in 1..=n {
+            self.keys.push((format!("key{i}"), Behavior::Valid));
+        }
+        self
+    }
+    pub fn rate(mut self, n: u32, per: Duration) -> Self {
+        self.rate = Some((n, per));
+        self
+    }
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+    pub fn build(self) -> Env {
+        let keys: Vec<(String, String)> = self
+            .keys
+            .iter()
+            .map(|(n, _)| (n.clone(), key_value(n)))
+            .collect();
+        let emulator = Emulator::start(EmulatorConfig {
+            keys: self.keys.iter().map(|(n, b)| (key_value(n), *b)).collect(),
+            rate: self.rate,
+            latency: self.latency,
+        })
+        .expect("emulator starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("connectors")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(
+            dir.path().join("connectors").join(format!("{CONN}.json")),
+            emulator.connector_json(CONN),
+        )
+        .unwrap();
+        let mut ini = format!("[{CONN}]\n");
+        for (name, value) in &keys {
+            ini.push_str(&format!("{name} = {value}\n"));
+        }
+        std::fs::write(dir.path().join("keys.ini"), ini).unwrap();
+        Env {
+            dir,
+            emulator,
+            keys,
+        }
+    }
+}
+
+impl Env {
+    pub fn builder() -> EnvBuilder {
+        EnvBuilder {
+            keys: Vec::new(),
+            rate: None,
+            latency: Duration::ZERO,
+        }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn ini(&self) -> PathBuf {
+        self.dir.path().join("keys.ini")
+    }
+
+    pub fn connectors(&self) -> PathBuf {
+        self.dir.path().join("connectors")
+    }
+
+    /// A hermetic `jongler` command: temp HOME, the test INI, state dir and connectors.
+    pub fn cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jongler"));
+        cmd.env_clear()
+            .env("HOME", self.dir.path().join("home"))
+            .env("NO_COLOR", "1")
+            .env("APIJONGLER_CONFIG", self.ini())
+            .env("JONGLER_STATE_DIR", self.state())
+            .env("JONGLER_CONNECTORS_DIR", self.connectors())
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Runs `jongler ARGS` and checks that no key value appears in its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().expect("jongler runs");
+        self.assert_no_secrets(&out);
+        out
+    }
+
+    /// `jongler gemini-test POST <generate> <body for text>` with extra args.
+    pub fn generate(&self, text: &str, extra: &[&str]) -> Output {
+        let body = prompt(text);
+        let mut args = vec![CONN, "POST", GENERATE, body.as_str()];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    pub fn assert_no_secrets(&self, out: &Output) {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (name, value) in &self.keys {
+            assert!(
+                !all.contains(value.as_str()),
+                "key `{name}`'s value leaked:\n{all}"
+            );
+        }
+    }
+
+    /// Every file in the state dir with its content, to check nothing changed.
+    pub fn state_snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        snapshot(&self.state())
+    }
+
+    /// `status --json` for the test connector, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.run(&["status", CONN, "--json"]);
+        assert!(out.status.success(), "status failed: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// The state of one key according to `status --json`.
+    pub fn key_state(&self, name: &str) -> (String, serde_json::Value, serde_json::Value) {
+        let status = self.status();
+        let key = status["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap_or_else(|| panic!("no key {name} in {status}"))
+            .clone();
+        (
+            key["state"].as_str().unwrap().to_string(),
+            key["until"].clone(),
+            key["reason"].clone(),
+        )
+    }
+}
+
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files
+}
+
+/// A generateContent body for `text`.
+pub fn prompt(text: &str) -> String {
+    serde_json::json!({"contents": [{"parts": [{"text": text}]}]}).to_string()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
