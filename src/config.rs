@@ -237,10 +237,8 @@ pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<V
         .and_then(|f| f.section(&connector.name))
         .map(<[KeyEntry]>::to_vec)
         .unwrap_or_default();
-    if use_env {
-        if let Some(prefix) = &connector.key_env_prefix {
-            keys.extend(env_keys(prefix, std::env::vars()));
-        }
+    if let (true, Some(prefix)) = (use_env, &connector.key_env_prefix) {
+        keys.extend(env_keys(prefix, std::env::vars()));
     }
     let mut seen: HashMap<&str, &str> = HashMap::new();
     let mut unique = Vec::with_capacity(keys.len());

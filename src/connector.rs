@@ -122,16 +122,15 @@ impl Connector {
                 "rate_limit_statuses holds {bad}, not an HTTP error status"
             ));
         }
-        if let Some(prefix) = &self.key_env_prefix {
-            if prefix.is_empty()
+        if let Some(prefix) = &self.key_env_prefix
+            && (prefix.is_empty()
                 || !prefix
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                return Err(format!(
-                    "key_env_prefix {prefix:?} is not an environment variable name"
-                ));
-            }
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(format!(
+                "key_env_prefix {prefix:?} is not an environment variable name"
+            ));
         }
         Ok(())
     }

@@ -174,13 +174,13 @@ impl Jongler {
         if !endpoint.starts_with('/') {
             return Err(usage(format!("endpoint `{endpoint}` must start with '/'")));
         }
-        if let (Some(body), true) = (body, self.connector.is_json()) {
-            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                return Err(usage(format!(
-                    "the request body is not valid JSON ({e}); connector `{}` sends JSON",
-                    self.connector.name
-                )));
-            }
+        if let (Some(body), true) = (body, self.connector.is_json())
+            && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        {
+            return Err(usage(format!(
+                "the request body is not valid JSON ({e}); connector `{}` sends JSON",
+                self.connector.name
+            )));
         }
         let Some(pool) = &self.pool else {
             let answer = self.client.send(&method, endpoint, body, None)?;

@@ -165,7 +165,12 @@ impl Store {
                     ))
                 })?;
             }
-            Err(e) => return Err(usage(format!("can't use state dir {}: {e}", dir.display()))),
+            Err(e) => {
+                return Err(usage(format!(
+                    "can't use state dir {}: {e}; pass --state-dir or set JONGLER_STATE_DIR to a writable dir",
+                    dir.display()
+                )));
+            }
         }
         refuse_network_fs(dir)
     }

@@ -1,0 +1,176 @@
+//! Many `jongler` processes over few keys, some of them SIGKILLed mid-request:
+//! no key is ever used twice at once, no key is stranded, every survivor gets
+//! its own answer.
+
+mod common;
+use common::*;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Waits until the emulator is answering `text`, or the child has exited.
+fn wait_until_started(env: &Env, child: &mut std::process::Child, text: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if env.emulator.stats().started.contains(text) {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[test]
+fn a_sigkilled_holders_key_is_free_again_at_once() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_secs(3))
+        .build();
+    let mut holder = env
+        .cmd()
+        .args([CONN, "POST", GENERATE, &prompt("doomed")])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until_started(&env, &mut holder, "doomed"));
+    assert_eq!(env.key_state("key1").0, "locked");
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    // The dead holder's .lock file is still there, but nobody holds it.
+    assert!(env.state().join(format!("{CONN}_key1.lock")).exists());
+    assert_eq!(env.key_state("key1").0, "vacant");
+    env.emulator.set_latency(Duration::ZERO);
+    let started = Instant::now();
+    let out = env.generate("next", &["--wait", "0"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(stdout(&out).contains("echo: next"));
+}
+
+/// The acceptance run: 320 calls from 32 processes at a time over 8
+/// keys, every 10th SIGKILLed while its request is in flight.
+#[test]
+fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
+    const SLOTS: usize = 32;
+    const PER_SLOT: usize = 10;
+    let env = Arc::new(
+        Env::builder()
+            .keys(8)
+            .latency(Duration::from_millis(60))
+            .build(),
+    );
+    let started = Instant::now();
+    let threads: Vec<_> = (0..SLOTS)
+        .map(|slot| {
+            let env = env.clone();
+            std::thread::spawn(move || {
+                let (mut delivered, mut killed) = (0, 0);
+                for n in 0..PER_SLOT {
+                    let text = format!("call {slot}-{n}");
+                    let kill = (slot * PER_SLOT + n) % 10 == 7;
+                    let mut child = env
+                        .cmd()
+                        .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "120"])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    if kill {
+                        assert!(
+                            wait_until_started(&env, &mut child, &text),
+                            "{text} never reached the API"
+                        );
+                        child.kill().unwrap();
+                        child.wait().unwrap();
+                        killed += 1;
+                        continue;
+                    }
+                    let out = child.wait_with_output().unwrap();
+                    env.assert_no_secrets(&out);
+                    assert_eq!(code(&out), 0, "{text}: {}", stderr(&out));
+                    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                    assert_eq!(
+                        body["candidates"][0]["content"]["parts"][0]["text"],
+                        format!("echo: {text}"),
+                        "each call gets its own answer"
+                    );
+                    delivered += 1;
+                }
+                (delivered, killed)
+            })
+        })
+        .collect();
+    let (mut delivered, mut killed) = (0, 0);
+    for t in threads {
+        let (d, k) = t.join().unwrap();
+        delivered += d;
+        killed += k;
+    }
+    let elapsed = started.elapsed();
+    let stats = env.emulator.stats();
+    eprintln!(
+        "delivered {delivered}, killed {killed}, {} upstream requests, {elapsed:?}",
+        stats.requests
+    );
+    assert_eq!(delivered + killed, SLOTS * PER_SLOT);
+    assert_eq!(killed, 32);
+    assert_eq!(stats.overlaps, 0, "a key was in use twice at once");
+    // Killed calls never get an answer: the server drops them with the connection.
+    assert_eq!(
+        stats.by_status.get(&200).copied().unwrap_or(0) as usize,
+        delivered
+    );
+    assert_eq!(
+        stats.requests as usize,
+        SLOTS * PER_SLOT,
+        "no call needed a retry"
+    );
+    assert_eq!(
+        stats.by_key.len(),
+        8,
+        "every key was used: {:?}",
+        stats.by_key
+    );
+    let status = env.status();
+    for key in status["keys"].as_array().unwrap() {
+        assert_eq!(
+            key["state"], "vacant",
+            "no key is LOCKED (or anything else) afterwards: {key}"
+        );
+    }
+}
+
+/// The control for the test above: the emulator's overlap count does see
+/// double-booking when processes do not share a state dir.
+#[test]
+fn overlaps_are_detected_when_processes_do_not_share_state() {
+    let env = Arc::new(
+        Env::builder()
+            .keys(2)
+            .latency(Duration::from_millis(150))
+            .build(),
+    );
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            env.cmd()
+                .env(
+                    "JONGLER_STATE_DIR",
+                    env.dir.path().join(format!("state-{i}")),
+                )
+                .args([CONN, "POST", GENERATE, &prompt(&format!("p{i}"))])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert!(
+        env.emulator.stats().overlaps > 0,
+        "8 unshared processes over 2 keys must collide"
+    );
+}
