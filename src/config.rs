@@ -6,7 +6,7 @@ use crate::error::usage;
 use crate::names;
 use crate::secret::ApiKey;
 use anyhow::Result;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the INI file (api-jongler's).
@@ -125,59 +125,89 @@ impl KeyFile {
         Self::parse(&text, path).map(Some)
     }
 
-    /// Parses INI text the way Python's configparser reads it: no quotes, no escapes.
+    /// Parses INI text as Python's configparser (api-jongler's reader) reads a
+    /// key file: `[section]` headers, `name = value` or `name: value` lines,
+    /// `#` and `;` comment lines; no quotes, no escapes, no interpolation.
+    /// Duplicate sections or names are errors, as in configparser's strict mode.
+    /// Error messages give line numbers, never a line's text (it may hold a key).
     pub fn parse(text: &str, path: &Path) -> Result<KeyFile> {
         let file = path.display();
-        let opts = ini::ParseOption {
-            enabled_quote: false,
-            enabled_escape: false,
-            enabled_indented_mutiline_value: false,
-            enabled_preserve_key_leading_whitespace: false,
+        let bad = |line: usize, what: String| {
+            usage(format!(
+                "config file {file} is not valid INI: line {line}: {what}"
+            ))
         };
-        let ini = ini::Ini::load_from_str_opt(text, opts)
-            .map_err(|e| usage(format!("config file {file} is not valid INI: {e}")))?;
         let mut sections: Vec<(String, Vec<KeyEntry>)> = Vec::new();
-        for (section, props) in ini.iter() {
-            let Some(section) = section else {
-                if let Some((name, _)) = props.iter().next() {
-                    return Err(usage(format!(
-                        "config file {file}: `{}` is outside any [section]; put keys under [<connector name>]",
-                        name.escape_debug()
-                    )));
-                }
+        let mut names: HashSet<&str> = HashSet::with_capacity(64);
+        for (n, raw) in text
+            .strip_prefix('\u{feff}')
+            .unwrap_or(text)
+            .lines()
+            .enumerate()
+        {
+            let line = n + 1;
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
                 continue;
-            };
-            let index = match sections.iter().position(|(s, _)| s == section) {
-                Some(i) => i,
-                None => {
-                    sections.push((section.to_string(), Vec::new()));
-                    sections.len() - 1
-                }
-            };
-            let keys = &mut sections[index].1;
-            for (name, value) in props.iter() {
-                names::check(name).map_err(|why| {
-                    usage(format!(
-                        "config file {file}, section [{section}]: key name {name:?} can't be used ({why}); \
-                         key names become file names in the state dir"
-                    ))
-                })?;
-                if keys.iter().any(|k| k.name == name) {
-                    return Err(usage(format!(
-                        "config file {file}, section [{section}]: key name `{name}` appears twice"
-                    )));
-                }
-                let value = value.trim();
-                if value.is_empty() {
-                    return Err(usage(format!(
-                        "config file {file}, section [{section}]: key `{name}` has no value"
-                    )));
-                }
-                keys.push(KeyEntry {
-                    name: name.to_string(),
-                    key: ApiKey::new(value),
-                });
             }
+            if raw.starts_with([' ', '\t']) {
+                return Err(bad(
+                    line,
+                    "indented line (a continuation of the value above?); a key takes one line"
+                        .into(),
+                ));
+            }
+            if let Some(rest) = trimmed.strip_prefix('[') {
+                let Some(section) = rest
+                    .strip_suffix(']')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                else {
+                    return Err(bad(
+                        line,
+                        "a section header needs a name and a closing ']'".into(),
+                    ));
+                };
+                if sections.iter().any(|(s, _)| s == section) {
+                    return Err(bad(line, format!("section [{section}] appears twice")));
+                }
+                sections.push((section.to_string(), Vec::new()));
+                names.clear();
+                continue;
+            }
+            let Some(split) = trimmed.find(['=', ':']) else {
+                return Err(bad(
+                    line,
+                    "neither a [section] nor a `name = key` line".into(),
+                ));
+            };
+            let (name, value) = (trimmed[..split].trim(), trimmed[split + 1..].trim());
+            let Some((section, keys)) = sections.last_mut() else {
+                return Err(usage(format!(
+                    "config file {file}, line {line}: `{}` is outside any [section]; put keys under [<connector name>]",
+                    name.escape_debug()
+                )));
+            };
+            names::check(name).map_err(|why| {
+                usage(format!(
+                    "config file {file}, section [{section}], line {line}: key name {name:?} can't be used ({why}); \
+                     key names become file names in the state dir"
+                ))
+            })?;
+            if !names.insert(name) {
+                return Err(usage(format!(
+                    "config file {file}, section [{section}], line {line}: key name `{name}` appears twice"
+                )));
+            }
+            if value.is_empty() {
+                return Err(usage(format!(
+                    "config file {file}, section [{section}], line {line}: key `{name}` has no value"
+                )));
+            }
+            keys.push(KeyEntry {
+                name: name.to_string(),
+                key: ApiKey::new(value),
+            });
         }
         Ok(KeyFile {
             path: path.to_path_buf(),
@@ -232,28 +262,34 @@ pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<V
             paths.config_file.display()
         )));
     }
+    let has_file = file.is_some();
     let mut keys: Vec<KeyEntry> = file
-        .as_ref()
-        .and_then(|f| f.section(&connector.name))
-        .map(<[KeyEntry]>::to_vec)
+        .and_then(|f| f.sections.into_iter().find(|(s, _)| *s == connector.name))
+        .map(|(_, keys)| keys)
         .unwrap_or_default();
     if let (true, Some(prefix)) = (use_env, &connector.key_env_prefix) {
         keys.extend(env_keys(prefix, std::env::vars()));
     }
-    let mut seen: HashMap<&str, &str> = HashMap::new();
-    let mut unique = Vec::with_capacity(keys.len());
-    for entry in &keys {
-        match seen.get(entry.key.expose()) {
-            Some(first) => log::warn!(
-                "key `{}` holds the same key as `{first}`; using it once, as `{first}`",
-                entry.name
-            ),
-            None => {
-                seen.insert(entry.key.expose(), &entry.name);
-                unique.push(entry.clone());
-            }
+    // Hashes of values are enough to find duplicates cheaply at 10,000 keys.
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(keys.len());
+    let mut keep = vec![true; keys.len()];
+    for (i, entry) in keys.iter().enumerate() {
+        if let Some(&first) = seen.get(entry.key.expose()) {
+            log::warn!(
+                "key `{}` holds the same key as `{}`; using it once, as `{}`",
+                entry.name,
+                keys[first].name,
+                keys[first].name
+            );
+            keep[i] = false;
+        } else {
+            seen.insert(entry.key.expose(), i);
         }
     }
+    drop(seen);
+    let mut keep = keep.into_iter();
+    keys.retain(|_| keep.next().unwrap_or(true));
+    let unique = keys;
     if unique.is_empty() && connector.requires_api_key {
         let name = &connector.name;
         let env_hint = connector
@@ -261,12 +297,13 @@ pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<V
             .as_ref()
             .map(|p| format!(", or set {p} / {p}_1 … {p}_N"))
             .unwrap_or_default();
-        let where_ = match &file {
-            Some(_) => format!(
+        let where_ = if has_file {
+            format!(
                 "config file {} has no [{name}] section",
                 paths.config_file.display()
-            ),
-            None => format!("config file {} does not exist", paths.config_file.display()),
+            )
+        } else {
+            format!("config file {} does not exist", paths.config_file.display())
         };
         return Err(usage(format!(
             "no keys for `{name}`: {where_}; add\n\n    [{name}]\n    key1 = <your key>\n\nto it \

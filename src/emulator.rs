@@ -52,6 +52,8 @@ pub struct EmulatorConfig {
     pub rate: Option<(u32, Duration)>,
     /// How long each successful request takes.
     pub latency: Duration,
+    /// Treat keys it doesn't know as valid (benchmarks with thousands of keys).
+    pub accept_unknown: bool,
 }
 
 impl EmulatorConfig {
@@ -64,6 +66,7 @@ impl EmulatorConfig {
                 .collect(),
             rate: None,
             latency: Duration::ZERO,
+            accept_unknown: false,
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct Stats {
 
 struct Shared {
     keys: HashMap<String, Behavior>,
+    unknown: Behavior,
     rate: Option<(u32, Duration)>,
     latency: Mutex<Duration>,
     stats: Mutex<Stats>,
@@ -119,6 +123,11 @@ impl Emulator {
     pub fn start_on(addr: SocketAddr, config: EmulatorConfig) -> anyhow::Result<Emulator> {
         let shared = Arc::new(Shared {
             keys: config.keys.into_iter().collect(),
+            unknown: if config.accept_unknown {
+                Behavior::Valid
+            } else {
+                Behavior::Invalid
+            },
             rate: config.rate,
             latency: Mutex::new(config.latency),
             stats: Mutex::new(Stats::default()),
@@ -355,7 +364,7 @@ async fn answer(
         .and_then(|rest| rest.split(':').next())
         .unwrap_or("gemini-2.5-flash")
         .to_string();
-    match shared.keys.get(key).copied().unwrap_or(Behavior::Invalid) {
+    match shared.keys.get(key).copied().unwrap_or(shared.unknown) {
         Behavior::Valid => {}
         Behavior::Invalid => {
             return google_error(

@@ -14,6 +14,10 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Network errors say nothing about the key, and an outage would otherwise
+/// be tried on every key of a large pool: retry on at most this many others.
+const MAX_NETWORK_RETRIES: usize = 2;
+
 /// How to connect: every field has the CLI's default.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -192,6 +196,7 @@ impl Jongler {
         let mut history: Vec<String> = Vec::new();
         let mut last_transport: Option<http::TransportError> = None;
         let mut only_transport = true;
+        let mut network_errors = 0;
         loop {
             let lease = match pool.acquire(&tried, deadline)? {
                 Ok(lease) => lease,
@@ -211,8 +216,15 @@ impl Jongler {
             let answer = match self.client.send(&method, endpoint, body, Some(lease.key())) {
                 Ok(answer) => answer,
                 Err(e) => {
-                    log::warn!("key `{name}`: {e}; trying another key");
                     history.push(format!("`{name}` network error"));
+                    network_errors += 1;
+                    if network_errors > MAX_NETWORK_RETRIES {
+                        return Err(anyhow::anyhow!(
+                            "{e}; gave up after {network_errors} network errors ({})",
+                            history.join("; ")
+                        ));
+                    }
+                    log::warn!("key `{name}`: {e}; trying another key");
                     last_transport = Some(e);
                     drop(lease);
                     continue;

@@ -18,6 +18,9 @@ struct Args {
     /// Per-key rate limit, as REQUESTS/SECONDS, e.g. 5/2
     #[arg(long, value_name = "N/SECONDS")]
     rate: Option<String>,
+    /// Accept keys not given with --key as valid
+    #[arg(long)]
+    accept_any_key: bool,
     /// Latency of each successful request, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
             keys,
             rate,
             latency: Duration::from_millis(args.latency_ms),
+            accept_unknown: args.accept_any_key,
         },
     )?;
     println!("{}", emulator.url());

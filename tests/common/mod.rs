@@ -60,6 +60,7 @@ impl EnvBuilder {
             keys: self.keys.iter().map(|(n, b)| (key_value(n), *b)).collect(),
             rate: self.rate,
             latency: self.latency,
+            accept_unknown: false,
         })
         .expect("emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");

@@ -1,0 +1,87 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[jongler] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'jongler'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'jongler'= {
+            cand --cleanup 'Remove LOCKDOWN and ERROR markers and stale locks of one connector'
+            cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --pretty 'Indent a JSON answer'
+            cand -i 'Print the status line and headers before the body'
+            cand --include 'Print the status line and headers before the body'
+            cand --cleanup-all 'Remove LOCKDOWN and ERROR markers and stale locks of every connector'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand status 'Show every key''s state, until-when and why'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jongler;status'= {
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --json 'Print JSON instead of a table'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;completions'= {
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;help'= {
+            cand status 'Show every key''s state, until-when and why'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jongler;help;status'= {
+        }
+        &'jongler;help;completions'= {
+        }
+        &'jongler;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,72 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_jongler_global_optspecs
+    string join \n pretty i/include cleanup= cleanup-all wait= timeout= tor proxy= config= state-dir= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
+end
+
+function __fish_jongler_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_jongler_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_jongler_using_subcommand
+    set -l cmd (__fish_jongler_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c jongler -n "__fish_jongler_needs_command" -l cleanup -d 'Remove LOCKDOWN and ERROR markers and stale locks of one connector' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_needs_command" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_needs_command" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_needs_command" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_needs_command" -l pretty -d 'Indent a JSON answer'
+complete -c jongler -n "__fish_jongler_needs_command" -s i -l include -d 'Print the status line and headers before the body'
+complete -c jongler -n "__fish_jongler_needs_command" -l cleanup-all -d 'Remove LOCKDOWN and ERROR markers and stale locks of every connector'
+complete -c jongler -n "__fish_jongler_needs_command" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_needs_command" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_needs_command" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print version'
+complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l json -d 'Print JSON instead of a table'
+complete -c jongler -n "__fish_jongler_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
