@@ -1,6 +1,8 @@
 //! The network: the only code that talks HTTP. It sends one request with one
 //! key and hands back what came back; `classify` says what that means.
 
+#![allow(clippy::disallowed_methods)] // This module owns the network.
+
 pub mod classify;
 
 use crate::connector::Connector;

@@ -12,6 +12,8 @@
 //! key's lock ([`KeyLock`] is required), atomically (temp file, fsync,
 //! rename), so a reader sees either the old marker or the new one, whole.
 
+#![allow(clippy::disallowed_methods)] // This module owns the file locks.
+
 use crate::error::usage;
 use anyhow::{Context, Result};
 use fs2::FileExt;
