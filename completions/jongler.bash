@@ -19,6 +19,9 @@ _jongler() {
             jongler,completions)
                 cmd="jongler__subcmd__completions"
                 ;;
+            jongler,demo)
+                cmd="jongler__subcmd__demo"
+                ;;
             jongler,help)
                 cmd="jongler__subcmd__help"
                 ;;
@@ -27,6 +30,9 @@ _jongler() {
                 ;;
             jongler__subcmd__help,completions)
                 cmd="jongler__subcmd__help__subcmd__completions"
+                ;;
+            jongler__subcmd__help,demo)
+                cmd="jongler__subcmd__help__subcmd__demo"
                 ;;
             jongler__subcmd__help,help)
                 cmd="jongler__subcmd__help__subcmd__help"
@@ -41,7 +47,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status completions help"
+            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,8 +130,54 @@ _jongler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jongler__subcmd__demo)
+            opts="-v -q -h --requests --workers --keys --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connectors-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jongler__subcmd__help)
-            opts="status completions help"
+            opts="status demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,6 +191,20 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jongler__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

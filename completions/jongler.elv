@@ -41,6 +41,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand status 'Show every key''s state, until-when and why'
+            cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -51,6 +52,22 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
             cand --json 'Print JSON instead of a table'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;demo'= {
+            cand --requests 'Requests to deliver'
+            cand --workers 'Requests in flight at once'
+            cand --keys 'Keys in the pool (the last one is invalid)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'
             cand -q 'Only errors on stderr'
@@ -73,10 +90,13 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;help'= {
             cand status 'Show every key''s state, until-when and why'
+            cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;help;status'= {
+        }
+        &'jongler;help;demo'= {
         }
         &'jongler;help;completions'= {
         }

@@ -44,6 +44,7 @@ complete -c jongler -n "__fish_jongler_needs_command" -s q -l quiet -d 'Only err
 complete -c jongler -n "__fish_jongler_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print version'
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
@@ -57,6 +58,19 @@ complete -c jongler -n "__fish_jongler_using_subcommand status" -l json -d 'Prin
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
@@ -67,6 +81,7 @@ never\t'Never'"
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

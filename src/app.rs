@@ -47,6 +47,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             clap_complete::generate(*shell, &mut cmd, "jongler", &mut std::io::stdout());
             return Ok(ExitCode::Success);
         }
+        Some(Command::Demo {
+            requests,
+            workers,
+            keys,
+        }) => {
+            let summary = crate::demo::run(crate::demo::DemoOptions {
+                requests: *requests,
+                workers: *workers,
+                keys: *keys,
+                live: std::io::stderr().is_terminal(),
+                color: use_color(g.color),
+            })?;
+            print!("{}", summary.render());
+            return Ok(if summary.delivered == summary.requests {
+                ExitCode::Success
+            } else {
+                ExitCode::Runtime
+            });
+        }
         Some(Command::Status { connector, json }) => {
             let paths = Paths::resolve(
                 g.config.as_deref(),

@@ -130,6 +130,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// See the whole job done on this machine: no config, keys or network needed
+    ///
+    /// Starts a Gemini emulator in-process with made-up keys (the last one
+    /// invalid) and small quotas, and pushes a batch of requests through the
+    /// pool while a table shows each key's state.
+    Demo {
+        /// Requests to deliver
+        #[arg(long, default_value_t = 60)]
+        requests: usize,
+        /// Requests in flight at once
+        #[arg(long, default_value_t = 6)]
+        workers: usize,
+        /// Keys in the pool (the last one is invalid)
+        #[arg(long, default_value_t = 5)]
+        keys: usize,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell

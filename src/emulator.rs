@@ -80,6 +80,8 @@ pub struct Stats {
     pub by_status: BTreeMap<u16, u64>,
     /// Requests by key value.
     pub by_key: BTreeMap<String, u64>,
+    /// Answers by key value, then status.
+    pub by_key_status: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Requests that arrived while another request on the same key was still being answered.
     pub overlaps: u64,
     /// Requests that carried a key in the URL (`?key=`), which jongler never does.
@@ -311,10 +313,16 @@ async fn handle(
     )
     .await;
     let mut stats = shared.stats.lock().expect("invariant");
-    *stats
-        .by_status
-        .entry(response.status().as_u16())
-        .or_default() += 1;
+    let status = response.status().as_u16();
+    *stats.by_status.entry(status).or_default() += 1;
+    if let Some(key) = key {
+        *stats
+            .by_key_status
+            .entry(key)
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
     response
 }
 

@@ -10,13 +10,18 @@ use crate::pool::store::{CleanReport, LockdownSource, Store};
 use crate::pool::{KeyStatus, NoKey, Pool};
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Network errors say nothing about the key, and an outage would otherwise
 /// be tried on every key of a large pool: retry on at most this many others.
 const MAX_NETWORK_RETRIES: usize = 2;
+
+/// How often one call may use one key that keeps answering "rate limited,
+/// come back at T": each time only after T, so this only bounds a call that
+/// would otherwise wait out --wait on a key that never recovers.
+const MAX_TRIES_PER_KEY: usize = 3;
 
 /// How to connect: every field has the CLI's default.
 #[derive(Debug, Clone)]
@@ -197,6 +202,7 @@ impl Jongler {
         let mut last_transport: Option<http::TransportError> = None;
         let mut only_transport = true;
         let mut network_errors = 0;
+        let mut rate_limited: HashMap<usize, usize> = HashMap::new();
         loop {
             let lease = match pool.acquire(&tried, deadline)? {
                 Ok(lease) => lease,
@@ -257,6 +263,14 @@ impl Jongler {
                         RetryHint::DailyReset(t) => (Some(t), LockdownSource::DailyQuota),
                         RetryHint::Unknown => (None, LockdownSource::Default),
                     };
+                    // A key the API gave a time for may be tried again in
+                    // this call once that time has come (within --wait).
+                    let index = lease.index();
+                    let times = rate_limited.entry(index).or_insert(0);
+                    *times += 1;
+                    if source.is_exact() && *times < MAX_TRIES_PER_KEY {
+                        tried.remove(&index);
+                    }
                     let end = lease.lock_down(until, source, &reason)?;
                     log::warn!(
                         "key `{name}` is rate limited until {end:.0} ({reason}); trying another key"
@@ -314,7 +328,7 @@ impl Jongler {
             format!(" (this call: {})", history.join("; "))
         };
         match why {
-            NoKey::AllTried => format!("every key for `{name}` was tried once in this call{tried}"),
+            NoKey::AllTried => format!("every key for `{name}` was tried in this call{tried}"),
             NoKey::AllBad { errors } => format!(
                 "no usable key for `{name}`: {errors} in ERROR (bad keys){tried}; fix them in the config file, then run `jongler --cleanup {name}`"
             ),

@@ -21,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connector;
+pub mod demo;
 pub mod emulator;
 pub mod error;
 pub mod http;

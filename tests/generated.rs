@@ -1,4 +1,4 @@
-//! The completion scripts committed in `completions/` match what the binary
+//! The completion scripts and man page committed in `completions/` match what the binary
 //! generates now. Regenerate with `JONGLER_UPDATE_GENERATED=1 cargo test --test generated`.
 
 use std::path::Path;
@@ -35,6 +35,24 @@ fn committed_completions_are_current() {
         stale.is_empty(),
         "stale: {stale:?}; run `JONGLER_UPDATE_GENERATED=1 cargo test --test generated` and commit"
     );
+}
+
+#[test]
+fn committed_man_page_is_current() {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<jongler::cli::Cli as clap::CommandFactory>::command())
+        .render(&mut page)
+        .unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/jongler.1");
+    if std::env::var_os("JONGLER_UPDATE_GENERATED").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    assert!(
+        std::fs::read(&path).ok().as_deref() == Some(page.as_slice()),
+        "completions/jongler.1 is stale; run `JONGLER_UPDATE_GENERATED=1 cargo test --test generated` and commit"
+    );
+    let text = String::from_utf8(page).unwrap();
+    assert!(text.contains("cleanup\\-all"), "flags are in the man page");
 }
 
 #[test]

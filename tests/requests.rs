@@ -482,3 +482,31 @@ fn keys_from_gemini_api_key_n_and_a_user_connector_overriding_a_built_in() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["keys"][0]["name"], "GEMINI_API_KEY_1");
 }
+
+#[test]
+fn a_call_waits_out_a_short_retry_delay_and_tries_the_key_again() {
+    let env = Env::builder()
+        .keys(1)
+        .rate(1, Duration::from_millis(1500))
+        .build();
+    assert_eq!(code(&env.generate("first", &[])), 0);
+    let started = Instant::now();
+    let out = env.generate("second", &["--wait", "20"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("echo: second"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "it waited for the window"
+    );
+    assert!(
+        stderr(&out).contains("rate limited until"),
+        "{}",
+        stderr(&out)
+    );
+    let stats = env.emulator.stats();
+    assert_eq!(
+        stats.by_status[&429], 1,
+        "exactly one 429: the retry waited for retryDelay"
+    );
+    assert_eq!(stats.by_status[&200], 2);
+}

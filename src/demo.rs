@@ -1,0 +1,392 @@
+//! `jongler demo`: the whole job on this machine with no config, no keys and
+//! no network — the Gemini emulator in-process, made-up keys (one invalid),
+//! small quotas, a temporary state dir, and a live table of the key states.
+
+use crate::config::KeyEntry;
+use crate::connector::Connector;
+use crate::emulator::{Behavior, Emulator, EmulatorConfig};
+use crate::error::usage;
+use crate::jongler::{Jongler, Options};
+use crate::pool::store::Store;
+use crate::pool::{KeyStatus, State};
+use crate::secret::ApiKey;
+use anyhow::Result;
+use colored::Colorize;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Requests per window each demo key may send.
+const QUOTA: u32 = 3;
+/// The window of the demo quota.
+const WINDOW: Duration = Duration::from_secs(2);
+/// How long the emulator takes per answer.
+const LATENCY: Duration = Duration::from_millis(80);
+
+/// What the demo does.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    /// Requests to deliver.
+    pub requests: usize,
+    /// Threads sending them at once.
+    pub workers: usize,
+    /// Keys in the pool, the last of them invalid.
+    pub keys: usize,
+    /// Draw a live table (a terminal) rather than plain lines.
+    pub live: bool,
+    /// Color the table.
+    pub color: bool,
+}
+
+/// What the demo achieved.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    /// Requests delivered (2xx).
+    pub delivered: usize,
+    /// Requests asked for.
+    pub requests: usize,
+    /// 429s the pool absorbed (answered by the emulator, never seen by a caller).
+    pub rate_limited: u64,
+    /// Upstream requests beyond one per delivered request.
+    pub retries: u64,
+    /// Keys marked ERROR.
+    pub errors: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The time the quotas allow at best.
+    pub ideal: Duration,
+}
+
+/// Runs the demo; the table goes to stderr, the summary is returned.
+pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
+    if !(2..=26).contains(&opts.keys) {
+        return Err(usage(
+            "--keys must be between 2 and 26 (one of them is invalid on purpose)",
+        ));
+    }
+    if !(1..=64).contains(&opts.workers) {
+        return Err(usage("--workers must be between 1 and 64"));
+    }
+    if !(1..=100_000).contains(&opts.requests) {
+        return Err(usage("--requests must be between 1 and 100000"));
+    }
+    let names: Vec<String> = (1..=opts.keys).map(|i| format!("demo-key-{i}")).collect();
+    let values: Vec<String> = (1..=opts.keys)
+        .map(|i| {
+            format!(
+                "AIzaDEMO-{i:02}-{:016x}",
+                std::process::id() as u64 * 7919 + i as u64
+            )
+        })
+        .collect();
+    let invalid = opts.keys - 1;
+    let emulator = Emulator::start(EmulatorConfig {
+        keys: values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    v.clone(),
+                    if i == invalid {
+                        Behavior::Invalid
+                    } else {
+                        Behavior::Valid
+                    },
+                )
+            })
+            .collect(),
+        rate: Some((QUOTA, WINDOW)),
+        latency: LATENCY,
+        accept_unknown: false,
+    })?;
+    let connector = Connector::parse(&emulator.connector_json("gemini-demo"), "(demo)")?;
+    let state = tempfile::Builder::new().prefix("jongler-demo-").tempdir()?;
+    let keys = names
+        .iter()
+        .zip(&values)
+        .map(|(name, value)| KeyEntry {
+            name: name.clone(),
+            key: ApiKey::new(value.as_str()),
+        })
+        .collect();
+    let options = Options {
+        wait: Duration::from_secs(120),
+        ..Options::default()
+    };
+    let jongler = Jongler::with_keys(connector, keys, Store::new(state.path()), &options)?;
+
+    let valid = (opts.keys - 1) as f64;
+    // The quotas let `valid × QUOTA` requests out at once, then as many per window.
+    let batches = opts.requests.div_ceil((opts.keys - 1) * QUOTA as usize);
+    let by_quota = (batches - 1) as f64 * WINDOW.as_secs_f64() + LATENCY.as_secs_f64();
+    let by_latency = opts.requests as f64 * LATENCY.as_secs_f64() / valid.min(opts.workers as f64);
+    let ideal = Duration::from_secs_f64(by_quota.max(by_latency));
+
+    let header = format!(
+        "jongler demo: {} requests, {} workers, {} keys, quota {QUOTA} per {}s per key",
+        opts.requests,
+        opts.workers,
+        opts.keys,
+        WINDOW.as_secs()
+    );
+    eprintln!("{header}");
+    // Our own warnings would tear the table; the table shows what they say.
+    let level = log::max_level();
+    log::set_max_level(log::LevelFilter::Error);
+
+    let next = AtomicUsize::new(0);
+    let delivered = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..opts.workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= opts.requests {
+                            break;
+                        }
+                        let body = serde_json::json!({"contents": [{"parts": [{"text": format!("request {i}")}]}]});
+                        match jongler.request(
+                            "POST",
+                            "/v1beta/models/gemini-2.5-flash:generateContent",
+                            Some(body.to_string().as_bytes()),
+                        ) {
+                            Ok(r) if r.is_success() => {
+                                delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => log::error!("request {i} answered {}", r.status),
+                            Err(e) => log::error!("request {i}: {e:#}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        scope.spawn(|| {
+            let mut view = View::new(&values, opts);
+            while !done.load(Ordering::Relaxed) {
+                view.draw(
+                    &jongler,
+                    &emulator,
+                    delivered.load(Ordering::Relaxed),
+                    started,
+                );
+                std::thread::sleep(Duration::from_millis(if opts.live { 100 } else { 50 }));
+            }
+            view.draw(
+                &jongler,
+                &emulator,
+                delivered.load(Ordering::Relaxed),
+                started,
+            );
+        });
+        for worker in workers {
+            let _ = worker.join();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    log::set_max_level(level);
+
+    let stats = emulator.stats();
+    let delivered = delivered.into_inner();
+    let errors = jongler
+        .key_states()?
+        .into_iter()
+        .filter(|k| k.state == State::Error)
+        .map(|k| k.name)
+        .collect();
+    Ok(DemoSummary {
+        delivered,
+        requests: opts.requests,
+        rate_limited: stats.by_status.get(&429).copied().unwrap_or(0),
+        retries: stats.requests.saturating_sub(delivered as u64),
+        errors,
+        elapsed: started.elapsed(),
+        ideal,
+    })
+}
+
+impl DemoSummary {
+    /// The summary, a few plain lines.
+    pub fn render(&self) -> String {
+        let ratio = self.elapsed.as_secs_f64() / self.ideal.as_secs_f64().max(1e-9);
+        format!(
+            "delivered {}/{} in {:.1}s (ideal {:.1}s from the quotas: {ratio:.2}x)\n\
+             429s absorbed: {}   retries: {}   keys marked ERROR: {}{}\n",
+            self.delivered,
+            self.requests,
+            self.elapsed.as_secs_f64(),
+            self.ideal.as_secs_f64(),
+            self.rate_limited,
+            self.retries,
+            self.errors.len(),
+            if self.errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.errors.join(", "))
+            },
+        )
+    }
+}
+
+/// The live table (terminal) or a log of state changes (anything else).
+struct View<'a> {
+    values: &'a [String],
+    opts: DemoOptions,
+    drawn_lines: usize,
+    last: Vec<Option<State>>,
+    last_progress: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(values: &'a [String], opts: DemoOptions) -> View<'a> {
+        View {
+            values,
+            opts,
+            drawn_lines: 0,
+            last: vec![None; values.len()],
+            last_progress: 0,
+        }
+    }
+
+    fn draw(&mut self, jongler: &Jongler, emulator: &Emulator, delivered: usize, started: Instant) {
+        let Ok(states) = jongler.key_states() else {
+            return;
+        };
+        let stats = emulator.stats();
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut err = std::io::stderr().lock();
+        if !self.opts.live {
+            for (i, key) in states.iter().enumerate() {
+                if self.last[i] != Some(key.state) {
+                    let _ = writeln!(
+                        err,
+                        "{elapsed:6.2}s  {:<12} {}{}",
+                        key.name,
+                        key.state.as_str(),
+                        detail(key, false)
+                    );
+                    self.last[i] = Some(key.state);
+                }
+            }
+            let step = (self.opts.requests / 10).max(1);
+            if delivered / step > self.last_progress / step
+                || delivered == self.opts.requests && self.last_progress != delivered
+            {
+                let _ = writeln!(
+                    err,
+                    "{elapsed:6.2}s  delivered {delivered}/{}",
+                    self.opts.requests
+                );
+                self.last_progress = delivered;
+            }
+            return;
+        }
+        let mut lines = vec![format!(
+            "{:<12} {:<9} {:>6} {:>5}  {}",
+            "key", "state", "served", "429s", "until / why"
+        )];
+        for (key, value) in states.iter().zip(self.values) {
+            let per_status = stats.by_key_status.get(value);
+            let count = |s: u16| per_status.and_then(|m| m.get(&s)).copied().unwrap_or(0);
+            let state = format!("{:<9}", key.state.as_str().to_uppercase());
+            let state = if self.opts.color {
+                paint(&state, key.state)
+            } else {
+                state
+            };
+            let line = format!(
+                "{:<12} {state} {:>6} {:>5}  {}",
+                key.name,
+                count(200),
+                count(429),
+                detail(key, true)
+            );
+            lines.push(line);
+        }
+        let width = 30;
+        let filled = delivered * width / self.opts.requests.max(1);
+        lines.push(format!(
+            "[{}{}] {delivered}/{} delivered  {elapsed:.1}s",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            self.opts.requests
+        ));
+        if self.drawn_lines > 0 {
+            let _ = write!(err, "\x1b[{}A", self.drawn_lines);
+        }
+        for line in &lines {
+            let _ = writeln!(err, "\x1b[2K{}", truncate(line, 79));
+        }
+        self.drawn_lines = lines.len();
+    }
+}
+
+fn detail(key: &KeyStatus, short: bool) -> String {
+    match key.state {
+        State::Lockdown => {
+            let left = key
+                .until
+                .map(|u| {
+                    u.duration_since(jiff::Timestamp::now())
+                        .as_secs_f64()
+                        .max(0.0)
+                })
+                .unwrap_or(0.0);
+            if short {
+                format!("free in {left:.1}s")
+            } else {
+                format!(" for {left:.1}s (the API said so)")
+            }
+        }
+        State::Error => {
+            let why = key.reason.as_deref().unwrap_or("bad key");
+            let why = if why.contains("API_KEY_INVALID") {
+                "API_KEY_INVALID"
+            } else {
+                why
+            };
+            if short {
+                why.to_string()
+            } else {
+                format!(": {why}")
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn paint(text: &str, state: State) -> String {
+    match state {
+        State::Vacant => text.green().to_string(),
+        State::Locked => text.cyan().to_string(),
+        State::Lockdown => text.yellow().to_string(),
+        State::Error => text.red().to_string(),
+    }
+}
+
+/// Cuts a line to `max` visible characters (escape sequences don't count).
+fn truncate(line: &str, max: usize) -> String {
+    let mut out = String::new();
+    let (mut visible, mut in_escape) = (0, false);
+    for c in line.chars() {
+        if c == '\x1b' {
+            in_escape = true;
+        }
+        if !in_escape {
+            if visible == max {
+                break;
+            }
+            visible += 1;
+        }
+        out.push(c);
+        if in_escape && c == 'm' {
+            in_escape = false;
+        }
+    }
+    if in_escape || line.contains('\x1b') {
+        out.push_str("\x1b[0m");
+    }
+    out
+}

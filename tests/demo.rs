@@ -1,0 +1,52 @@
+//! `jongler demo`: no config, no keys, no network, every request delivered.
+
+use std::process::Command;
+
+fn demo(args: &[&str]) -> std::process::Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_jongler"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1")
+        .arg("demo")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn demo_delivers_every_request_through_lockdowns_and_a_bad_key() {
+    let out = demo(&["--requests", "24", "--workers", "4", "--keys", "3"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("delivered 24/24"), "{stdout}");
+    assert!(
+        stdout.contains("keys marked ERROR: 1 (demo-key-3)"),
+        "{stdout}"
+    );
+    let absorbed: u64 = stdout
+        .split("429s absorbed: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(absorbed > 0, "the quotas bite: {stdout}");
+    // Without a terminal: plain lines, each key's states as they change.
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    for line in [
+        "demo-key-1   locked",
+        "demo-key-1   lockdown",
+        "demo-key-3   error: API_KEY_INVALID",
+        "delivered 24/24",
+    ] {
+        assert!(stderr.contains(line), "{line}: {stderr}");
+    }
+}
+
+#[test]
+fn demo_refuses_a_pool_without_a_working_key() {
+    let out = demo(&["--keys", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--keys"));
+}
