@@ -36,3 +36,8 @@ pub use jongler::{Jongler, Options, Response};
 pub use pool::store::CleanReport;
 pub use pool::{KeyStatus, State};
 pub use secret::ApiKey;
+
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// A local Gemini API stand-in: quota windows, real 429 bodies, bad keys, latency.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = "jongler-emulator", version)]
 struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:0")]
