@@ -16,6 +16,9 @@ _jongler() {
             ",$1")
                 cmd="jongler"
                 ;;
+            jongler,check)
+                cmd="jongler__subcmd__check"
+                ;;
             jongler,completions)
                 cmd="jongler__subcmd__completions"
                 ;;
@@ -27,6 +30,9 @@ _jongler() {
                 ;;
             jongler,status)
                 cmd="jongler__subcmd__status"
+                ;;
+            jongler__subcmd__help,check)
+                cmd="jongler__subcmd__help__subcmd__check"
                 ;;
             jongler__subcmd__help,completions)
                 cmd="jongler__subcmd__help__subcmd__completions"
@@ -47,7 +53,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status demo completions help"
+            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status check demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -65,10 +71,48 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --fallback-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connectors-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jongler__subcmd__check)
+            opts="-v -q -h --json --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -177,8 +221,22 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__help)
-            opts="status demo completions help"
+            opts="status check demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jongler__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -21,6 +21,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --cleanup 'Remove LOCKDOWN and ERROR markers and stale locks of one connector'
             cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
             cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
             cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
@@ -41,11 +42,26 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand status 'Show every key''s state, until-when and why'
+            cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;status'= {
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --json 'Print JSON instead of a table'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;check'= {
             cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
@@ -90,11 +106,14 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;help'= {
             cand status 'Show every key''s state, until-when and why'
+            cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;help;status'= {
+        }
+        &'jongler;help;check'= {
         }
         &'jongler;help;demo'= {
         }

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jongler_global_optspecs
-    string join \n pretty i/include cleanup= cleanup-all wait= timeout= tor proxy= config= state-dir= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
+    string join \n pretty i/include cleanup= cleanup-all wait= timeout= fallback-model= tor proxy= config= state-dir= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
 end
 
 function __fish_jongler_needs_command
@@ -27,6 +27,7 @@ end
 complete -c jongler -n "__fish_jongler_needs_command" -l cleanup -d 'Remove LOCKDOWN and ERROR markers and stale locks of one connector' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_needs_command" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
@@ -44,6 +45,7 @@ complete -c jongler -n "__fish_jongler_needs_command" -s q -l quiet -d 'Only err
 complete -c jongler -n "__fish_jongler_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print version'
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_needs_command" -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
 complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -58,6 +60,17 @@ complete -c jongler -n "__fish_jongler_using_subcommand status" -l json -d 'Prin
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l json -d 'Print JSON instead of a table'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
@@ -81,7 +94,8 @@ never\t'Never'"
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -66,6 +66,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::Runtime
             });
         }
+        Some(Command::Check { connector, json }) => {
+            let options = Options {
+                config: g.config.clone(),
+                state_dir: g.state_dir.clone(),
+                connectors_dir: g.connectors_dir.clone(),
+                wait: seconds(cli.wait, "--wait")?,
+                ..Options::default()
+            };
+            let report = Jongler::connect(connector, options)?.check()?;
+            output::write_health(&report, *json)?;
+            let all_ok = report
+                .iter()
+                .all(|k| k.health == crate::jongler::Health::Ok);
+            return Ok(if all_ok {
+                ExitCode::Success
+            } else {
+                ExitCode::Runtime
+            });
+        }
         Some(Command::Status { connector, json }) => {
             let paths = Paths::resolve(
                 g.config.as_deref(),
@@ -134,6 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             },
             timeout: (!timeout.is_zero()).then_some(timeout),
         },
+        fallback_models: cli.fallback_model.clone(),
     };
     let body = cli.body.as_deref().map(read_body).transpose()?;
     let jongler = Jongler::connect(connector, options)?;
@@ -202,11 +222,12 @@ fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
     names.dedup();
     let mut out = Vec::new();
     for name in names {
-        let (keys, lockdown_secs) = match connectors.get(&name) {
-            Ok(connector) if connector.requires_api_key => (
-                config::keys_for(connector, paths, true)?,
-                connector.lockdown_seconds,
-            ),
+        let pool = match connectors.get(&name) {
+            Ok(connector) if connector.requires_api_key => {
+                let (keys, quotas) = config::keys_for(connector, paths, true)?;
+                Pool::new(&name, keys, store.clone(), connector.lockdown_seconds)
+                    .with_quotas(quotas)
+            }
             Ok(_) => continue,
             Err(e) if only.is_some() => return Err(e),
             Err(_) => {
@@ -216,10 +237,9 @@ fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
                     .and_then(|f| f.section(&name))
                     .map(<[_]>::to_vec)
                     .unwrap_or_default();
-                (keys, 60)
+                Pool::new(&name, keys, store.clone(), 60)
             }
         };
-        let pool = Pool::new(&name, keys, store.clone(), lockdown_secs);
         out.push(ConnectorStatus {
             connector: name,
             keys: pool.states()?,

@@ -64,6 +64,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     pub timeout: f64,
 
+    /// When every key is out of its daily quota for the model asked for, use this
+    /// one instead (repeat for a chain; default: the connector's fallback_models)
+    #[arg(long, value_name = "MODEL")]
+    pub fallback_model: Vec<String>,
+
     /// Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)
     #[arg(long, conflicts_with = "proxy")]
     pub tor: bool,
@@ -126,6 +131,16 @@ pub enum Command {
     Status {
         /// Only this connector
         connector: Option<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every key with a request that costs no quota; mark bad keys ERROR
+    ///
+    /// Exits 0 when every key works, 1 otherwise.
+    Check {
+        /// The connector whose keys to check
+        connector: String,
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,

@@ -4,6 +4,8 @@
 use crate::connector::{Connector, ConnectorDirs};
 use crate::error::usage;
 use crate::names;
+use crate::pool::Quotas;
+use crate::pool::quota::{ALL_MODELS, Limit, Metric, Window};
 use crate::secret::ApiKey;
 use anyhow::Result;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -100,6 +102,9 @@ pub struct KeyEntry {
     pub key: ApiKey,
 }
 
+/// A settings section: its name and its `(name, value, line)` entries.
+pub type Settings = (String, Vec<(String, String, usize)>);
+
 /// The keys of every section of an INI file, in file order.
 #[derive(Debug, Default)]
 pub struct KeyFile {
@@ -107,6 +112,9 @@ pub struct KeyFile {
     pub path: PathBuf,
     /// Section name → keys.
     pub sections: Vec<(String, Vec<KeyEntry>)>,
+    /// Sections whose name has a space — `[limits <connector>]`,
+    /// `[groups <connector>]` — as (section, [(name, value, line)]).
+    pub settings: Vec<Settings>,
 }
 
 impl KeyFile {
@@ -138,6 +146,8 @@ impl KeyFile {
             ))
         };
         let mut sections: Vec<(String, Vec<KeyEntry>)> = Vec::new();
+        let mut settings: Vec<Settings> = Vec::new();
+        let mut in_settings = false;
         let mut names: HashSet<&str> = HashSet::with_capacity(64);
         for (n, raw) in text
             .strip_prefix('\u{feff}')
@@ -168,10 +178,17 @@ impl KeyFile {
                         "a section header needs a name and a closing ']'".into(),
                     ));
                 };
-                if sections.iter().any(|(s, _)| s == section) {
+                if sections.iter().any(|(s, _)| s == section)
+                    || settings.iter().any(|(s, _)| s == section)
+                {
                     return Err(bad(line, format!("section [{section}] appears twice")));
                 }
-                sections.push((section.to_string(), Vec::new()));
+                in_settings = section.contains(' ');
+                if in_settings {
+                    settings.push((section.to_string(), Vec::new()));
+                } else {
+                    sections.push((section.to_string(), Vec::new()));
+                }
                 names.clear();
                 continue;
             }
@@ -182,6 +199,18 @@ impl KeyFile {
                 ));
             };
             let (name, value) = (trimmed[..split].trim(), trimmed[split + 1..].trim());
+            if in_settings {
+                let (section, entries) = settings
+                    .last_mut()
+                    .expect("invariant: in a settings section");
+                if !names.insert(name) {
+                    return Err(usage(format!(
+                        "config file {file}, section [{section}], line {line}: `{name}` appears twice"
+                    )));
+                }
+                entries.push((name.to_string(), value.to_string(), line));
+                continue;
+            }
             let Some((section, keys)) = sections.last_mut() else {
                 return Err(usage(format!(
                     "config file {file}, line {line}: `{}` is outside any [section]; put keys under [<connector name>]",
@@ -212,6 +241,7 @@ impl KeyFile {
         Ok(KeyFile {
             path: path.to_path_buf(),
             sections,
+            settings,
         })
     }
 
@@ -254,7 +284,11 @@ pub fn env_keys(prefix: &str, vars: impl IntoIterator<Item = (String, String)>) 
 
 /// The keys for `connector`: its INI section, then its environment keys. The
 /// same value under two names is kept once (else one key could be used twice).
-pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<Vec<KeyEntry>> {
+pub fn keys_for(
+    connector: &Connector,
+    paths: &Paths,
+    use_env: bool,
+) -> Result<(Vec<KeyEntry>, Quotas)> {
     let file = KeyFile::read(&paths.config_file)?;
     if file.is_none() && paths.config_explicit {
         return Err(usage(format!(
@@ -263,6 +297,10 @@ pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<V
         )));
     }
     let has_file = file.is_some();
+    let settings = file
+        .as_ref()
+        .map(|f| f.settings.clone())
+        .unwrap_or_default();
     let mut keys: Vec<KeyEntry> = file
         .and_then(|f| f.sections.into_iter().find(|(s, _)| *s == connector.name))
         .map(|(_, keys)| keys)
@@ -310,7 +348,103 @@ pub fn keys_for(connector: &Connector, paths: &Paths, use_env: bool) -> Result<V
              (pass --config or set {CONFIG_ENV} to use another file{env_hint})"
         )));
     }
-    Ok(unique)
+    let quotas = quotas_for(connector, &unique, &settings, &paths.config_file)?;
+    Ok((unique, quotas))
+}
+
+/// The limits (the connector's, with `[limits <connector>]` lines of the INI
+/// file replacing those for the same model) and the key groups
+/// (`[groups <connector>]`: `group = key1, key2`).
+fn quotas_for(
+    connector: &Connector,
+    keys: &[KeyEntry],
+    settings: &[Settings],
+    path: &Path,
+) -> Result<Quotas> {
+    let file = path.display();
+    let name = &connector.name;
+    let mut limits = connector.declared_limits();
+    let mut groups = std::collections::HashMap::new();
+    for (section, entries) in settings {
+        let Some((kind, target)) = section.split_once(' ') else {
+            continue;
+        };
+        if target.trim() != name {
+            continue;
+        }
+        match kind {
+            "limits" => {
+                for (model, value, line) in entries {
+                    let model = (model != ALL_MODELS).then(|| model.clone());
+                    let mut parsed = Vec::new();
+                    for item in value.split(',') {
+                        let limit = parse_ini_limit(item.trim(), model.clone()).map_err(|e| {
+                            usage(format!(
+                                "config file {file}, section [{section}], line {line}: {e}"
+                            ))
+                        })?;
+                        parsed.push(limit);
+                    }
+                    limits.retain(|l| l.model != model);
+                    limits.extend(parsed);
+                }
+            }
+            "groups" => {
+                for (group, value, line) in entries {
+                    for member in value.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                        if !keys.iter().any(|k| k.name == member) {
+                            return Err(usage(format!(
+                                "config file {file}, section [{section}], line {line}: group `{group}` names `{member}`, which is not a key of `{name}`"
+                            )));
+                        }
+                        if let Some(other) = groups.insert(member.to_string(), group.clone()) {
+                            return Err(usage(format!(
+                                "config file {file}, section [{section}], line {line}: key `{member}` is in groups `{other}` and `{group}`"
+                            )));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(usage(format!(
+                    "config file {file}: section [{section}] is neither [limits {name}] nor [groups {name}]"
+                )));
+            }
+        }
+    }
+    Ok(Quotas {
+        limits,
+        groups,
+        tz: connector.reset_tz().to_string(),
+    })
+}
+
+/// `10/1m`, `250 requests/day`, `250000 tokens/1m`.
+fn parse_ini_limit(text: &str, model: Option<String>) -> Result<Limit, String> {
+    let (amount, window) = text.split_once('/').ok_or_else(|| {
+        format!("limit {text:?} should look like `10/1m`, `250000 tokens/1m` or `250/day`")
+    })?;
+    let mut words = amount.split_whitespace();
+    let n: u64 = words
+        .next()
+        .and_then(|n| n.replace('_', "").parse().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("limit {text:?} needs a positive number"))?;
+    let metric = match words.next() {
+        None | Some("requests") | Some("request") => Metric::Requests,
+        Some("tokens") | Some("token") => Metric::Tokens,
+        Some(other) => {
+            return Err(format!(
+                "limit {text:?}: {other:?} is neither requests nor tokens"
+            ));
+        }
+    };
+    Ok(Limit {
+        metric,
+        amount: n,
+        window: Window::parse(window)?,
+        model,
+    })
 }
 
 #[cfg(test)]
@@ -345,6 +479,34 @@ mod tests {
         }
         let err = KeyFile::parse("[s\nk = v\n", Path::new("g.ini")).unwrap_err();
         assert!(format!("{err}").contains("not valid INI"), "{err}");
+    }
+
+    #[test]
+    fn ini_limits_and_groups_override_the_connector() {
+        let connector = Connector::parse(
+            r#"{"name":"c","host":"h","limits":[{"requests":10,"per":"1m","model":"m1"},{"requests":5,"per":"1m"}]}"#,
+            "t",
+        )
+        .unwrap();
+        let f = KeyFile::parse(
+            "[c]\nk1 = a\nk2 = b\n[limits c]\nm1 = 3/2s, 1000 tokens/1m\n[groups c]\nproject = k1, k2\n",
+            Path::new("t.ini"),
+        )
+        .unwrap();
+        let keys = f.section("c").unwrap().to_vec();
+        let q = quotas_for(&connector, &keys, &f.settings, Path::new("t.ini")).unwrap();
+        let labels: Vec<String> = q.limits.iter().map(Limit::label).collect();
+        assert_eq!(
+            labels,
+            ["5 requests/1m", "3 requests/2s (m1)", "1000 tokens/1m (m1)"]
+        );
+        assert_eq!(q.groups["k2"], "project");
+        let bad = KeyFile::parse("[c]\nk1 = a\n[groups c]\np = k9\n", Path::new("t.ini")).unwrap();
+        assert!(quotas_for(&connector, &keys, &bad.settings, Path::new("t.ini")).is_err());
+        let bad =
+            KeyFile::parse("[c]\nk1 = a\n[limits c]\n* = lots\n", Path::new("t.ini")).unwrap();
+        let err = quotas_for(&connector, &keys, &bad.settings, Path::new("t.ini")).unwrap_err();
+        assert!(err.to_string().contains("line 4"), "{err}");
     }
 
     #[test]

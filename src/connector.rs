@@ -4,6 +4,7 @@
 
 use crate::error::usage;
 use crate::names;
+use crate::pool::quota::{Limit, Metric, Window};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,9 +61,63 @@ pub struct Connector {
     /// How long a LOCKDOWN lasts when the API does not say.
     #[serde(default = "default_lockdown_seconds")]
     pub lockdown_seconds: u64,
+    /// Quotas per key: `{"requests": N | "tokens": N, "per": "2s" | "1m" | "day", "model": "…"}`.
+    #[serde(default)]
+    pub limits: Vec<LimitSpec>,
+    /// The time zone `"per": "day"` limits reset in (default America/Los_Angeles).
+    #[serde(default)]
+    pub daily_reset_tz: Option<String>,
+    /// Models to fall back to, in order, when every key is out of its daily
+    /// quota for the model asked for (e.g. `["gemini-2.5-flash", "gemini-2.5-flash-lite"]`).
+    #[serde(default)]
+    pub fallback_models: Vec<String>,
+    /// A request that costs no quota, for `jongler check` (e.g. `/v1beta/models`).
+    #[serde(default)]
+    pub check_endpoint: Option<String>,
     /// Everything else in the file, kept as is.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One entry of a connector's `"limits"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    /// At most this many requests …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    /// … or this many tokens …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// … per this window: `"2s"`, `"1m"`, `"1h"` or `"day"`.
+    pub per: String,
+    /// Only for this model (default: every request on the key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Where the figure comes from, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl LimitSpec {
+    /// The limit it declares.
+    pub fn to_limit(&self) -> Result<Limit, String> {
+        let (metric, amount) = match (self.requests, self.tokens) {
+            (Some(n), None) => (Metric::Requests, n),
+            (None, Some(n)) => (Metric::Tokens, n),
+            _ => return Err("a limit needs exactly one of \"requests\" and \"tokens\"".into()),
+        };
+        if amount == 0 {
+            return Err("a limit of 0 would never let a request out".into());
+        }
+        let window = Window::parse(&self.per)?;
+        Ok(Limit {
+            metric,
+            amount,
+            window,
+            model: self.model.clone(),
+        })
+    }
 }
 
 fn default_protocol() -> String {
@@ -132,7 +187,32 @@ impl Connector {
                 "key_env_prefix {prefix:?} is not an environment variable name"
             ));
         }
+        for (i, spec) in self.limits.iter().enumerate() {
+            spec.to_limit().map_err(|e| format!("limits[{i}]: {e}"))?;
+        }
+        if let Some(tz) = &self.daily_reset_tz {
+            jiff::tz::TimeZone::get(tz)
+                .map_err(|_| format!("daily_reset_tz {tz:?} is not a time zone"))?;
+        }
+        if let Some(endpoint) = self.check_endpoint.as_ref().filter(|e| !e.starts_with('/')) {
+            return Err(format!("check_endpoint {endpoint:?} must start with '/'"));
+        }
         Ok(())
+    }
+
+    /// The declared limits.
+    pub fn declared_limits(&self) -> Vec<Limit> {
+        self.limits
+            .iter()
+            .filter_map(|l| l.to_limit().ok())
+            .collect()
+    }
+
+    /// The daily reset time zone.
+    pub fn reset_tz(&self) -> &str {
+        self.daily_reset_tz
+            .as_deref()
+            .unwrap_or(crate::http::classify::DAILY_RESET_TZ)
     }
 
     /// `protocol://host:port`, with no trailing slash.

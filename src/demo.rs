@@ -98,6 +98,7 @@ pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
         rate: Some((QUOTA, WINDOW)),
         latency: LATENCY,
         accept_unknown: false,
+        daily_exhausted_models: Vec::new(),
     })?;
     let connector = Connector::parse(&emulator.connector_json("gemini-demo"), "(demo)")?;
     let state = tempfile::Builder::new().prefix("jongler-demo-").tempdir()?;

@@ -54,6 +54,8 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Treat keys it doesn't know as valid (benchmarks with thousands of keys).
     pub accept_unknown: bool,
+    /// Models whose daily quota every key has used up (429 PerDay for them only).
+    pub daily_exhausted_models: Vec<String>,
 }
 
 impl EmulatorConfig {
@@ -67,6 +69,7 @@ impl EmulatorConfig {
             rate: None,
             latency: Duration::ZERO,
             accept_unknown: false,
+            daily_exhausted_models: Vec::new(),
         }
     }
 }
@@ -98,6 +101,7 @@ pub struct Stats {
 struct Shared {
     keys: HashMap<String, Behavior>,
     unknown: Behavior,
+    exhausted_models: Vec<String>,
     rate: Option<(u32, Duration)>,
     latency: Mutex<Duration>,
     stats: Mutex<Stats>,
@@ -125,6 +129,7 @@ impl Emulator {
     pub fn start_on(addr: SocketAddr, config: EmulatorConfig) -> anyhow::Result<Emulator> {
         let shared = Arc::new(Shared {
             keys: config.keys.into_iter().collect(),
+            exhausted_models: config.daily_exhausted_models,
             unknown: if config.accept_unknown {
                 Behavior::Valid
             } else {
@@ -222,7 +227,8 @@ pub fn connector_json(name: &str, addr: SocketAddr) -> String {
         "requires_api_key": true,
         "api_key_header": "x-goog-api-key",
         "rate_limit_statuses": [429, 503, 509],
-        "lockdown_seconds": 60
+        "lockdown_seconds": 60,
+        "check_endpoint": "/v1beta/models"
     }))
     .expect("invariant: JSON serializes")
 }
@@ -405,6 +411,9 @@ async fn answer(
         }
     }
 
+    if shared.exhausted_models.contains(&model) {
+        return quota_429(&model, "PerDay", 250, Duration::from_secs(23));
+    }
     if let Some((limit, window)) = shared.rate {
         let now = Instant::now();
         let mut windows = shared.windows.lock().expect("invariant");

@@ -6,8 +6,9 @@ use crate::connector::{Connector, Connectors};
 use crate::error::{Error, usage};
 use crate::http::classify::{RetryHint, Verdict, classify};
 use crate::http::{self, Answer, NetOptions};
+use crate::pool::quota::{Ask, Metric, Violation, estimate_tokens, model_of, reported_tokens};
 use crate::pool::store::{CleanReport, LockdownSource, Store};
-use crate::pool::{KeyStatus, NoKey, Pool};
+use crate::pool::{KeyStatus, NoKey, Pool, Quotas};
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
@@ -38,6 +39,9 @@ pub struct Options {
     pub wait: Duration,
     /// Proxy and timeout.
     pub net: NetOptions,
+    /// Models to fall back to, in order, when every key is out of its daily
+    /// quota for the one asked for (default: the connector's `fallback_models`).
+    pub fallback_models: Vec<String>,
 }
 
 impl Default for Options {
@@ -52,6 +56,50 @@ impl Default for Options {
                 proxy: None,
                 timeout: Some(Duration::from_secs(300)),
             },
+            fallback_models: Vec::new(),
+        }
+    }
+}
+
+/// What `check` found out about one key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyHealth {
+    /// The key's name.
+    pub name: String,
+    /// The verdict.
+    pub health: Health,
+    /// Details for people.
+    pub detail: String,
+}
+
+/// A key's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Health {
+    /// It works.
+    Ok,
+    /// It is bad (now marked ERROR).
+    Bad,
+    /// It is rate limited (now locked down).
+    RateLimited,
+    /// The API could not be reached.
+    Unreachable,
+    /// The check request failed for another reason.
+    Failed,
+    /// Another process held it for the whole wait.
+    Busy,
+}
+
+impl Health {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Bad => "bad",
+            Health::RateLimited => "rate-limited",
+            Health::Unreachable => "unreachable",
+            Health::Failed => "failed",
+            Health::Busy => "busy",
         }
     }
 }
@@ -120,6 +168,8 @@ pub struct Jongler {
     pool: Option<Pool>,
     client: http::Client,
     wait: Duration,
+    /// The model fallback chain.
+    fallback: Vec<String>,
 }
 
 impl Jongler {
@@ -132,18 +182,40 @@ impl Jongler {
         )?;
         let connectors = Connectors::load(&paths.connector_dirs)?;
         let connector = connectors.get(connector)?.clone();
-        let keys = if connector.requires_api_key {
+        let (keys, quotas) = if connector.requires_api_key {
             config::keys_for(&connector, &paths, options.env_keys)?
         } else {
-            Vec::new()
+            (Vec::new(), Quotas::default())
         };
-        Self::with_keys(connector, keys, Store::new(paths.state_dir), &options)
+        Self::build(
+            connector,
+            keys,
+            quotas,
+            Store::new(paths.state_dir),
+            &options,
+        )
     }
 
-    /// A connection from parts already loaded (the emulator demo, tests).
+    /// A connection from parts already loaded (the demo, tests), with the
+    /// connector's own limits.
     pub fn with_keys(
         connector: Connector,
         keys: Vec<KeyEntry>,
+        store: Store,
+        options: &Options,
+    ) -> Result<Jongler> {
+        let quotas = Quotas {
+            limits: connector.declared_limits(),
+            groups: Default::default(),
+            tz: connector.reset_tz().to_string(),
+        };
+        Self::build(connector, keys, quotas, store, options)
+    }
+
+    fn build(
+        connector: Connector,
+        keys: Vec<KeyEntry>,
+        quotas: Quotas,
         store: Store,
         options: &Options,
     ) -> Result<Jongler> {
@@ -153,20 +225,23 @@ impl Jongler {
                 return Err(usage(format!("no keys for `{}`", connector.name)));
             }
             store.prepare()?;
-            Some(Pool::new(
-                &connector.name,
-                keys,
-                store,
-                connector.lockdown_seconds,
-            ))
+            Some(
+                Pool::new(&connector.name, keys, store, connector.lockdown_seconds)
+                    .with_quotas(quotas),
+            )
         } else {
             None
         };
+        let mut fallback = options.fallback_models.clone();
+        if fallback.is_empty() {
+            fallback = connector.fallback_models.clone();
+        }
         Ok(Jongler {
             connector,
             pool,
             client,
             wait: options.wait,
+            fallback,
         })
     }
 
@@ -196,7 +271,66 @@ impl Jongler {
             return Ok(into_response(answer, None));
         };
 
+        // The model chain: the one asked for, then its fallbacks.
+        let mut endpoint = endpoint.to_string();
+        let mut body = body.map(<[u8]>::to_vec);
         let deadline = Instant::now() + self.wait;
+        loop {
+            let model = model_of(&endpoint, body.as_deref());
+            match self.attempt(
+                pool,
+                &method,
+                &endpoint,
+                body.as_deref(),
+                model.as_deref(),
+                deadline,
+            ) {
+                Err(err) => {
+                    let next = model.as_deref().and_then(|m| self.next_model(m));
+                    let daily_out = matches!(err.downcast_ref::<Error>(), Some(Error::NoKey(_)))
+                        && model
+                            .as_deref()
+                            .is_some_and(|m| pool.daily_exhausted(m).unwrap_or(false));
+                    match (next, daily_out) {
+                        (Some(next), true) => {
+                            let from = model.expect("invariant: next implies a model");
+                            log::warn!(
+                                "every key is out of its daily quota for `{from}`; falling back to `{next}`"
+                            );
+                            (endpoint, body) = swap_model(&endpoint, body, &from, &next);
+                        }
+                        _ => return Err(err),
+                    }
+                }
+                ok => return ok,
+            }
+        }
+    }
+
+    fn next_model(&self, model: &str) -> Option<String> {
+        let at = self.fallback.iter().position(|m| m == model);
+        match at {
+            Some(i) => self.fallback.get(i + 1).cloned(),
+            // A chain given without the model asked for starts after it.
+            None => self.fallback.first().filter(|m| *m != model).cloned(),
+        }
+    }
+
+    /// One model's worth of tries: a key with room, and again on another key
+    /// as the answers say.
+    fn attempt(
+        &self,
+        pool: &Pool,
+        method: &reqwest::Method,
+        endpoint: &str,
+        body: Option<&[u8]>,
+        model: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Response> {
+        let ask = Ask {
+            model: model.map(str::to_string),
+            tokens: estimate_tokens(body),
+        };
         let mut tried = HashSet::new();
         let mut history: Vec<String> = Vec::new();
         let mut last_transport: Option<http::TransportError> = None;
@@ -204,7 +338,7 @@ impl Jongler {
         let mut network_errors = 0;
         let mut rate_limited: HashMap<usize, usize> = HashMap::new();
         loop {
-            let lease = match pool.acquire(&tried, deadline)? {
+            let lease = match pool.acquire(&tried, deadline, &ask)? {
                 Ok(lease) => lease,
                 Err(why) => {
                     if let (Some(e), true) = (&last_transport, only_transport) {
@@ -219,7 +353,7 @@ impl Jongler {
             tried.insert(lease.index());
             let name = lease.name().to_string();
             log::debug!("{method} {endpoint} with key `{name}`");
-            let answer = match self.client.send(&method, endpoint, body, Some(lease.key())) {
+            let answer = match self.client.send(method, endpoint, body, Some(lease.key())) {
                 Ok(answer) => answer,
                 Err(e) => {
                     history.push(format!("`{name}` network error"));
@@ -249,20 +383,19 @@ impl Jongler {
                 Verdict::Success | Verdict::CallerError | Verdict::ServerError => {
                     let key = lease.key().clone();
                     if verdict == Verdict::Success {
-                        lease.succeeded()?;
+                        lease.succeeded(reported_tokens(&answer.body))?;
                     }
                     let mut response = into_response(answer, Some(name));
                     mask(&mut response.body, &key);
                     return Ok(response);
                 }
-                Verdict::RateLimited { hint, reason } => {
+                Verdict::RateLimited {
+                    hint,
+                    reason,
+                    violations,
+                } => {
                     only_transport = false;
-                    let (until, source) = match hint {
-                        RetryHint::RetryInfo(t) => (Some(t), LockdownSource::RetryInfo),
-                        RetryHint::RetryAfter(t) => (Some(t), LockdownSource::RetryAfter),
-                        RetryHint::DailyReset(t) => (Some(t), LockdownSource::DailyQuota),
-                        RetryHint::Unknown => (None, LockdownSource::Default),
-                    };
+                    let (until, source) = lockdown_of(hint);
                     // A key the API gave a time for may be tried again in
                     // this call once that time has come (within --wait).
                     let index = lease.index();
@@ -271,9 +404,26 @@ impl Jongler {
                     if source.is_exact() && *times < MAX_TRIES_PER_KEY {
                         tried.remove(&index);
                     }
-                    let end = lease.lock_down(until, source, &reason)?;
+                    let violations: Vec<Violation> = violations
+                        .into_iter()
+                        .map(|v| Violation {
+                            metric: if v.tokens {
+                                Metric::Tokens
+                            } else {
+                                Metric::Requests
+                            },
+                            daily: v.daily,
+                            limit: v.limit,
+                            model: v.model.or_else(|| model.map(str::to_string)),
+                        })
+                        .collect();
+                    let end = lease.rate_limited(until, source, &reason, &violations)?;
+                    let scope = match violations.iter().find_map(|v| v.model.as_deref()) {
+                        Some(m) => format!(" for `{m}`"),
+                        None => String::new(),
+                    };
                     log::warn!(
-                        "key `{name}` is rate limited until {end:.0} ({reason}); trying another key"
+                        "key `{name}` is rate limited{scope} until {end:.0} ({reason}); trying another key"
                     );
                     history.push(format!("`{name}` rate limited until {end:.0}"));
                 }
@@ -308,6 +458,80 @@ impl Jongler {
         response.json()
     }
 
+    /// Checks every key with a request that costs no quota (the connector's
+    /// `check_endpoint`): bad keys are marked ERROR, keys in ERROR that work
+    /// again are cleared, rate-limited keys are locked down.
+    pub fn check(&self) -> Result<Vec<KeyHealth>> {
+        let Some(pool) = &self.pool else {
+            return Ok(Vec::new());
+        };
+        let name = &self.connector.name;
+        let endpoint = self.connector.check_endpoint.as_deref().ok_or_else(|| {
+            usage(format!(
+                "connector `{name}` has no check_endpoint; add one to its file (a request that costs no quota, e.g. \"/v1beta/models\")"
+            ))
+        })?;
+        let mut report = Vec::new();
+        for i in 0..pool.keys().len() {
+            let key_name = pool.keys()[i].name.clone();
+            let health = |health: Health, detail: String| KeyHealth {
+                name: key_name.clone(),
+                health,
+                detail,
+            };
+            let Some(lease) = pool.take_for_check(i, Instant::now() + self.wait)? else {
+                report.push(health(
+                    Health::Busy,
+                    "in use by another process for all of --wait".into(),
+                ));
+                continue;
+            };
+            let answer =
+                match self
+                    .client
+                    .send(&reqwest::Method::GET, endpoint, None, Some(lease.key()))
+                {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        report.push(health(Health::Unreachable, e.to_string()));
+                        continue;
+                    }
+                };
+            let verdict = classify(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+                &self.connector.rate_limit_statuses,
+                Some(lease.key()),
+                Timestamp::now(),
+            );
+            report.push(match verdict {
+                Verdict::Success => {
+                    let detail = if lease.clear_error()? {
+                        "works again: ERROR cleared"
+                    } else {
+                        ""
+                    };
+                    health(Health::Ok, detail.into())
+                }
+                Verdict::BadKey { reason } => {
+                    lease.mark_error(&reason)?;
+                    health(Health::Bad, format!("{reason} (marked ERROR)"))
+                }
+                Verdict::RateLimited { hint, reason, .. } => {
+                    let (until, source) = lockdown_of(hint);
+                    let end = lease.rate_limited(until, source, &reason, &[])?;
+                    health(Health::RateLimited, format!("until {end:.0}: {reason}"))
+                }
+                Verdict::CallerError | Verdict::ServerError => health(
+                    Health::Failed,
+                    format!("{endpoint} answered {}", answer.status),
+                ),
+            });
+        }
+        Ok(report)
+    }
+
     /// Every key's state.
     pub fn key_states(&self) -> Result<Vec<KeyStatus>> {
         self.pool.as_ref().map_or(Ok(Vec::new()), Pool::states)
@@ -332,9 +556,18 @@ impl Jongler {
             NoKey::AllBad { errors } => format!(
                 "no usable key for `{name}`: {errors} in ERROR (bad keys){tried}; fix them in the config file, then run `jongler --cleanup {name}`"
             ),
-            NoKey::LockedDown { soonest, key } => format!(
-                "no key for `{name}` comes back within --wait {}s: the soonest is `{key}` at {soonest:.0}{tried}",
-                self.wait.as_secs()
+            NoKey::LockedDown {
+                soonest,
+                key,
+                daily,
+            } => format!(
+                "no key for `{name}` comes back within --wait {}s: the soonest is `{key}` at {soonest:.0}{}{tried}",
+                self.wait.as_secs(),
+                if daily {
+                    " (daily quotas reset then)"
+                } else {
+                    ""
+                }
             ),
             NoKey::TimedOut { busy, soonest } => {
                 let later = soonest
@@ -346,6 +579,41 @@ impl Jongler {
                 )
             }
         }
+    }
+}
+
+/// The request with `from` replaced by `to`: in a Gemini path
+/// (`/models/<model>:`) or an OpenAI body's `"model"`.
+fn swap_model(
+    endpoint: &str,
+    body: Option<Vec<u8>>,
+    from: &str,
+    to: &str,
+) -> (String, Option<Vec<u8>>) {
+    let needle = format!("/models/{from}");
+    if endpoint.contains(&needle) {
+        return (
+            endpoint.replacen(&needle, &format!("/models/{to}"), 1),
+            body,
+        );
+    }
+    let body = body.map(|b| match serde_json::from_slice::<serde_json::Value>(&b) {
+        Ok(mut json) if json.get("model").is_some() => {
+            json["model"] = to.into();
+            json.to_string().into_bytes()
+        }
+        _ => b,
+    });
+    (endpoint.to_string(), body)
+}
+
+/// How long a LOCKDOWN lasts, and how we know, from what the answer said.
+fn lockdown_of(hint: RetryHint) -> (Option<Timestamp>, LockdownSource) {
+    match hint {
+        RetryHint::RetryInfo(t) => (Some(t), LockdownSource::RetryInfo),
+        RetryHint::RetryAfter(t) => (Some(t), LockdownSource::RetryAfter),
+        RetryHint::DailyReset(t) => (Some(t), LockdownSource::DailyQuota),
+        RetryHint::Unknown => (None, LockdownSource::Default),
     }
 }
 

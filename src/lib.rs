@@ -32,7 +32,7 @@ pub mod pool;
 pub mod secret;
 
 pub use error::{Error, ExitCode};
-pub use jongler::{Jongler, Options, Response};
+pub use jongler::{Health, Jongler, KeyHealth, Options, Response};
 pub use pool::store::CleanReport;
 pub use pool::{KeyStatus, State};
 pub use secret::ApiKey;

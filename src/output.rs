@@ -1,6 +1,6 @@
 //! The only writer to stdout: answers and status reports.
 
-use crate::jongler::Response;
+use crate::jongler::{KeyHealth, Response};
 use crate::pool::{KeyStatus, State};
 use anyhow::Result;
 use colored::Colorize;
@@ -95,8 +95,54 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<(
             if let Some(reason) = &key.reason {
                 line.push_str(&format!("  {reason}"));
             }
+            if let Some(group) = &key.group {
+                line.push_str(&format!("  (group {group})"));
+            }
             writeln!(out, "{}", line.trim_end())?;
+            let pad = " ".repeat(width + 4);
+            for u in &key.usage {
+                let frees = u
+                    .frees_at
+                    .map(|t| format!(", frees at {t:.0}"))
+                    .unwrap_or_default();
+                let learned = if u.learned { " (learned)" } else { "" };
+                writeln!(
+                    out,
+                    "{pad}{}{learned}: {} used, {} left{frees}",
+                    u.limit, u.used, u.left
+                )?;
+            }
+            for m in key.models.iter().skip(usize::from(
+                key.state == State::Lockdown && key.models.len() == 1,
+            )) {
+                writeln!(
+                    out,
+                    "{pad}{} locked down until {:.0}: {}",
+                    m.model, m.until, m.reason
+                )?;
+            }
         }
+    }
+    Ok(())
+}
+
+/// Writes a `check` report.
+pub fn write_health(report: &[KeyHealth], json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let width = report.iter().map(|k| k.name.len()).max().unwrap_or(0);
+    for key in report {
+        let line = format!(
+            "{:<width$}  {:<12}  {}",
+            key.name,
+            key.health.as_str(),
+            key.detail
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

@@ -499,7 +499,7 @@ fn a_call_waits_out_a_short_retry_delay_and_tries_the_key_again() {
         "it waited for the window"
     );
     assert!(
-        stderr(&out).contains("rate limited until"),
+        stderr(&out).contains("is rate limited for `gemini-2.5-flash` until"),
         "{}",
         stderr(&out)
     );

@@ -18,6 +18,9 @@ struct Args {
     /// Per-key rate limit, as REQUESTS/SECONDS, e.g. 5/2
     #[arg(long, value_name = "N/SECONDS")]
     rate: Option<String>,
+    /// A model whose daily quota every key has used up (repeatable)
+    #[arg(long, value_name = "MODEL")]
+    daily_exhausted_model: Vec<String>,
     /// Accept keys not given with --key as valid
     #[arg(long)]
     accept_any_key: bool,
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             rate,
             latency: Duration::from_millis(args.latency_ms),
             accept_unknown: args.accept_any_key,
+            daily_exhausted_models: args.daily_exhausted_model.clone(),
         },
     )?;
     println!("{}", emulator.url());

@@ -25,13 +25,35 @@ pub enum RetryHint {
     Unknown,
 }
 
+/// One quota a 429's `QuotaFailure` says ran out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaViolation {
+    /// The `quotaId`, e.g. `GenerateRequestsPerDayPerProjectPerModel-FreeTier`.
+    pub quota_id: String,
+    /// Whether it counts tokens (else requests).
+    pub tokens: bool,
+    /// Whether it is a per-day quota.
+    pub daily: bool,
+    /// `quotaValue`: the limit.
+    pub limit: Option<u64>,
+    /// `quotaDimensions.model`.
+    pub model: Option<String>,
+}
+
 /// The meaning of one answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// 2xx or 3xx.
     Success,
     /// Rate limited: set the key aside until the hint says, try another.
-    RateLimited { hint: RetryHint, reason: String },
+    RateLimited {
+        /// When the key may be used again.
+        hint: RetryHint,
+        /// What the API said, for people.
+        reason: String,
+        /// The quotas Gemini's `QuotaFailure` says ran out.
+        violations: Vec<QuotaViolation>,
+    },
     /// The key itself is bad: mark it ERROR, try another.
     BadKey { reason: String },
     /// The caller's own request is wrong (4xx): return it as is.
@@ -84,14 +106,33 @@ pub fn classify(
     };
 
     if status == 429 || rate_limit_statuses.contains(&status) {
-        let quota_ids: Vec<&str> = details
+        let violations: Vec<QuotaViolation> = details
             .iter()
             .filter(|d| type_is(d, "QuotaFailure"))
             .filter_map(|d| d.get("violations").and_then(Value::as_array))
             .flatten()
-            .filter_map(|v| v.get("quotaId").and_then(Value::as_str))
+            .filter_map(|v| {
+                let quota_id = v.get("quotaId").and_then(Value::as_str)?.to_string();
+                let limit = match v.get("quotaValue") {
+                    Some(Value::String(s)) => s.parse().ok(),
+                    Some(n) => n.as_u64(),
+                    None => None,
+                };
+                let model = v
+                    .pointer("/quotaDimensions/model")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                Some(QuotaViolation {
+                    tokens: quota_id.contains("Token"),
+                    daily: quota_id.contains("PerDay"),
+                    quota_id,
+                    limit,
+                    model,
+                })
+            })
             .collect();
-        let daily = quota_ids.iter().any(|id| id.contains("PerDay"));
+        let quota_ids: Vec<&str> = violations.iter().map(|v| v.quota_id.as_str()).collect();
+        let daily = violations.iter().any(|v| v.daily);
         let retry_delay = details
             .iter()
             .filter(|d| type_is(d, "RetryInfo"))
@@ -114,6 +155,7 @@ pub fn classify(
         return Verdict::RateLimited {
             hint,
             reason: describe(&quota),
+            violations,
         };
     }
 
@@ -207,6 +249,18 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
     Some(at.clamp(now, latest))
 }
 
+/// The last midnight in `tz` at or before `now`: when today's daily counts began.
+pub fn previous_daily_reset(now: Timestamp, tz: &str) -> Timestamp {
+    now.in_tz(tz)
+        .ok()
+        .and_then(|z| z.start_of_day().ok())
+        .map(|z| z.timestamp())
+        .unwrap_or_else(|| {
+            Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(86_400))
+                .unwrap_or(now)
+        })
+}
+
 /// The next midnight in `tz` after `now` (Gemini's daily quotas reset at
 /// midnight Pacific time). Falls back to 24 hours on an unknown zone.
 pub fn next_daily_reset(now: Timestamp, tz: &str) -> Timestamp {
@@ -253,9 +307,16 @@ mod tests {
             "33s",
         );
         let v = classify(429, &[], &body, &[], None, now);
-        let Verdict::RateLimited { hint, reason } = v else {
+        let Verdict::RateLimited {
+            hint,
+            reason,
+            violations,
+        } = v
+        else {
             panic!("{v:?}")
         };
+        assert_eq!(violations[0].limit, Some(10));
+        assert!(!violations[0].daily && !violations[0].tokens);
         assert_eq!(hint, RetryHint::RetryInfo(at("2026-03-01T12:00:33Z")));
         assert!(reason.contains("PerMinute"), "{reason}");
     }

@@ -1,14 +1,17 @@
 //! The key pool: which key a request gets, the lease that holds it, and the
-//! state changes an answer causes. All state lives in [`store`].
+//! state changes an answer causes. All state lives in [`store`]; the quota
+//! arithmetic is in [`quota`].
 
+pub mod quota;
 pub mod store;
 
 use crate::config::KeyEntry;
 use crate::secret::ApiKey;
 use anyhow::Result;
 use jiff::Timestamp;
+use quota::{Ask, Clock, Limit, LimitUse, Metric, Usage, Violation};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use store::{ErrorMark, KeyLock, KeyMarkers, Lockdown, LockdownSource, Store};
 
@@ -38,7 +41,18 @@ impl State {
     }
 }
 
-/// One key's state with until-when and why.
+/// A LOCKDOWN of one model on a key (or its group).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelStatus {
+    /// The model (`*`: every model).
+    pub model: String,
+    /// Until when.
+    pub until: Timestamp,
+    /// Why.
+    pub reason: String,
+}
+
+/// One key's state with until-when and why, and its quota standing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyStatus {
     /// The key's name (never its value).
@@ -49,6 +63,26 @@ pub struct KeyStatus {
     pub until: Option<Timestamp>,
     /// Why it is in this state.
     pub reason: Option<String>,
+    /// The group of keys sharing its quota, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Each declared or learned limit: used, left, when it frees up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<LimitUse>,
+    /// Models locked down on this key (or its group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelStatus>,
+}
+
+/// Limits, groups and the daily reset zone of a pool.
+#[derive(Debug, Clone, Default)]
+pub struct Quotas {
+    /// Declared limits (connector, overridden by the INI file).
+    pub limits: Vec<Limit>,
+    /// Key name → the group whose quota it shares.
+    pub groups: HashMap<String, String>,
+    /// The time zone daily quotas reset in.
+    pub tz: String,
 }
 
 /// The keys of one connector over one state dir.
@@ -58,6 +92,7 @@ pub struct Pool {
     keys: Vec<KeyEntry>,
     store: Store,
     default_lockdown_secs: u64,
+    quotas: Quotas,
 }
 
 /// A key held for one request. Dropping it releases the key (VACANT again);
@@ -69,6 +104,8 @@ pub struct Lease<'p> {
     lock: KeyLock,
     /// The LOCKDOWN it was taken out of, when tried as a last resort.
     lockdown: Option<Lockdown>,
+    /// The send recorded in the usage record.
+    reservation: u64,
 }
 
 impl Lease<'_> {
@@ -92,36 +129,67 @@ impl Lease<'_> {
         self.lockdown.is_some()
     }
 
-    /// The request went through: a LOCKDOWN it was in is over.
-    pub fn succeeded(self) -> Result<()> {
+    /// The request went through: a LOCKDOWN it was in is over, and the
+    /// tokens the answer reports replace the estimate.
+    pub fn succeeded(self, tokens: Option<u64>) -> Result<()> {
         if self.lockdown.is_some() {
             self.pool.store.clear_lockdown(&self.lock)?;
             log::info!("key `{}` works again; its LOCKDOWN is cleared", self.name());
         }
+        if let Some(tokens) = tokens.filter(|_| self.pool.counts_tokens()) {
+            let lock = self.pool.store.lock_usage(&self.pool.connector)?;
+            let mut usage = lock.load();
+            usage.correct(&self.pool.bucket(self.index), self.reservation, tokens);
+            lock.save(&usage)?;
+        }
         Ok(())
     }
 
-    /// Rate limited: LOCKDOWN until `until` (or the connector's default).
-    pub fn lock_down(
+    /// Rate limited. With the quotas the API named, those are locked down on
+    /// the key's bucket (the key, or its whole group) — per model where the
+    /// API says which — and learned where none was declared; without, the key
+    /// itself is locked down until `until` (or the connector's default).
+    pub fn rate_limited(
         self,
         until: Option<Timestamp>,
         source: LockdownSource,
         reason: &str,
+        violations: &[Violation],
     ) -> Result<Timestamp> {
         let now = Timestamp::now();
-        let lockdown = Lockdown {
-            until: Some(until.unwrap_or_else(|| {
-                now.saturating_add(jiff::SignedDuration::from_secs(
-                    self.pool.default_lockdown_secs as i64,
-                ))
-                .unwrap_or(now)
-            })),
-            reason: reason.to_string(),
-            source,
-            since: now,
-        };
-        self.pool.store.write_lockdown(&self.lock, &lockdown)?;
-        Ok(lockdown.ends(self.pool.default_lockdown_secs))
+        let end = until.unwrap_or_else(|| {
+            now.saturating_add(jiff::SignedDuration::from_secs(
+                self.pool.default_lockdown_secs as i64,
+            ))
+            .unwrap_or(now)
+        });
+        let lock = self.pool.store.lock_usage(&self.pool.connector)?;
+        let mut usage = lock.load();
+        let bucket = self.pool.bucket(self.index);
+        usage.forget(&bucket, self.reservation);
+        let clock = self.pool.clock(now);
+        for violation in violations {
+            usage.learn(
+                &bucket,
+                &self.pool.quotas.limits,
+                violation,
+                end,
+                reason,
+                &clock,
+            );
+        }
+        lock.save(&usage)?;
+        drop(lock);
+        if violations.is_empty() {
+            let lockdown = Lockdown {
+                until: Some(end),
+                reason: reason.to_string(),
+                source,
+                since: now,
+            };
+            self.pool.store.write_lockdown(&self.lock, &lockdown)?;
+        }
+        Ok(end)
     }
 
     /// The key is bad: ERROR until cleaned up.
@@ -130,7 +198,16 @@ impl Lease<'_> {
             reason: reason.to_string(),
             since: Timestamp::now(),
         };
-        self.pool.store.write_error(&self.lock, &mark)
+        self.pool.store.write_error(&self.lock, &mark)?;
+        let lock = self.pool.store.lock_usage(&self.pool.connector)?;
+        let mut usage = lock.load();
+        usage.forget(&self.pool.bucket(self.index), self.reservation);
+        lock.save(&usage)
+    }
+
+    /// Clears an ERROR marker (a health check found the key good again).
+    pub fn clear_error(&self) -> Result<bool> {
+        self.pool.store.clear_error(&self.lock)
     }
 }
 
@@ -140,12 +217,25 @@ pub enum NoKey {
     /// Every key has been tried in this call.
     AllTried,
     /// Every key not yet tried is in ERROR.
-    AllBad { errors: usize },
-    /// The keys left are locked down past the wait: the soonest comes back then.
-    LockedDown { soonest: Timestamp, key: String },
+    AllBad {
+        /// How many.
+        errors: usize,
+    },
+    /// The keys left are locked down or out of quota past the wait: the
+    /// soonest comes back then.
+    LockedDown {
+        /// When.
+        soonest: Timestamp,
+        /// Which key.
+        key: String,
+        /// Whether every key waits for the daily reset.
+        daily: bool,
+    },
     /// The wait ran out while other processes held the keys left.
     TimedOut {
+        /// Keys held elsewhere.
         busy: usize,
+        /// The soonest key back from a LOCKDOWN, if any.
         soonest: Option<(Timestamp, String)>,
     },
 }
@@ -158,12 +248,23 @@ impl Pool {
         store: Store,
         default_lockdown_secs: u64,
     ) -> Pool {
+        let quotas = Quotas {
+            tz: crate::http::classify::DAILY_RESET_TZ.into(),
+            ..Quotas::default()
+        };
         Pool {
             connector: connector.to_string(),
             keys,
             store,
             default_lockdown_secs,
+            quotas,
         }
+    }
+
+    /// The same pool with limits and groups.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Pool {
+        self.quotas = quotas;
+        self
     }
 
     /// The connector's name.
@@ -181,42 +282,79 @@ impl Pool {
         &self.store
     }
 
-    /// Takes a key not in `tried`, waiting for one until `deadline`.
+    fn bucket(&self, i: usize) -> String {
+        let name = &self.keys[i].name;
+        match self.quotas.groups.get(name) {
+            Some(group) => format!("group:{group}"),
+            None => format!("key:{name}"),
+        }
+    }
+
+    fn clock(&self, now: Timestamp) -> Clock<'_> {
+        Clock {
+            now,
+            tz: &self.quotas.tz,
+        }
+    }
+
+    fn counts_tokens(&self) -> bool {
+        self.quotas
+            .limits
+            .iter()
+            .any(|l| l.metric == Metric::Tokens)
+    }
+
+    /// Takes a key not in `tried` with room for `ask`, waiting for one until
+    /// `deadline`.
     ///
     /// VACANT keys come first, starting after the last one handed out (the
     /// cursor is shared by every process, so the load spreads and the least
-    /// recently used key goes next); then, as a last resort, keys whose
-    /// LOCKDOWN end was only guessed. ERROR keys never; keys locked down until
-    /// a time the API gave, not before then. When nothing can come back
-    /// before the deadline, it says so at once instead of waiting.
+    /// recently used key goes next); a key whose quota is full is skipped
+    /// until the time it has room again. Then, as a last resort, keys whose
+    /// LOCKDOWN end was only guessed. ERROR keys never; keys locked down
+    /// until a time the API gave, not before then. When nothing can come
+    /// back before the deadline, it says so at once instead of waiting.
     pub fn acquire(
         &self,
         tried: &HashSet<usize>,
         deadline: Instant,
+        ask: &Ask,
     ) -> Result<Result<Lease<'_>, NoKey>> {
         let n = self.keys.len();
         let mut backoff = Backoff::new();
         loop {
             let now = Timestamp::now();
+            let clock = self.clock(now);
             let markers = self.store.markers(&self.connector)?;
             let start = self.store.cursor(&self.connector) % n.max(1);
             let (mut busy, mut errors) = (0usize, 0usize);
             let mut soonest: Option<(Timestamp, usize)> = None;
+            let mut all_daily = true;
             let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
+            let usage_lock = self.store.lock_usage(&self.connector)?;
+            let mut usage = usage_lock.load();
+            usage.prune(&clock, &self.quotas.limits);
+            let mut note = |end: Timestamp,
+                            i: usize,
+                            daily: bool,
+                            soonest: &mut Option<(Timestamp, usize)>| {
+                all_daily &= daily;
+                if soonest.is_none_or(|s| (end, i) < s) {
+                    *soonest = Some((end, i));
+                }
+            };
+            let mut taken = None;
             for i in (start..n).chain(0..start) {
                 if tried.contains(&i) {
                     continue;
                 }
-                let name = &self.keys[i].name;
-                match self.blocker(markers.get(name), now) {
+                match self.blocker(markers.get(&self.keys[i].name), now) {
                     Blocker::Error => {
                         errors += 1;
                         continue;
                     }
                     Blocker::Exact(end) => {
-                        if soonest.is_none_or(|s| (end, i) < s) {
-                            soonest = Some((end, i));
-                        }
+                        note(end, i, false, &mut soonest);
                         continue;
                     }
                     Blocker::Guessed(end) => {
@@ -225,29 +363,56 @@ impl Pool {
                     }
                     Blocker::None => {}
                 }
+                if let Err(later) = usage.room(&self.bucket(i), &self.quotas.limits, ask, &clock) {
+                    log::debug!(
+                        "key `{}` has no room until {:.0}: {}",
+                        self.keys[i].name,
+                        later.at,
+                        later.why
+                    );
+                    note(later.at, i, later.daily, &mut soonest);
+                    continue;
+                }
                 match self.take(i, now)? {
                     Taken::Lease(lease) => {
-                        self.store.set_cursor(&self.connector, i + 1);
-                        return Ok(Ok(lease));
+                        taken = Some(lease);
+                        break;
                     }
                     Taken::Busy => busy += 1,
                     Taken::Blocked => {}
                 }
             }
-            guessed.sort();
-            for &(_, i) in &guessed {
-                match self.take(i, now)? {
-                    Taken::Lease(lease) => {
-                        log::info!(
-                            "no key is free: trying `{}` before its LOCKDOWN ends",
-                            lease.name()
-                        );
-                        return Ok(Ok(lease));
+            if taken.is_none() {
+                guessed.sort();
+                for &(_, i) in &guessed {
+                    if usage
+                        .room(&self.bucket(i), &self.quotas.limits, ask, &clock)
+                        .is_err()
+                    {
+                        continue;
                     }
-                    Taken::Busy => busy += 1,
-                    Taken::Blocked => {}
+                    match self.take(i, now)? {
+                        Taken::Lease(lease) => {
+                            log::info!(
+                                "no key is free: trying `{}` before its LOCKDOWN ends",
+                                lease.name()
+                            );
+                            taken = Some(lease);
+                            break;
+                        }
+                        Taken::Busy => busy += 1,
+                        Taken::Blocked => {}
+                    }
                 }
             }
+            if let Some(mut lease) = taken {
+                lease.reservation = usage.record(&self.bucket(lease.index), ask, &clock);
+                usage_lock.save(&usage)?;
+                drop(usage_lock);
+                self.store.set_cursor(&self.connector, lease.index + 1);
+                return Ok(Ok(lease));
+            }
+            drop(usage_lock);
 
             if tried.len() >= n {
                 return Ok(Err(NoKey::AllTried));
@@ -266,9 +431,13 @@ impl Pool {
                 let (end, key) = soonest_named.clone().expect("invariant: checked above");
                 let until_end = duration_until(end);
                 if until_end > left {
-                    return Ok(Err(NoKey::LockedDown { soonest: end, key }));
+                    return Ok(Err(NoKey::LockedDown {
+                        soonest: end,
+                        key,
+                        daily: all_daily,
+                    }));
                 }
-                log::info!("all keys are rate limited; waiting {until_end:.1?} for `{key}`");
+                log::info!("no key has room; waiting {until_end:.1?} for `{key}`");
                 std::thread::sleep(until_end);
                 continue;
             }
@@ -285,6 +454,32 @@ impl Pool {
             log::debug!("no key free ({busy} in use elsewhere); polling again in {pause:?}");
             std::thread::sleep(pause);
         }
+    }
+
+    /// Whether every usable key is out of its daily quota for `model`.
+    pub fn daily_exhausted(&self, model: &str) -> Result<bool> {
+        let now = Timestamp::now();
+        let clock = self.clock(now);
+        let markers = self.store.markers(&self.connector)?;
+        let usage = self.store.usage(&self.connector);
+        let ask = Ask {
+            model: Some(model.to_string()),
+            tokens: 1,
+        };
+        let mut any = false;
+        for i in 0..self.keys.len() {
+            if markers
+                .get(&self.keys[i].name)
+                .is_some_and(|m| m.error.is_some())
+            {
+                continue;
+            }
+            match usage.room(&self.bucket(i), &self.quotas.limits, &ask, &clock) {
+                Err(later) if later.daily => any = true,
+                _ => return Ok(false),
+            }
+        }
+        Ok(any)
     }
 
     fn blocker(&self, markers: Option<&KeyMarkers>, now: Timestamp) -> Blocker {
@@ -330,41 +525,86 @@ impl Pool {
             index: i,
             lock,
             lockdown,
+            reservation: 0,
         }))
+    }
+
+    /// Takes key `i` for a health check, waiting up to `deadline` if another
+    /// process holds it; ERROR and LOCKDOWN keys are taken too.
+    pub fn take_for_check(&self, i: usize, deadline: Instant) -> Result<Option<Lease<'_>>> {
+        let mut backoff = Backoff::new();
+        loop {
+            if let Some(lock) = self.store.try_lock(&self.connector, &self.keys[i].name)? {
+                return Ok(Some(Lease {
+                    pool: self,
+                    index: i,
+                    lock,
+                    lockdown: None,
+                    reservation: 0,
+                }));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            std::thread::sleep(backoff.next().min(left));
+        }
     }
 
     /// Every key's state, in configuration order.
     pub fn states(&self) -> Result<Vec<KeyStatus>> {
         let now = Timestamp::now();
+        let clock = self.clock(now);
         let markers = self.store.markers(&self.connector)?;
-        self.keys
-            .iter()
-            .map(|entry| {
-                let m = markers.get(&entry.name);
-                let status = |state, until, reason: Option<String>| KeyStatus {
+        let usage: Usage = self.store.usage(&self.connector);
+        (0..self.keys.len())
+            .map(|i| {
+                let entry = &self.keys[i];
+                let bucket = self.bucket(i);
+                let models: Vec<ModelStatus> = usage
+                    .lockdowns(&bucket, &clock)
+                    .into_iter()
+                    .map(|(model, l)| ModelStatus {
+                        model,
+                        until: l.until,
+                        reason: l.reason,
+                    })
+                    .collect();
+                let mut status = KeyStatus {
                     name: entry.name.clone(),
-                    state,
-                    until,
-                    reason,
+                    state: State::Vacant,
+                    until: None,
+                    reason: None,
+                    group: self.quotas.groups.get(&entry.name).cloned(),
+                    usage: usage.standing(&bucket, &self.quotas.limits, &clock),
+                    models: Vec::new(),
                 };
+                let m = markers.get(&entry.name);
                 if let Some(err) = m.and_then(|m| m.error.as_ref()) {
-                    return Ok(status(State::Error, None, Some(err.reason.clone())));
+                    status.state = State::Error;
+                    status.reason = Some(err.reason.clone());
+                } else if let Some(holder) = self.store.holder(&self.connector, &entry.name)? {
+                    status.state = State::Locked;
+                    status.reason = Some(format!("in use by {holder}"));
+                } else if let Some(ld) = m
+                    .and_then(|m| m.lockdown.as_ref())
+                    .filter(|ld| ld.ends(self.default_lockdown_secs) > now)
+                {
+                    status.state = State::Lockdown;
+                    status.until = Some(ld.ends(self.default_lockdown_secs));
+                    status.reason = Some(ld.reason.clone());
+                } else if let Some(first) = models.iter().min_by_key(|m| m.until) {
+                    // Locked down for some model(s): usable for others.
+                    status.state = State::Lockdown;
+                    status.until = Some(first.until);
+                    status.reason = Some(if first.model == quota::ALL_MODELS {
+                        first.reason.clone()
+                    } else {
+                        format!("{} only: {}", first.model, first.reason)
+                    });
                 }
-                if let Some(holder) = self.store.holder(&self.connector, &entry.name)? {
-                    return Ok(status(
-                        State::Locked,
-                        None,
-                        Some(format!("in use by {holder}")),
-                    ));
-                }
-                match m.and_then(|m| m.lockdown.as_ref()) {
-                    Some(ld) if ld.ends(self.default_lockdown_secs) > now => Ok(status(
-                        State::Lockdown,
-                        Some(ld.ends(self.default_lockdown_secs)),
-                        Some(ld.reason.clone()),
-                    )),
-                    _ => Ok(status(State::Vacant, None, None)),
-                }
+                status.models = models;
+                Ok(status)
             })
             .collect()
     }

@@ -14,6 +14,7 @@
 
 #![allow(clippy::disallowed_methods)] // This module owns the file locks.
 
+use super::quota::Usage;
 use crate::error::usage;
 use anyhow::{Context, Result};
 use fs2::FileExt;
@@ -105,6 +106,30 @@ pub struct CleanReport {
     pub stale_locks: usize,
     /// `.lock` files left alone because a live process holds them.
     pub held: usize,
+}
+
+/// The usage record of one connector, held for update: every process that
+/// records a send takes this lock first, so no update is lost.
+#[derive(Debug)]
+pub struct UsageLock<'s> {
+    store: &'s Store,
+    _lock: File,
+    path: PathBuf,
+}
+
+impl UsageLock<'_> {
+    /// Reads the record; a missing or unreadable one starts afresh.
+    pub fn load(&self) -> Usage {
+        read_usage(&self.path)
+    }
+
+    /// Replaces the record, atomically.
+    pub fn save(&self, usage: &Usage) -> Result<()> {
+        let json = serde_json::to_vec(usage).expect("invariant: usage serializes");
+        // No fsync: a rename is atomic against crashes of the process; the
+        // record only paces requests, it need not survive the machine.
+        self.store.write_atomic_with(&self.path, &json, false)
+    }
 }
 
 /// The state dir.
@@ -310,6 +335,16 @@ impl Store {
         }
     }
 
+    /// Ends the held key's ERROR; whether there was one.
+    pub fn clear_error(&self, lock: &KeyLock) -> Result<bool> {
+        let path = self.marker_path(&lock.marker_base, ERROR);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error("can't remove", &path, e)),
+        }
+    }
+
     /// Where the next key search of `connector` starts (a shared hint: a lost
     /// update only makes the spread a little less even).
     pub fn cursor(&self, connector: &str) -> usize {
@@ -343,9 +378,11 @@ impl Store {
             let entry = entry.map_err(|e| self.io_error("can't list", &self.dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if prefix
-                .as_ref()
-                .is_some_and(|p| !name.starts_with(p.as_str()))
+            let own_usage = connector.is_some_and(|c| name == format!("{c}.usage"));
+            if !own_usage
+                && prefix
+                    .as_ref()
+                    .is_some_and(|p| !name.starts_with(p.as_str()))
             {
                 continue;
             }
@@ -381,13 +418,52 @@ impl Store {
                         report.stale_locks += 1;
                     }
                 }
+                "usage" => {
+                    let lock = self.lock_usage(base)?;
+                    let mut usage = lock.load();
+                    for bucket in usage.buckets.values_mut() {
+                        report.lockdowns += bucket.lockdowns.len();
+                        bucket.lockdowns.clear();
+                        bucket.learned.clear();
+                    }
+                    lock.save(&usage)?;
+                }
+                "tmp" if name.starts_with('.') => {
+                    // A temp file a crashed writer left behind.
+                    fs::remove_file(&path)
+                        .or_else(ignore_not_found)
+                        .map_err(|e| self.io_error("can't remove", &path, e))?;
+                }
                 _ => {}
             }
         }
         Ok(report)
     }
 
+    /// Locks `connector`'s usage record for update (waiting for other processes).
+    pub fn lock_usage(&self, connector: &str) -> Result<UsageLock<'_>> {
+        let lock_path = self.dir.join(format!("{connector}.usage.lock"));
+        let file = open_private(&lock_path, false)
+            .map_err(|e| self.io_error("can't open", &lock_path, e))?;
+        FileExt::lock_exclusive(&file).map_err(|e| self.io_error("can't lock", &lock_path, e))?;
+        Ok(UsageLock {
+            store: self,
+            _lock: file,
+            path: self.dir.join(format!("{connector}.usage")),
+        })
+    }
+
+    /// Reads `connector`'s usage record without locking (for `status`): it is
+    /// only ever replaced whole, so a reader sees one version or the next.
+    pub fn usage(&self, connector: &str) -> Usage {
+        read_usage(&self.dir.join(format!("{connector}.usage")))
+    }
+
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
+        self.write_atomic_with(path, data, true)
+    }
+
+    fn write_atomic_with(&self, path: &Path, data: &[u8], durable: bool) -> Result<()> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -396,9 +472,11 @@ impl Store {
         let result = (|| {
             let mut file = open_private(&tmp, true)?;
             file.write_all(data)?;
-            file.sync_all()?;
+            if durable {
+                file.sync_all()?;
+            }
             fs::rename(&tmp, path)?;
-            if let Ok(dir) = File::open(&self.dir) {
+            if durable && let Ok(dir) = File::open(&self.dir) {
                 let _ = dir.sync_all();
             }
             Ok(())
@@ -423,6 +501,19 @@ impl Store {
             | io::ErrorKind::NotADirectory => usage(format!("{err}")),
             _ => err,
         }
+    }
+}
+
+fn read_usage(path: &Path) -> Usage {
+    match fs::read(path) {
+        Ok(data) => serde_json::from_slice(&data).unwrap_or_else(|e| {
+            log::warn!(
+                "usage record {} is unreadable ({e}); starting afresh",
+                path.display()
+            );
+            Usage::default()
+        }),
+        Err(_) => Usage::default(),
     }
 }
 

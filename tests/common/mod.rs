@@ -27,6 +27,9 @@ pub fn key_value(name: &str) -> String {
 
 pub struct EnvBuilder {
     keys: Vec<(String, Behavior)>,
+    exhausted: Vec<String>,
+    connector_extra: serde_json::Value,
+    ini_extra: String,
     rate: Option<(u32, Duration)>,
     latency: Duration,
 }
@@ -46,6 +49,21 @@ impl EnvBuilder {
         self.rate = Some((n, per));
         self
     }
+    /// Every key is out of its daily quota for `model`.
+    pub fn exhausted(mut self, model: &str) -> Self {
+        self.exhausted.push(model.to_string());
+        self
+    }
+    /// Sets a field of the test connector, e.g. `"limits"`.
+    pub fn connector_field(mut self, field: &str, value: serde_json::Value) -> Self {
+        self.connector_extra[field] = value;
+        self
+    }
+    /// Appends text to the INI file.
+    pub fn ini(mut self, text: &str) -> Self {
+        self.ini_extra.push_str(text);
+        self
+    }
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
@@ -61,20 +79,27 @@ impl EnvBuilder {
             rate: self.rate,
             latency: self.latency,
             accept_unknown: false,
+            daily_exhausted_models: self.exhausted.clone(),
         })
         .expect("emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("connectors")).unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let mut connector: serde_json::Value =
+            serde_json::from_str(&emulator.connector_json(CONN)).unwrap();
+        for (field, value) in self.connector_extra.as_object().unwrap() {
+            connector[field] = value.clone();
+        }
         std::fs::write(
             dir.path().join("connectors").join(format!("{CONN}.json")),
-            emulator.connector_json(CONN),
+            connector.to_string(),
         )
         .unwrap();
         let mut ini = format!("[{CONN}]\n");
         for (name, value) in &keys {
             ini.push_str(&format!("{name} = {value}\n"));
         }
+        ini.push_str(&self.ini_extra);
         std::fs::write(dir.path().join("keys.ini"), ini).unwrap();
         Env {
             dir,
@@ -88,6 +113,9 @@ impl Env {
     pub fn builder() -> EnvBuilder {
         EnvBuilder {
             keys: Vec::new(),
+            exhausted: Vec::new(),
+            connector_extra: serde_json::json!({}),
+            ini_extra: String::new(),
             rate: None,
             latency: Duration::ZERO,
         }

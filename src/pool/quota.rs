@@ -1,0 +1,898 @@
+//! Quota accounting: declared and learned limits, what each key (or group of
+//! keys sharing a quota) has sent, whether a request fits now, and when it
+//! will. Pure functions of the usage record and the clock passed in; the store
+//! keeps the record in the state dir and `Pool` applies it.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The most sends kept per bucket (the longest window's worth, capped).
+const MAX_SENDS: usize = 4096;
+/// Sends are kept at least this long, to learn a window from a 429.
+const MIN_RETENTION: SignedDuration = SignedDuration::from_secs(120);
+/// Shown and stored for limits and lockdowns that cover every model.
+pub const ALL_MODELS: &str = "*";
+
+/// What a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Requests.
+    Requests,
+    /// Tokens (estimated before sending, corrected from the answer).
+    Tokens,
+}
+
+/// The window a limit counts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// A sliding window of this many milliseconds.
+    Millis(i64),
+    /// The calendar day, resetting at midnight in the connector's time zone.
+    Day,
+}
+
+impl Window {
+    /// `"2s"`, `"1m"`, `"1h"`, `"day"`.
+    pub fn parse(text: &str) -> Result<Window, String> {
+        let text = text.trim();
+        if text == "day" || text == "1d" {
+            return Ok(Window::Day);
+        }
+        let (number, unit_ms) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+            Some((i, _)) => {
+                let unit = match &text[i..] {
+                    "ms" => 1.0,
+                    "s" => 1000.0,
+                    "m" | "min" => 60_000.0,
+                    "h" => 3_600_000.0,
+                    other => {
+                        return Err(format!(
+                            "unknown unit {other:?} in {text:?} (use ms, s, m, h or \"day\")"
+                        ));
+                    }
+                };
+                (&text[..i], unit)
+            }
+            None => {
+                return Err(format!(
+                    "{text:?} needs a unit: \"2s\", \"1m\", \"1h\" or \"day\""
+                ));
+            }
+        };
+        let n: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration"))?;
+        let ms = (n * unit_ms).round();
+        if !(1.0..=86_400_000.0).contains(&ms) {
+            return Err(format!("{text:?} must be between 1ms and 24h, or \"day\""));
+        }
+        Ok(Window::Millis(ms as i64))
+    }
+
+    /// For people: `2s`, `1m`, `day`.
+    pub fn label(self) -> String {
+        match self {
+            Window::Day => "day".into(),
+            Window::Millis(ms) if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+            Window::Millis(ms) if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+            Window::Millis(ms) if ms % 1000 == 0 => format!("{}s", ms / 1000),
+            Window::Millis(ms) => format!("{ms}ms"),
+        }
+    }
+}
+
+/// One limit: at most `amount` of `metric` per `window`, for one model or all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    /// Requests or tokens.
+    pub metric: Metric,
+    /// How many.
+    pub amount: u64,
+    /// Per what.
+    pub window: Window,
+    /// `None`: every request on the key counts; else only this model's.
+    pub model: Option<String>,
+}
+
+impl Limit {
+    fn applies_to(&self, model: Option<&str>) -> bool {
+        match &self.model {
+            None => true,
+            Some(m) => model == Some(m.as_str()),
+        }
+    }
+
+    fn counts(&self, send_model: Option<&str>) -> bool {
+        self.applies_to(send_model)
+    }
+
+    /// `10 requests/1m (gemini-2.5-flash)`.
+    pub fn label(&self) -> String {
+        let metric = match self.metric {
+            Metric::Requests => "requests",
+            Metric::Tokens => "tokens",
+        };
+        let model = self
+            .model
+            .as_ref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        format!("{} {metric}/{}{model}", self.amount, self.window.label())
+    }
+}
+
+/// One request that went out (or is going out) on a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sent {
+    /// When, in Unix milliseconds.
+    pub t: i64,
+    /// Which model, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<String>,
+    /// Tokens: estimated, then corrected.
+    #[serde(default)]
+    pub tok: u64,
+    /// Identifies it for the correction.
+    #[serde(default)]
+    pub id: u64,
+}
+
+/// Per-day counts since the last daily reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// The reset these counts started at, Unix milliseconds.
+    pub start: i64,
+    /// Requests per model (`*`: all).
+    pub requests: BTreeMap<String, u64>,
+    /// Tokens per model (`*`: all).
+    pub tokens: BTreeMap<String, u64>,
+}
+
+/// A LOCKDOWN of one model (or `*`) on a bucket, learned from a 429.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelLockdown {
+    /// Until when.
+    pub until: Timestamp,
+    /// What the API said.
+    pub reason: String,
+    /// Whether it lasts until the daily reset (a per-day quota ran out).
+    #[serde(default)]
+    pub daily: bool,
+}
+
+/// What one bucket (a key, or a group of keys sharing a quota) has done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Recent sends, oldest first.
+    #[serde(default)]
+    pub sends: VecDeque<Sent>,
+    /// Today's counts.
+    #[serde(default)]
+    pub day: DayCount,
+    /// Model lockdowns.
+    #[serde(default)]
+    pub lockdowns: BTreeMap<String, ModelLockdown>,
+    /// Limits learned from 429s, where none was declared.
+    #[serde(default)]
+    pub learned: Vec<Limit>,
+}
+
+/// The usage record of one connector: every bucket's sends and lockdowns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Bucket name → its record.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, Bucket>,
+    /// The last reservation id handed out.
+    #[serde(default)]
+    pub next_id: u64,
+}
+
+/// The clock-dependent facts a decision needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock<'a> {
+    /// Now.
+    pub now: Timestamp,
+    /// The time zone daily quotas reset in.
+    pub tz: &'a str,
+}
+
+impl Clock<'_> {
+    fn ms(&self) -> i64 {
+        self.now.as_millisecond()
+    }
+
+    /// The daily reset that started today.
+    pub fn day_start(&self) -> Timestamp {
+        crate::http::classify::previous_daily_reset(self.now, self.tz)
+    }
+
+    /// The next daily reset.
+    pub fn next_reset(&self) -> Timestamp {
+        crate::http::classify::next_daily_reset(self.now, self.tz)
+    }
+}
+
+/// One limit's standing in a bucket, for `status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitUse {
+    /// The limit.
+    pub limit: String,
+    /// Declared (connector or INI) or learned from a 429.
+    pub learned: bool,
+    /// Used in the current window.
+    pub used: u64,
+    /// Left in the current window.
+    pub left: u64,
+    /// When the next unit frees up, if none is left.
+    pub frees_at: Option<Timestamp>,
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
+}
+
+impl Bucket {
+    fn roll_day(&mut self, clock: &Clock) {
+        let start = clock.day_start().as_millisecond();
+        if self.day.start != start {
+            self.day = DayCount {
+                start,
+                ..DayCount::default()
+            };
+        }
+    }
+
+    /// Forgets what no window needs any more.
+    fn prune(&mut self, clock: &Clock, limits: &[Limit]) {
+        let longest = limits
+            .iter()
+            .chain(&self.learned)
+            .filter_map(|l| match l.window {
+                Window::Millis(ms) => Some(ms),
+                Window::Day => None,
+            })
+            .max()
+            .unwrap_or(0)
+            .max(MIN_RETENTION.as_millis() as i64);
+        let cutoff = clock.ms() - longest;
+        while self.sends.front().is_some_and(|s| s.t <= cutoff) || self.sends.len() > MAX_SENDS {
+            self.sends.pop_front();
+        }
+        self.lockdowns.retain(|_, l| l.until > clock.now);
+        self.roll_day(clock);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.sends.is_empty()
+            && self.lockdowns.is_empty()
+            && self.learned.is_empty()
+            && self.day.requests.is_empty()
+    }
+
+    /// How much of `limit` is used now, and when the room for `need` comes.
+    fn standing(&self, limit: &Limit, clock: &Clock, need: u64) -> (u64, Option<Timestamp>) {
+        match limit.window {
+            Window::Day => {
+                let model = limit.model.as_deref().unwrap_or(ALL_MODELS);
+                let counts = match limit.metric {
+                    Metric::Requests => &self.day.requests,
+                    Metric::Tokens => &self.day.tokens,
+                };
+                let used = if self.day.start == clock.day_start().as_millisecond() {
+                    counts.get(model).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                let full = used > 0 && used + need > limit.amount;
+                (used, full.then(|| clock.next_reset()))
+            }
+            Window::Millis(w) => {
+                // Our send time is taken before the request leaves; the API
+                // stamps it on arrival. A small margin keeps the two windows
+                // from disagreeing at their edges.
+                let w = w + (w / 40).clamp(25, 1000);
+                let since = clock.ms() - w;
+                let inside: Vec<&Sent> = self
+                    .sends
+                    .iter()
+                    .filter(|s| s.t > since && limit.counts(s.m.as_deref()))
+                    .collect();
+                let amount_of = |s: &Sent| match limit.metric {
+                    Metric::Requests => 1,
+                    Metric::Tokens => s.tok,
+                };
+                let used: u64 = inside.iter().map(|s| amount_of(s)).sum();
+                if used == 0 || used + need <= limit.amount {
+                    return (used, None);
+                }
+                // Room comes when enough of the oldest sends have left the window.
+                let mut freed = 0;
+                for s in &inside {
+                    freed += amount_of(s);
+                    if used - freed + need <= limit.amount || used == freed {
+                        return (used, Some(ts(s.t + w)));
+                    }
+                }
+                (used, Some(ts(clock.ms() + w)))
+            }
+        }
+    }
+}
+
+/// A request's shape, for the accounting.
+#[derive(Debug, Clone, Default)]
+pub struct Ask {
+    /// The model, if the request names one.
+    pub model: Option<String>,
+    /// Estimated tokens.
+    pub tokens: u64,
+}
+
+impl Usage {
+    /// The bucket, created if new.
+    pub fn bucket_mut(&mut self, name: &str) -> &mut Bucket {
+        self.buckets.entry(name.to_string()).or_default()
+    }
+
+    /// Drops what no longer matters, so the record stays small.
+    pub fn prune(&mut self, clock: &Clock, limits: &[Limit]) {
+        for bucket in self.buckets.values_mut() {
+            bucket.prune(clock, limits);
+        }
+        self.buckets.retain(|_, b| !b.is_idle());
+    }
+
+    /// `Ok` if `ask` fits every limit of `bucket` now; else when it will.
+    pub fn room(
+        &self,
+        bucket: &str,
+        limits: &[Limit],
+        ask: &Ask,
+        clock: &Clock,
+    ) -> Result<(), RoomLater> {
+        let Some(b) = self.buckets.get(bucket) else {
+            return Ok(());
+        };
+        let model = ask.model.as_deref();
+        let mut later: Option<RoomLater> = None;
+        let mut note = |at: Timestamp, why: String, daily: bool| {
+            if later.as_ref().is_none_or(|l| at > l.at) {
+                later = Some(RoomLater { at, why, daily });
+            }
+        };
+        for key in [model.unwrap_or(ALL_MODELS), ALL_MODELS] {
+            if let Some(l) = b.lockdowns.get(key).filter(|l| l.until > clock.now) {
+                note(l.until, format!("locked down: {}", l.reason), l.daily);
+            }
+        }
+        for limit in effective(limits, &b.learned, model) {
+            let need = match limit.metric {
+                Metric::Requests => 1,
+                Metric::Tokens => ask.tokens,
+            };
+            if let (_, Some(at)) = b.standing(limit, clock, need) {
+                note(
+                    at,
+                    format!("at its limit of {}", limit.label()),
+                    limit.window == Window::Day,
+                );
+            }
+        }
+        later.map_or(Ok(()), Err)
+    }
+
+    /// Records a send; returns its id for [`Usage::correct`] and [`Usage::forget`].
+    pub fn record(&mut self, bucket: &str, ask: &Ask, clock: &Clock) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        let b = self.bucket_mut(bucket);
+        b.roll_day(clock);
+        b.sends.push_back(Sent {
+            t: clock.ms(),
+            m: ask.model.clone(),
+            tok: ask.tokens,
+            id,
+        });
+        for key in [ask.model.as_deref().unwrap_or(ALL_MODELS), ALL_MODELS]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            *b.day.requests.entry(key.to_string()).or_default() += 1;
+            *b.day.tokens.entry(key.to_string()).or_default() += ask.tokens;
+        }
+        id
+    }
+
+    /// Sets a send's tokens to what the answer reported.
+    pub fn correct(&mut self, bucket: &str, id: u64, tokens: u64) {
+        let Some(b) = self.buckets.get_mut(bucket) else {
+            return;
+        };
+        let Some(sent) = b.sends.iter_mut().find(|s| s.id == id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut sent.tok, tokens);
+        let model = sent.m.clone();
+        for key in [model.as_deref().unwrap_or(ALL_MODELS), ALL_MODELS]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if let Some(n) = b.day.tokens.get_mut(key) {
+                *n = (*n + tokens).saturating_sub(old);
+            }
+        }
+    }
+
+    /// Takes back a send the API refused (a 429 uses no quota).
+    pub fn forget(&mut self, bucket: &str, id: u64) {
+        let Some(b) = self.buckets.get_mut(bucket) else {
+            return;
+        };
+        let Some(pos) = b.sends.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let sent = b
+            .sends
+            .remove(pos)
+            .expect("invariant: position is in range");
+        for key in [sent.m.as_deref().unwrap_or(ALL_MODELS), ALL_MODELS]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if let Some(n) = b.day.requests.get_mut(key) {
+                *n = n.saturating_sub(1);
+            }
+            if let Some(n) = b.day.tokens.get_mut(key) {
+                *n = n.saturating_sub(sent.tok);
+            }
+        }
+    }
+
+    /// Learns from a 429: locks the model (or everything) down on the bucket
+    /// until `until`, and where no limit was declared for what ran out, takes
+    /// the API's figure as the limit, with the window measured from our own
+    /// sends when the quota is per minute.
+    pub fn learn(
+        &mut self,
+        bucket: &str,
+        declared: &[Limit],
+        violation: &Violation,
+        until: Timestamp,
+        reason: &str,
+        clock: &Clock,
+    ) {
+        let b = self.bucket_mut(bucket);
+        b.roll_day(clock);
+        let model_key = violation
+            .model
+            .clone()
+            .unwrap_or_else(|| ALL_MODELS.to_string());
+        b.lockdowns.insert(
+            model_key,
+            ModelLockdown {
+                until,
+                reason: reason.to_string(),
+                daily: violation.daily,
+            },
+        );
+        let Some(amount) = violation.limit else {
+            return;
+        };
+        let already = declared.iter().chain(&b.learned).any(|l| {
+            l.metric == violation.metric
+                && l.model == violation.model
+                && matches!(
+                    (l.window, violation.daily),
+                    (Window::Day, true) | (Window::Millis(_), false)
+                )
+        });
+        if already {
+            return;
+        }
+        let window = if violation.daily {
+            Window::Day
+        } else {
+            // The API says the window frees at `until`: it began at the send
+            // `amount` sends back, if we have seen that many.
+            let model = violation.model.as_deref();
+            let sends: Vec<i64> = b
+                .sends
+                .iter()
+                .filter(|s| violation.model.is_none() || s.m.as_deref() == model)
+                .map(|s| s.t)
+                .collect();
+            let n = amount as usize;
+            let measured = (violation.metric == Metric::Requests && n > 0 && sends.len() >= n)
+                .then(|| until.as_millisecond() - sends[sends.len() - n]);
+            // Measured from our send to the API's free time, it runs a few ms
+            // long; real windows are round figures.
+            let round = |ms: i64| {
+                let step = if ms < 10_000 { 100 } else { 1000 };
+                (ms + step / 2) / step * step
+            };
+            Window::Millis(measured.map_or(60_000, round).clamp(1000, 60_000))
+        };
+        b.learned.push(Limit {
+            metric: violation.metric,
+            amount,
+            window,
+            model: violation.model.clone(),
+        });
+    }
+
+    /// Each limit's standing on `bucket`, for `status`.
+    pub fn standing(&self, bucket: &str, limits: &[Limit], clock: &Clock) -> Vec<LimitUse> {
+        let empty = Bucket::default();
+        let b = self.buckets.get(bucket).unwrap_or(&empty);
+        limits
+            .iter()
+            .map(|l| (l, false))
+            .chain(b.learned.iter().map(|l| (l, true)))
+            .map(|(limit, learned)| {
+                let (used, _) = b.standing(limit, clock, 0);
+                let (_, frees_at) = b.standing(limit, clock, 1);
+                LimitUse {
+                    limit: limit.label(),
+                    learned,
+                    used,
+                    left: limit.amount.saturating_sub(used),
+                    frees_at: frees_at.filter(|_| used >= limit.amount),
+                }
+            })
+            .collect()
+    }
+
+    /// Active model lockdowns on `bucket`.
+    pub fn lockdowns(&self, bucket: &str, clock: &Clock) -> Vec<(String, ModelLockdown)> {
+        self.buckets
+            .get(bucket)
+            .map(|b| {
+                b.lockdowns
+                    .iter()
+                    .filter(|(_, l)| l.until > clock.now)
+                    .map(|(m, l)| (m.clone(), l.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Declared limits win over learned ones for the same metric, window kind and model.
+fn effective<'a>(
+    declared: &'a [Limit],
+    learned: &'a [Limit],
+    model: Option<&str>,
+) -> impl Iterator<Item = &'a Limit> {
+    let declared_for: Vec<&Limit> = declared.iter().filter(|l| l.applies_to(model)).collect();
+    let extra: Vec<&Limit> = learned
+        .iter()
+        .filter(|l| l.applies_to(model))
+        .filter(|l| {
+            !declared_for.iter().any(|d| {
+                d.metric == l.metric
+                    && d.model == l.model
+                    && matches!(
+                        (d.window, l.window),
+                        (Window::Day, Window::Day) | (Window::Millis(_), Window::Millis(_))
+                    )
+            })
+        })
+        .collect();
+    declared_for.into_iter().chain(extra)
+}
+
+/// When a request will fit, and why it doesn't now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomLater {
+    /// When.
+    pub at: Timestamp,
+    /// Why not now.
+    pub why: String,
+    /// Whether it waits for the daily reset.
+    pub daily: bool,
+}
+
+/// One quota a 429 says ran out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Requests or tokens.
+    pub metric: Metric,
+    /// Whether it is a per-day quota.
+    pub daily: bool,
+    /// The API's figure for the limit (`quotaValue`).
+    pub limit: Option<u64>,
+    /// The model it is for, if the API says.
+    pub model: Option<String>,
+}
+
+/// The model a request is for: the `/models/<model>:` part of a Gemini path,
+/// else a JSON body's `"model"` (OpenAI style).
+pub fn model_of(endpoint: &str, body: Option<&[u8]>) -> Option<String> {
+    let path = endpoint.split('?').next().unwrap_or(endpoint);
+    if let Some(rest) = path.split("/models/").nth(1) {
+        let model = rest.split([':', '/']).next().unwrap_or("");
+        if !model.is_empty() {
+            return Some(model.to_string());
+        }
+    }
+    let json: serde_json::Value = serde_json::from_slice(body?).ok()?;
+    json.get("model")?
+        .as_str()
+        .map(|m| m.trim_start_matches("models/").to_string())
+}
+
+/// A rough token count of a request: a quarter of the characters of its text.
+pub fn estimate_tokens(body: Option<&[u8]>) -> u64 {
+    fn text_len(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            serde_json::Value::Array(a) => a.iter().map(text_len).sum(),
+            serde_json::Value::Object(o) => o.values().map(text_len).sum(),
+            _ => 0,
+        }
+    }
+    let Some(body) = body else { return 1 };
+    let chars = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| text_len(&v))
+        .unwrap_or(body.len());
+    (chars as u64).div_ceil(4).max(1)
+}
+
+/// The tokens an answer reports: Gemini's `usageMetadata.totalTokenCount` or
+/// OpenAI's `usage.total_tokens`.
+pub fn reported_tokens(body: &[u8]) -> Option<u64> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.pointer("/usageMetadata/totalTokenCount")
+        .or_else(|| json.pointer("/usage/total_tokens"))
+        .and_then(serde_json::Value::as_u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn clock(text: &str) -> Clock<'static> {
+        Clock {
+            now: at(text),
+            tz: "America/Los_Angeles",
+        }
+    }
+
+    fn per(amount: u64, window: &str) -> Limit {
+        Limit {
+            metric: Metric::Requests,
+            amount,
+            window: Window::parse(window).unwrap(),
+            model: None,
+        }
+    }
+
+    fn ask() -> Ask {
+        Ask {
+            model: Some("gemini-2.5-flash".into()),
+            tokens: 10,
+        }
+    }
+
+    #[test]
+    fn windows_parse_and_print() {
+        assert_eq!(Window::parse("2s"), Ok(Window::Millis(2000)));
+        assert_eq!(Window::parse("1m"), Ok(Window::Millis(60_000)));
+        assert_eq!(Window::parse("day"), Ok(Window::Day));
+        assert_eq!(Window::parse("1.5s").unwrap().label(), "1500ms");
+        assert!(Window::parse("2").is_err());
+        assert!(Window::parse("3 weeks").is_err());
+    }
+
+    #[test]
+    fn a_sliding_window_fills_and_frees_exactly() {
+        let limits = [per(2, "2s")];
+        let mut usage = Usage::default();
+        let c0 = clock("2026-03-01T12:00:00Z");
+        assert!(usage.room("k", &limits, &ask(), &c0).is_ok());
+        usage.record("k", &ask(), &c0);
+        let c1 = clock("2026-03-01T12:00:00.500Z");
+        usage.record("k", &ask(), &c1);
+        let later = usage.room("k", &limits, &ask(), &c1).unwrap_err();
+        assert_eq!(
+            later.at,
+            at("2026-03-01T12:00:02.050Z"),
+            "the first send leaves the window (+ margin)"
+        );
+        assert!(
+            usage
+                .room("k", &limits, &ask(), &clock("2026-03-01T12:00:02.051Z"))
+                .is_ok()
+        );
+        assert!(
+            usage.room("other", &limits, &ask(), &c1).is_ok(),
+            "buckets are separate"
+        );
+    }
+
+    #[test]
+    fn token_limits_count_estimates_and_corrections() {
+        let limits = [Limit {
+            metric: Metric::Tokens,
+            amount: 100,
+            window: Window::Millis(60_000),
+            model: None,
+        }];
+        let mut usage = Usage::default();
+        let c = clock("2026-03-01T12:00:00Z");
+        let id = usage.record(
+            "k",
+            &Ask {
+                model: None,
+                tokens: 30,
+            },
+            &c,
+        );
+        assert!(
+            usage
+                .room(
+                    "k",
+                    &limits,
+                    &Ask {
+                        model: None,
+                        tokens: 60
+                    },
+                    &c
+                )
+                .is_ok()
+        );
+        usage.correct("k", id, 80);
+        assert!(
+            usage
+                .room(
+                    "k",
+                    &limits,
+                    &Ask {
+                        model: None,
+                        tokens: 60
+                    },
+                    &c
+                )
+                .is_err()
+        );
+        usage.forget("k", id);
+        assert!(
+            usage
+                .room(
+                    "k",
+                    &limits,
+                    &Ask {
+                        model: None,
+                        tokens: 60
+                    },
+                    &c
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn per_day_counts_reset_at_midnight_pacific() {
+        let limits = [per(2, "day")];
+        let mut usage = Usage::default();
+        // 23:00 PST on 1 March = 07:00 UTC on 2 March.
+        let evening = clock("2026-03-02T07:00:00Z");
+        usage.record("k", &ask(), &evening);
+        usage.record("k", &ask(), &evening);
+        let later = usage.room("k", &limits, &ask(), &evening).unwrap_err();
+        assert_eq!(later.at, at("2026-03-02T08:00:00Z"), "midnight PST");
+        assert!(later.daily);
+        // One minute after midnight Pacific, the count is fresh.
+        let after = clock("2026-03-02T08:01:00Z");
+        assert!(usage.room("k", &limits, &ask(), &after).is_ok());
+        usage.prune(&after, &limits);
+        usage.record("k", &ask(), &after);
+        assert_eq!(usage.standing("k", &limits, &after)[0].used, 1);
+    }
+
+    #[test]
+    fn model_limits_and_lockdowns_touch_only_their_model() {
+        let flash = Limit {
+            model: Some("gemini-2.5-flash".into()),
+            ..per(1, "1m")
+        };
+        let mut usage = Usage::default();
+        let c = clock("2026-03-01T12:00:00Z");
+        usage.record("k", &ask(), &c);
+        let lite = Ask {
+            model: Some("gemini-2.5-flash-lite".into()),
+            tokens: 1,
+        };
+        assert!(
+            usage
+                .room("k", std::slice::from_ref(&flash), &ask(), &c)
+                .is_err()
+        );
+        assert!(
+            usage
+                .room("k", std::slice::from_ref(&flash), &lite, &c)
+                .is_ok()
+        );
+        let v = Violation {
+            metric: Metric::Requests,
+            daily: true,
+            limit: Some(250),
+            model: Some("gemini-2.5-flash-lite".into()),
+        };
+        usage.learn("k", &[], &v, c.next_reset(), "429 PerDay", &c);
+        assert!(usage.room("k", &[], &lite, &c).unwrap_err().daily);
+        assert!(
+            usage
+                .room(
+                    "k",
+                    &[],
+                    &Ask {
+                        model: Some("gemini-2.5-pro".into()),
+                        tokens: 1
+                    },
+                    &c
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn learning_measures_the_window_from_our_own_sends() {
+        let mut usage = Usage::default();
+        for ms in [0, 100, 200, 300, 400] {
+            usage.record(
+                "k",
+                &ask(),
+                &clock(&format!("2026-03-01T12:00:00.{ms:03}Z")),
+            );
+        }
+        let now = clock("2026-03-01T12:00:00.500Z");
+        // The API: 5 per "minute", but the oldest of the 5 frees at 2.0s: the window is 2s.
+        let v = Violation {
+            metric: Metric::Requests,
+            daily: false,
+            limit: Some(5),
+            model: Some("gemini-2.5-flash".into()),
+        };
+        usage.learn("k", &[], &v, at("2026-03-01T12:00:02Z"), "429", &now);
+        assert_eq!(usage.buckets["k"].learned[0].window, Window::Millis(2000));
+        // A declared limit is not overridden by learning.
+        let mut usage2 = Usage::default();
+        let declared = [Limit {
+            model: Some("gemini-2.5-flash".into()),
+            ..per(4, "1m")
+        }];
+        usage2.learn("k", &declared, &v, at("2026-03-01T12:00:02Z"), "429", &now);
+        assert!(usage2.buckets["k"].learned.is_empty());
+    }
+
+    #[test]
+    fn models_come_from_gemini_paths_or_openai_bodies() {
+        assert_eq!(
+            model_of("/v1beta/models/gemini-2.5-flash:generateContent", None).as_deref(),
+            Some("gemini-2.5-flash")
+        );
+        assert_eq!(
+            model_of("/v1/chat/completions", Some(br#"{"model":"gpt-4o"}"#)).as_deref(),
+            Some("gpt-4o")
+        );
+        assert_eq!(model_of("/v1beta/models", None), None);
+        assert_eq!(
+            estimate_tokens(Some(br#"{"contents":[{"parts":[{"text":"12345678"}]}]}"#)),
+            2
+        );
+        assert_eq!(
+            reported_tokens(br#"{"usageMetadata":{"totalTokenCount":42}}"#),
+            Some(42)
+        );
+    }
+}
