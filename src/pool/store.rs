@@ -110,25 +110,108 @@ pub struct CleanReport {
 
 /// The usage record of one connector, held for update: every process that
 /// records a send takes this lock first, so no update is lost.
+///
+/// The record is double-buffered: two slot files, each `header + JSON` with a
+/// generation number, length and checksum; a save overwrites the older slot
+/// in place. A reader takes the valid slot with the newest generation, so a
+/// writer killed mid-write leaves the previous record intact. (Replacing the
+/// file by rename would do the same, but ext4 flushes the data of a file
+/// renamed over another, which cost a millisecond per call.)
 #[derive(Debug)]
 pub struct UsageLock<'s> {
     store: &'s Store,
     _lock: File,
-    path: PathBuf,
+    base: PathBuf,
+    newest: std::cell::Cell<Option<(usize, u64)>>,
 }
 
 impl UsageLock<'_> {
     /// Reads the record; a missing or unreadable one starts afresh.
     pub fn load(&self) -> Usage {
-        read_usage(&self.path)
+        let (usage, newest) = read_usage(&self.base);
+        self.newest.set(newest);
+        usage
     }
 
-    /// Replaces the record, atomically.
+    /// Saves the record over the older slot.
     pub fn save(&self, usage: &Usage) -> Result<()> {
+        let (slot, generation) = match self.newest.get() {
+            Some((slot, generation)) => (1 - slot, generation + 1),
+            None => (0, 1),
+        };
         let json = serde_json::to_vec(usage).expect("invariant: usage serializes");
-        // No fsync: a rename is atomic against crashes of the process; the
-        // record only paces requests, it need not survive the machine.
-        self.store.write_atomic_with(&self.path, &json, false)
+        let mut data = format!(
+            "{USAGE_MAGIC} {generation} {} {:016x}\n",
+            json.len(),
+            fnv1a(&json)
+        )
+        .into_bytes();
+        data.extend_from_slice(&json);
+        let path = slot_path(&self.base, slot);
+        let result = (|| {
+            // In place, never truncated to zero first (ext4 would flush it).
+            let mut file = open_private(&path, false)?;
+            file.write_all(&data)?;
+            file.set_len(data.len() as u64)
+        })();
+        result.map_err(|e| self.store.io_error("can't write", &path, e))?;
+        self.newest.set(Some((slot, generation)));
+        Ok(())
+    }
+}
+
+const USAGE_MAGIC: &str = "jongler-usage-v1";
+
+fn slot_path(base: &Path, slot: usize) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(format!(".usage{slot}"));
+    PathBuf::from(name)
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The newest valid slot of a usage record: the record, and (slot, generation).
+fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
+    let mut best: Option<(u64, usize, Usage)> = None;
+    for slot in 0..2 {
+        let Ok(data) = fs::read(slot_path(base, slot)) else {
+            continue;
+        };
+        let Some(newline) = data.iter().position(|b| *b == b'\n') else {
+            continue;
+        };
+        let header = String::from_utf8_lossy(&data[..newline]).into_owned();
+        let body = &data[newline + 1..];
+        let fields: Vec<&str> = header.split(' ').collect();
+        let valid = fields.len() == 4
+            && fields[0] == USAGE_MAGIC
+            && fields[2].parse::<usize>().ok() == Some(body.len())
+            && u64::from_str_radix(fields[3], 16).ok() == Some(fnv1a(body));
+        let Some(generation) = fields
+            .get(1)
+            .and_then(|g| g.parse::<u64>().ok())
+            .filter(|_| valid)
+        else {
+            continue;
+        };
+        if best.as_ref().is_some_and(|(g, _, _)| *g >= generation) {
+            continue;
+        }
+        match serde_json::from_slice(body) {
+            Ok(usage) => best = Some((generation, slot, usage)),
+            Err(e) => log::warn!(
+                "usage record {} is unreadable ({e})",
+                slot_path(base, slot).display()
+            ),
+        }
+    }
+    match best {
+        Some((generation, slot, usage)) => (usage, Some((slot, generation))),
+        None => (Usage::default(), None),
     }
 }
 
@@ -378,7 +461,7 @@ impl Store {
             let entry = entry.map_err(|e| self.io_error("can't list", &self.dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let own_usage = connector.is_some_and(|c| name == format!("{c}.usage"));
+            let own_usage = connector.is_some_and(|c| name == format!("{c}.usage0"));
             if !own_usage
                 && prefix
                     .as_ref()
@@ -418,7 +501,7 @@ impl Store {
                         report.stale_locks += 1;
                     }
                 }
-                "usage" => {
+                "usage0" => {
                     let lock = self.lock_usage(base)?;
                     let mut usage = lock.load();
                     for bucket in usage.buckets.values_mut() {
@@ -449,21 +532,18 @@ impl Store {
         Ok(UsageLock {
             store: self,
             _lock: file,
-            path: self.dir.join(format!("{connector}.usage")),
+            base: self.dir.join(connector),
+            newest: Default::default(),
         })
     }
 
-    /// Reads `connector`'s usage record without locking (for `status`): it is
-    /// only ever replaced whole, so a reader sees one version or the next.
+    /// Reads `connector`'s usage record without locking (for `status`): a
+    /// reader always finds the last whole record in one of the two slots.
     pub fn usage(&self, connector: &str) -> Usage {
-        read_usage(&self.dir.join(format!("{connector}.usage")))
+        read_usage(&self.dir.join(connector)).0
     }
 
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
-        self.write_atomic_with(path, data, true)
-    }
-
-    fn write_atomic_with(&self, path: &Path, data: &[u8], durable: bool) -> Result<()> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -472,11 +552,9 @@ impl Store {
         let result = (|| {
             let mut file = open_private(&tmp, true)?;
             file.write_all(data)?;
-            if durable {
-                file.sync_all()?;
-            }
+            file.sync_all()?;
             fs::rename(&tmp, path)?;
-            if durable && let Ok(dir) = File::open(&self.dir) {
+            if let Ok(dir) = File::open(&self.dir) {
                 let _ = dir.sync_all();
             }
             Ok(())
@@ -501,19 +579,6 @@ impl Store {
             | io::ErrorKind::NotADirectory => usage(format!("{err}")),
             _ => err,
         }
-    }
-}
-
-fn read_usage(path: &Path) -> Usage {
-    match fs::read(path) {
-        Ok(data) => serde_json::from_slice(&data).unwrap_or_else(|e| {
-            log::warn!(
-                "usage record {} is unreadable ({e}); starting afresh",
-                path.display()
-            );
-            Usage::default()
-        }),
-        Err(_) => Usage::default(),
     }
 }
 
@@ -719,6 +784,34 @@ mod tests {
         assert!(store.dir().join("c_k1.lock").exists());
         assert!(store.dir().join("d_k3.error").exists());
         assert_eq!(store.clean(None).unwrap().errors, 1);
+    }
+
+    #[test]
+    fn a_torn_usage_write_leaves_the_previous_record() {
+        let (_t, store) = store();
+        let lock = store.lock_usage("c").unwrap();
+        let mut usage = lock.load();
+        usage.next_id = 1;
+        lock.save(&usage).unwrap();
+        let mut usage = lock.load();
+        usage.next_id = 2;
+        lock.save(&usage).unwrap();
+        assert_eq!(store.usage("c").next_id, 2);
+        // A writer killed halfway through its write of slot 1 (the newest).
+        let slot = store.dir().join("c.usage1");
+        let data = fs::read(&slot).unwrap();
+        fs::write(&slot, &data[..data.len() - 3]).unwrap();
+        assert_eq!(store.usage("c").next_id, 1, "the older whole record wins");
+        drop(lock);
+        let lock = store.lock_usage("c").unwrap();
+        let usage = lock.load();
+        lock.save(&usage).unwrap();
+        assert_eq!(
+            store.usage("c").next_id,
+            1,
+            "and the next save goes over the torn slot"
+        );
+        assert!(fs::read(store.dir().join("c.usage0")).unwrap().len() > 10);
     }
 
     #[test]
