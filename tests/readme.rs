@@ -31,8 +31,11 @@ fn blocks(readme: &str, lang: &str) -> Vec<String> {
 fn readme_examples_run_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let ini = blocks(&readme, "ini");
-    assert_eq!(ini.len(), 1, "one key file example");
+    let ini = blocks(&readme, "ini").concat();
+    assert!(
+        ini.contains("[generativelanguage.googleapis.com]"),
+        "a key file example"
+    );
     let scripts = blocks(&readme, "sh");
     assert!(
         scripts.len() >= 4,
@@ -47,7 +50,7 @@ fn readme_examples_run_as_written() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join(".config/jongler");
     std::fs::create_dir_all(config.join("connectors")).unwrap();
-    std::fs::write(config.join("APIJongler.ini"), &ini[0]).unwrap();
+    std::fs::write(config.join("APIJongler.ini"), &ini).unwrap();
     let mut gemini: serde_json::Value =
         serde_json::from_str(&emulator.connector_json("generativelanguage.googleapis.com"))
             .unwrap();
