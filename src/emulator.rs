@@ -357,7 +357,7 @@ async fn answer(
             json!([]),
         );
     };
-    let _in_flight = {
+    let in_flight = {
         let mut in_flight = shared.in_flight.lock().expect("invariant");
         let n = in_flight.entry(key.to_string()).or_default();
         *n += 1;
@@ -372,12 +372,15 @@ async fn answer(
         }
     };
 
-    let model = uri
-        .path()
-        .strip_prefix("/v1beta/models/")
-        .and_then(|rest| rest.split(':').next())
-        .unwrap_or("gemini-2.5-flash")
-        .to_string();
+    let openai_model = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        v.get("model")
+            .and_then(Value::as_str)
+            .map(|m| m.trim_start_matches("models/").to_string())
+    });
+    let model = match uri.path().strip_prefix("/v1beta/models/") {
+        Some(rest) => rest.split(':').next().unwrap_or_default().to_string(),
+        None => openai_model.unwrap_or_else(|| "gemini-2.5-flash".into()),
+    };
     match shared.keys.get(key).copied().unwrap_or(shared.unknown) {
         Behavior::Valid => {}
         Behavior::Invalid => {
@@ -434,15 +437,23 @@ async fn answer(
     }
 
     let path = uri.path();
-    if *method == Method::GET && (path == "/v1beta/models" || path == "/v1/models") {
-        return axum::Json(json!({"models": [
-            {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash"},
-            {"name": "models/gemini-2.5-flash-lite", "displayName": "Gemini 2.5 Flash-Lite"},
-            {"name": "models/gemini-2.5-pro", "displayName": "Gemini 2.5 Pro"}]}))
-        .into_response();
+    if *method == Method::GET && path == "/v1beta/models" {
+        return axum::Json(json!({"models": MODELS.iter().map(|m| json!({"name": format!("models/{m}"), "displayName": m})).collect::<Vec<_>>()}))
+            .into_response();
     }
-    let action = path.rsplit(':').next().unwrap_or("");
-    if *method != Method::POST || !path.starts_with("/v1beta/models/") || !path.contains(':') {
+    if *method == Method::GET && path == "/v1beta/openai/models" {
+        return axum::Json(json!({"object": "list", "data": MODELS.iter().map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "google"})).collect::<Vec<_>>()}))
+            .into_response();
+    }
+    let openai = path.starts_with("/v1beta/openai/");
+    let action = if openai {
+        path.rsplit('/').next().unwrap_or("")
+    } else {
+        path.rsplit(':').next().unwrap_or("")
+    };
+    if *method != Method::POST
+        || !(openai || (path.starts_with("/v1beta/models/") && path.contains(':')))
+    {
         return google_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
@@ -471,14 +482,7 @@ async fn answer(
             );
         }
     };
-    let text: String = request["contents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|c| c["parts"].as_array().into_iter().flatten())
-        .filter_map(|p| p["text"].as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = prompt_text(&request);
     if model == "gemini-fail" {
         return google_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -487,7 +491,8 @@ async fn answer(
             json!([]),
         );
     }
-    if action == "generateContent" && !request["contents"].is_array() {
+    let needs_contents = matches!(action, "generateContent" | "streamGenerateContent");
+    if needs_contents && !request["contents"].is_array() {
         return google_error(
             StatusCode::BAD_REQUEST,
             "INVALID_ARGUMENT",
@@ -506,18 +511,75 @@ async fn answer(
         tokio::time::sleep(latency).await;
     }
     let prompt_tokens = text.len().div_ceil(4).max(1);
-    match action {
-        "countTokens" => axum::Json(json!({"totalTokens": prompt_tokens})).into_response(),
-        "generateContent" => {
-            let reply = format!("echo: {text}");
-            let reply_tokens = reply.len().div_ceil(4);
-            axum::Json(json!({
-                "candidates": [{"content": {"parts": [{"text": reply}], "role": "model"},
-                                "finishReason": "STOP", "index": 0}],
-                "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": reply_tokens,
-                                  "totalTokenCount": prompt_tokens + reply_tokens},
-                "modelVersion": model
-            }))
+    let reply = format!("echo: {text}");
+    let reply_tokens = reply.len().div_ceil(4);
+    let usage = json!({"promptTokenCount": prompt_tokens, "candidatesTokenCount": reply_tokens,
+                       "totalTokenCount": prompt_tokens + reply_tokens});
+    let gemini_chunk = |text: &str, last: bool| {
+        let mut chunk = json!({
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}],
+            "modelVersion": model
+        });
+        if last {
+            chunk["candidates"][0]["finishReason"] = "STOP".into();
+            chunk["usageMetadata"] = usage.clone();
+        }
+        chunk
+    };
+    let openai_usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": reply_tokens,
+                              "total_tokens": prompt_tokens + reply_tokens});
+    match (openai, action) {
+        (false, "countTokens") => axum::Json(json!({"totalTokens": prompt_tokens})).into_response(),
+        (false, "generateContent") => axum::Json(gemini_chunk(&reply, true)).into_response(),
+        (false, "streamGenerateContent") => {
+            let parts = split_reply(&reply);
+            let n = parts.len();
+            let events = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("data: {}\r\n\r\n", gemini_chunk(p, i + 1 == n)))
+                .collect();
+            sse(events, in_flight)
+        }
+        (true, "chat/completions") | (true, "completions") => {
+            let id = format!("chatcmpl-{}", prompt_tokens);
+            if request["stream"].as_bool() == Some(true) {
+                let parts = split_reply(&reply);
+                let n = parts.len();
+                let mut events: Vec<String> = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": model,
+                            "choices": [{"index": 0, "delta": if i == 0 { json!({"role": "assistant", "content": p}) } else { json!({"content": p}) },
+                                         "finish_reason": if i + 1 == n { json!("stop") } else { Value::Null }}]});
+                        format!("data: {chunk}\n\n")
+                    })
+                    .collect();
+                events.push("data: [DONE]\n\n".into());
+                sse(events, in_flight)
+            } else {
+                axum::Json(json!({"id": id, "object": "chat.completion", "created": 0, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+                    "usage": openai_usage}))
+                .into_response()
+            }
+        }
+        (true, "embeddings") => {
+            let inputs: Vec<String> = match &request["input"] {
+                Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect(),
+                v => vec![v.as_str().unwrap_or_default().to_string()],
+            };
+            let data: Vec<Value> = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": [t.len() as f64, 0.5, -0.25, 1.0]}))
+                .collect();
+            axum::Json(json!({"object": "list", "data": data, "model": model,
+                              "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}))
             .into_response()
         }
         _ => google_error(
@@ -527,6 +589,68 @@ async fn answer(
             json!([]),
         ),
     }
+}
+
+/// The models the emulator knows.
+const MODELS: &[&str] = &[
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.5-pro",
+    "gemini-2.0-flash",
+];
+
+/// How long a stream waits between its chunks.
+pub const STREAM_CHUNK_INTERVAL: Duration = Duration::from_millis(150);
+
+/// The text of a Gemini `contents` or an OpenAI `messages`/`input` request.
+fn prompt_text(request: &Value) -> String {
+    let gemini = request["contents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["parts"].as_array().into_iter().flatten())
+        .filter_map(|p| p["text"].as_str());
+    let openai = request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_str());
+    let input = request["input"].as_str().into_iter();
+    gemini
+        .chain(openai)
+        .chain(input)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A reply in three pieces, for streams.
+fn split_reply(reply: &str) -> Vec<String> {
+    let chars: Vec<char> = reply.chars().collect();
+    let third = chars.len().div_ceil(3).max(1);
+    chars.chunks(third).map(|c| c.iter().collect()).collect()
+}
+
+/// A server-sent-events response: the first event at once, the rest
+/// `STREAM_CHUNK_INTERVAL` apart; the key counts as in flight until the end.
+fn sse(events: Vec<String>, in_flight: InFlight) -> Response {
+    let stream = futures_util::stream::unfold(
+        (events.into_iter(), 0usize, in_flight),
+        |(mut events, i, guard)| async move {
+            let event = events.next()?;
+            if i > 0 {
+                tokio::time::sleep(STREAM_CHUNK_INTERVAL).await;
+            }
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(event)),
+                (events, i + 1, guard),
+            ))
+        },
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(axum::body::Body::from_stream(stream))
+        .expect("invariant: a valid response")
 }
 
 fn quota_429(model: &str, per: &str, limit: u32, retry_in: Duration) -> Response {

@@ -5,13 +5,15 @@ use crate::config::{self, KeyEntry, Paths};
 use crate::connector::{Connector, Connectors};
 use crate::error::{Error, usage};
 use crate::http::classify::{RetryHint, Verdict, classify};
-use crate::http::{self, Answer, NetOptions};
+use crate::http::{self, Answer, NetOptions, Outgoing};
 use crate::pool::quota::{Ask, Metric, Violation, estimate_tokens, model_of, reported_tokens};
+use crate::pool::store::KeyLock;
 use crate::pool::store::{CleanReport, LockdownSource, Store};
 use crate::pool::{KeyStatus, NoKey, Pool, Quotas};
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -128,6 +130,66 @@ impl Response {
     /// The body parsed as JSON.
     pub fn json(&self) -> Result<serde_json::Value> {
         serde_json::from_slice(&self.body).context("the answer is not JSON")
+    }
+}
+
+/// A request as a proxy forwards it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The method.
+    pub method: String,
+    /// Path and query, starting with '/'.
+    pub path: String,
+    /// The body.
+    pub body: Option<Vec<u8>>,
+    /// Headers to pass on (never a key: the pool's key is added).
+    pub headers: Vec<(String, String)>,
+    /// Send the key as `Authorization: Bearer` (OpenAI-style routes).
+    pub bearer: bool,
+}
+
+/// What [`Jongler::forward`] got: a whole answer (errors, and anything
+/// retried on), or a successful one as a stream.
+pub enum Reply {
+    /// Read whole.
+    Whole(Response),
+    /// Read as it arrives.
+    Stream(StreamReply),
+}
+
+/// A successful answer whose body arrives as it is read. The key stays
+/// LOCKED until this is dropped.
+pub struct StreamReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The name of the key that got it.
+    pub key_name: Option<String>,
+    /// The body.
+    pub body: Box<dyn Read + Send>,
+}
+
+impl StreamReply {
+    fn new(pending: http::Pending, key_name: Option<String>, hold: Option<KeyLock>) -> StreamReply {
+        struct Held<R> {
+            inner: R,
+            _hold: Option<KeyLock>,
+        }
+        impl<R: Read> Read for Held<R> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.read(buf)
+            }
+        }
+        StreamReply {
+            status: pending.status,
+            headers: pending.headers.clone(),
+            key_name,
+            body: Box::new(Held {
+                inner: pending.into_reader(),
+                _hold: hold,
+            }),
+        }
     }
 }
 
@@ -266,25 +328,54 @@ impl Jongler {
                 self.connector.name
             )));
         }
-        let Some(pool) = &self.pool else {
-            let answer = self.client.send(&method, endpoint, body, None)?;
-            return Ok(into_response(answer, None));
+        let call = Call {
+            method: method.to_string(),
+            path: endpoint.to_string(),
+            body: body.map(<[u8]>::to_vec),
+            headers: Vec::new(),
+            bearer: false,
         };
+        match self.run(call, false)? {
+            Reply::Whole(response) => Ok(response),
+            Reply::Stream(_) => unreachable!("invariant: streams only when asked for"),
+        }
+    }
 
+    /// Forwards a request as the proxy receives it: like [`Jongler::request`]
+    /// (a key from the pool, retries, waiting, fallback), but a successful
+    /// answer comes back as a stream, read as it arrives, with the key held
+    /// until the stream is dropped. Retries happen only before the answer's
+    /// first byte.
+    pub fn forward(&self, call: Call) -> Result<Reply> {
+        parse_method(&call.method)?;
+        if !call.path.starts_with('/') {
+            return Err(usage(format!("path `{}` must start with '/'", call.path)));
+        }
+        self.run(call, true)
+    }
+
+    fn run(&self, mut call: Call, stream: bool) -> Result<Reply> {
+        let method = parse_method(&call.method)?;
+        let Some(pool) = &self.pool else {
+            let out = Outgoing {
+                method: &method,
+                path: &call.path,
+                body: call.body.as_deref(),
+                headers: &call.headers,
+                bearer: call.bearer,
+            };
+            let pending = self.client.start(&out, None)?;
+            return Ok(if stream && (200..300).contains(&pending.status) {
+                Reply::Stream(StreamReply::new(pending, None, None))
+            } else {
+                Reply::Whole(into_response(pending.read_all()?, None))
+            });
+        };
         // The model chain: the one asked for, then its fallbacks.
-        let mut endpoint = endpoint.to_string();
-        let mut body = body.map(<[u8]>::to_vec);
         let deadline = Instant::now() + self.wait;
         loop {
-            let model = model_of(&endpoint, body.as_deref());
-            match self.attempt(
-                pool,
-                &method,
-                &endpoint,
-                body.as_deref(),
-                model.as_deref(),
-                deadline,
-            ) {
+            let model = model_of(&call.path, call.body.as_deref());
+            match self.attempt(pool, &method, &call, model.as_deref(), deadline, stream) {
                 Err(err) => {
                     let next = model.as_deref().and_then(|m| self.next_model(m));
                     let daily_out = matches!(err.downcast_ref::<Error>(), Some(Error::NoKey(_)))
@@ -297,7 +388,8 @@ impl Jongler {
                             log::warn!(
                                 "every key is out of its daily quota for `{from}`; falling back to `{next}`"
                             );
-                            (endpoint, body) = swap_model(&endpoint, body, &from, &next);
+                            (call.path, call.body) =
+                                swap_model(&call.path, call.body, &from, &next);
                         }
                         _ => return Err(err),
                     }
@@ -322,11 +414,19 @@ impl Jongler {
         &self,
         pool: &Pool,
         method: &reqwest::Method,
-        endpoint: &str,
-        body: Option<&[u8]>,
+        call: &Call,
         model: Option<&str>,
         deadline: Instant,
-    ) -> Result<Response> {
+        stream: bool,
+    ) -> Result<Reply> {
+        let (endpoint, body) = (call.path.as_str(), call.body.as_deref());
+        let out = Outgoing {
+            method,
+            path: endpoint,
+            body,
+            headers: &call.headers,
+            bearer: call.bearer,
+        };
         let ask = Ask {
             model: model.map(str::to_string),
             tokens: estimate_tokens(body),
@@ -353,7 +453,15 @@ impl Jongler {
             tried.insert(lease.index());
             let name = lease.name().to_string();
             log::debug!("{method} {endpoint} with key `{name}`");
-            let answer = match self.client.send(method, endpoint, body, Some(lease.key())) {
+            let pending = match self.client.start(&out, Some(lease.key())) {
+                Ok(p) if stream && (200..300).contains(&p.status) => {
+                    // Success: hand the body over as it arrives, still holding the key.
+                    let hold = lease.succeeded_holding()?;
+                    return Ok(Reply::Stream(StreamReply::new(p, Some(name), Some(hold))));
+                }
+                other => other,
+            };
+            let answer = match pending.and_then(http::Pending::read_all) {
                 Ok(answer) => answer,
                 Err(e) => {
                     history.push(format!("`{name}` network error"));
@@ -387,7 +495,7 @@ impl Jongler {
                     }
                     let mut response = into_response(answer, Some(name));
                     mask(&mut response.body, &key);
-                    return Ok(response);
+                    return Ok(Reply::Whole(response));
                 }
                 Verdict::RateLimited {
                     hint,

@@ -101,7 +101,7 @@ impl Client {
     }
 
     /// Sends one request, with `key` in the connector's header (marked
-    /// sensitive, never in the URL).
+    /// sensitive, never in the URL), and reads the whole answer.
     pub fn send(
         &self,
         method: &reqwest::Method,
@@ -109,24 +109,56 @@ impl Client {
         body: Option<&[u8]>,
         key: Option<&ApiKey>,
     ) -> Result<Answer, TransportError> {
-        let url = self.url(endpoint);
-        let mut request = self.inner.request(method.clone(), &url);
+        self.start(
+            &Outgoing {
+                method,
+                path: endpoint,
+                body,
+                headers: &[],
+                bearer: false,
+            },
+            key,
+        )?
+        .read_all()
+    }
+
+    /// Sends one request and returns as soon as the status and headers are
+    /// in; the body is read from the [`Pending`] as it arrives.
+    pub fn start(
+        &self,
+        out: &Outgoing<'_>,
+        key: Option<&ApiKey>,
+    ) -> Result<Pending, TransportError> {
+        let url = self.url(out.path);
+        let mut request = self.inner.request(out.method.clone(), &url);
+        for (name, value) in out.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let Some(key) = key {
-            let mut value = HeaderValue::from_str(&format!("{}{}", self.key_prefix, key.expose()))
-                .map_err(|_| {
+            let (header, prefix) = if out.bearer {
+                (reqwest::header::AUTHORIZATION, "Bearer ")
+            } else {
+                (self.key_header.clone(), self.key_prefix.as_str())
+            };
+            let mut value =
+                HeaderValue::from_str(&format!("{prefix}{}", key.expose())).map_err(|_| {
                     TransportError("the key holds characters a header can't carry".into())
                 })?;
             value.set_sensitive(true);
-            request = request.header(self.key_header.clone(), value);
+            request = request.header(header, value);
         }
-        if let Some(body) = body {
-            if self.json {
+        if let Some(body) = out.body {
+            let has_type = out
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+            if self.json && !has_type {
                 request = request.header(CONTENT_TYPE, "application/json");
             }
             request = request.body(body.to_vec());
         }
-        let where_ = || format!("{method} {}", url.split('?').next().unwrap_or(&url));
-        let response = request.send().map_err(|e| describe(&where_(), e))?;
+        let where_ = format!("{} {}", out.method, url.split('?').next().unwrap_or(&url));
+        let response = request.send().map_err(|e| describe(&where_, e))?;
         let status = response.status().as_u16();
         let version = format!("{:?}", response.version());
         let headers = response
@@ -139,16 +171,67 @@ impl Client {
                 )
             })
             .collect();
-        let body = response
-            .bytes()
-            .map_err(|e| describe(&where_(), e))?
-            .to_vec();
+        Ok(Pending {
+            status,
+            version,
+            headers,
+            response,
+            where_,
+        })
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// The method.
+    pub method: &'a reqwest::Method,
+    /// Path and query, starting with '/'.
+    pub path: &'a str,
+    /// The body.
+    pub body: Option<&'a [u8]>,
+    /// Extra headers (never the key: that is added here).
+    pub headers: &'a [(String, String)],
+    /// Send the key as `Authorization: Bearer` (OpenAI-style routes) instead
+    /// of the connector's header.
+    pub bearer: bool,
+}
+
+/// An answer whose status and headers are in and whose body is not read yet.
+#[derive(Debug)]
+pub struct Pending {
+    /// The HTTP status code.
+    pub status: u16,
+    /// `HTTP/1.1` and the like.
+    pub version: String,
+    /// Headers in the order received.
+    pub headers: Vec<(String, String)>,
+    response: reqwest::blocking::Response,
+    where_: String,
+}
+
+impl Pending {
+    /// Reads the whole body.
+    pub fn read_all(self) -> Result<Answer, TransportError> {
+        let Pending {
+            status,
+            version,
+            headers,
+            response,
+            where_,
+        } = self;
+        let body = response.bytes().map_err(|e| describe(&where_, e))?.to_vec();
         Ok(Answer {
             status,
             version,
             headers,
             body,
         })
+    }
+
+    /// The body as a reader, yielding data as it arrives.
+    pub fn into_reader(self) -> impl std::io::Read + Send + 'static {
+        self.response
     }
 }
 

@@ -129,6 +129,15 @@ impl Lease<'_> {
         self.lockdown.is_some()
     }
 
+    /// The request went through and its answer is still streaming: a
+    /// LOCKDOWN it was in is over; the key stays held by the returned lock.
+    pub fn succeeded_holding(self) -> Result<KeyLock> {
+        if self.lockdown.is_some() {
+            self.pool.store.clear_lockdown(&self.lock)?;
+        }
+        Ok(self.lock)
+    }
+
     /// The request went through: a LOCKDOWN it was in is over, and the
     /// tokens the answer reports replace the estimate.
     pub fn succeeded(self, tokens: Option<u64>) -> Result<()> {
