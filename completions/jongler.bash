@@ -28,6 +28,9 @@ _jongler() {
             jongler,help)
                 cmd="jongler__subcmd__help"
                 ;;
+            jongler,serve)
+                cmd="jongler__subcmd__serve"
+                ;;
             jongler,status)
                 cmd="jongler__subcmd__status"
                 ;;
@@ -43,6 +46,9 @@ _jongler() {
             jongler__subcmd__help,help)
                 cmd="jongler__subcmd__help__subcmd__help"
                 ;;
+            jongler__subcmd__help,serve)
+                cmd="jongler__subcmd__help__subcmd__serve"
+                ;;
             jongler__subcmd__help,status)
                 cmd="jongler__subcmd__help__subcmd__status"
                 ;;
@@ -53,7 +59,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status check demo completions help"
+            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status check serve demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,12 +113,28 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__check)
-            opts="-v -q -h --json --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fallback-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -141,12 +163,28 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__completions)
-            opts="-v -q -h --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help bash elvish fish powershell zsh"
+            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fallback-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -175,7 +213,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__demo)
-            opts="-v -q -h --requests --workers --keys --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --requests --workers --keys --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -190,6 +228,22 @@ _jongler() {
                     return 0
                     ;;
                 --keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fallback-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -221,7 +275,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__help)
-            opts="status check demo completions help"
+            opts="status check serve demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,6 +344,20 @@ _jongler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jongler__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jongler__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -304,13 +372,87 @@ _jongler() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        jongler__subcmd__status)
-            opts="-v -q -h --json --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+        jongler__subcmd__serve)
+            opts="-v -q -h --listen --token --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fallback-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connectors-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jongler__subcmd__status)
+            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fallback-model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

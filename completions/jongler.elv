@@ -43,17 +43,23 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --version 'Print version'
             cand status 'Show every key''s state, until-when and why'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
+            cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;status'= {
+            cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
             cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
             cand --json 'Print JSON instead of a table'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'
             cand -q 'Only errors on stderr'
@@ -62,12 +68,37 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'jongler;check'= {
+            cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
             cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
             cand --json 'Print JSON instead of a table'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;serve'= {
+            cand --listen 'Address to listen on'
+            cand --token 'The token clients must present (without one, only loopback listening is allowed)'
+            cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'
             cand -q 'Only errors on stderr'
@@ -79,11 +110,16 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --requests 'Requests to deliver'
             cand --workers 'Requests in flight at once'
             cand --keys 'Keys in the pool (the last one is invalid)'
+            cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
             cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'
             cand -q 'Only errors on stderr'
@@ -92,11 +128,16 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'jongler;completions'= {
+            cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this many seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
             cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'
             cand -q 'Only errors on stderr'
@@ -107,6 +148,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         &'jongler;help'= {
             cand status 'Show every key''s state, until-when and why'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
+            cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -114,6 +156,8 @@ set edit:completion:arg-completer[jongler] = {|@words|
         &'jongler;help;status'= {
         }
         &'jongler;help;check'= {
+        }
+        &'jongler;help;serve'= {
         }
         &'jongler;help;demo'= {
         }

@@ -46,9 +46,14 @@ complete -c jongler -n "__fish_jongler_needs_command" -s h -l help -d 'Print hel
 complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print version'
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why'
 complete -c jongler -n "__fish_jongler_needs_command" -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_needs_command" -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
 complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
@@ -57,9 +62,14 @@ complete -c jongler -n "__fish_jongler_using_subcommand status" -l color -d 'Whe
 always\t'Always'
 never\t'Never'"
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l json -d 'Print JSON instead of a table'
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
@@ -68,12 +78,34 @@ complete -c jongler -n "__fish_jongler_using_subcommand check" -l color -d 'When
 always\t'Always'
 never\t'Never'"
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l json -d 'Print JSON instead of a table'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
 complete -c jongler -n "__fish_jongler_using_subcommand check" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l listen -d 'Address to listen on' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token -d 'The token clients must present (without one, only loopback listening is allowed)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
@@ -81,9 +113,14 @@ complete -c jongler -n "__fish_jongler_using_subcommand demo" -l log-level -d 'L
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
 always\t'Always'
 never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
@@ -91,11 +128,13 @@ complete -c jongler -n "__fish_jongler_using_subcommand completions" -l log-leve
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
 always\t'Always'
 never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

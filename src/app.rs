@@ -66,15 +66,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::Runtime
             });
         }
+        Some(Command::Serve {
+            connector,
+            listen,
+            token,
+        }) => {
+            let jongler = Jongler::connect(connector, request_options(&cli)?)?;
+            crate::serve::run(
+                jongler,
+                crate::serve::ServeOptions {
+                    listen: *listen,
+                    token: token.clone(),
+                },
+            )?;
+            return Ok(ExitCode::Success);
+        }
         Some(Command::Check { connector, json }) => {
-            let options = Options {
-                config: g.config.clone(),
-                state_dir: g.state_dir.clone(),
-                connectors_dir: g.connectors_dir.clone(),
-                wait: seconds(cli.wait, "--wait")?,
-                ..Options::default()
-            };
-            let report = Jongler::connect(connector, options)?.check()?;
+            let report = Jongler::connect(connector, request_options(&cli)?)?.check()?;
             output::write_health(&report, *json)?;
             let all_ok = report
                 .iter()
@@ -137,24 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::Usage);
     };
 
-    let wait = seconds(cli.wait, "--wait")?;
-    let timeout = seconds(cli.timeout, "--timeout")?;
-    let options = Options {
-        config: g.config.clone(),
-        state_dir: g.state_dir.clone(),
-        connectors_dir: g.connectors_dir.clone(),
-        env_keys: true,
-        wait,
-        net: NetOptions {
-            proxy: if cli.tor {
-                Some(TOR_PROXY.to_string())
-            } else {
-                cli.proxy.clone()
-            },
-            timeout: (!timeout.is_zero()).then_some(timeout),
-        },
-        fallback_models: cli.fallback_model.clone(),
-    };
+    let options = request_options(&cli)?;
     let body = cli.body.as_deref().map(read_body).transpose()?;
     let jongler = Jongler::connect(connector, options)?;
     let response = jongler.request(method, endpoint, body.as_deref())?;
@@ -168,6 +159,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     output::write_response(&response, cli.include, cli.pretty)?;
     Ok(ExitCode::for_status(response.status))
+}
+
+/// The options a request takes from the command line.
+fn request_options(cli: &Cli) -> Result<Options> {
+    let g = &cli.global;
+    let timeout = seconds(cli.timeout, "--timeout")?;
+    Ok(Options {
+        config: g.config.clone(),
+        state_dir: g.state_dir.clone(),
+        connectors_dir: g.connectors_dir.clone(),
+        env_keys: true,
+        wait: seconds(cli.wait, "--wait")?,
+        net: NetOptions {
+            proxy: if cli.tor {
+                Some(TOR_PROXY.to_string())
+            } else {
+                cli.proxy.clone()
+            },
+            timeout: (!timeout.is_zero()).then_some(timeout),
+        },
+        fallback_models: cli.fallback_model.clone(),
+    })
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration> {

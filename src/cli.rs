@@ -13,7 +13,6 @@ use std::path::PathBuf;
 #[command(
     name = "jongler",
     version,
-    args_conflicts_with_subcommands = true,
     after_help = EXIT_CODES_HELP,
     override_usage = "jongler [OPTIONS] <CONNECTOR> <METHOD> <ENDPOINT> [BODY]\n       \
                       jongler --cleanup <CONNECTOR> | --cleanup-all\n       \
@@ -56,25 +55,26 @@ pub struct Cli {
         long,
         value_name = "SECONDS",
         default_value_t = 60.0,
-        env = "JONGLER_WAIT"
+        env = "JONGLER_WAIT",
+        global = true
     )]
     pub wait: f64,
 
     /// Give up on a request after this many seconds (0: never)
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, global = true)]
     pub timeout: f64,
 
     /// When every key is out of its daily quota for the model asked for, use this
     /// one instead (repeat for a chain; default: the connector's fallback_models)
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", global = true)]
     pub fallback_model: Vec<String>,
 
     /// Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)
-    #[arg(long, conflicts_with = "proxy")]
+    #[arg(long, conflicts_with = "proxy", global = true)]
     pub tor: bool,
 
     /// Send requests through this proxy (http://, https://, socks5://, socks5h://)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub proxy: Option<String>,
 
     #[command(flatten)]
@@ -144,6 +144,22 @@ pub enum Command {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+    },
+    /// Serve a local proxy on the same pool, for SDKs and OpenAI-style tools
+    ///
+    /// Any method and path is forwarded to the connector with a key from the
+    /// pool; /v1/chat/completions, /v1/models and /v1/embeddings go to the
+    /// connector's OpenAI-compatible API. Clients authenticate with the token
+    /// as x-goog-api-key, Authorization: Bearer, or ?key=.
+    Serve {
+        /// The connector to serve
+        connector: String,
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+        /// The token clients must present (without one, only loopback listening is allowed)
+        #[arg(long, env = "JONGLER_PROXY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// See the whole job done on this machine: no config, keys or network needed
     ///

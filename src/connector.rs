@@ -71,6 +71,10 @@ pub struct Connector {
     /// quota for the model asked for (e.g. `["gemini-2.5-flash", "gemini-2.5-flash-lite"]`).
     #[serde(default)]
     pub fallback_models: Vec<String>,
+    /// Where the API's OpenAI-compatible routes live, for `jongler serve`'s
+    /// `/v1/chat/completions`, `/v1/models` and `/v1/embeddings` (Gemini: `/v1beta/openai`).
+    #[serde(default)]
+    pub openai_base_path: Option<String>,
     /// A request that costs no quota, for `jongler check` (e.g. `/v1beta/models`).
     #[serde(default)]
     pub check_endpoint: Option<String>,

@@ -228,7 +228,8 @@ pub fn connector_json(name: &str, addr: SocketAddr) -> String {
         "api_key_header": "x-goog-api-key",
         "rate_limit_statuses": [429, 503, 509],
         "lockdown_seconds": 60,
-        "check_endpoint": "/v1beta/models"
+        "check_endpoint": "/v1beta/models",
+        "openai_base_path": "/v1beta/openai"
     }))
     .expect("invariant: JSON serializes")
 }
@@ -377,7 +378,11 @@ async fn answer(
             .and_then(Value::as_str)
             .map(|m| m.trim_start_matches("models/").to_string())
     });
-    let model = match uri.path().strip_prefix("/v1beta/models/") {
+    let native = uri
+        .path()
+        .strip_prefix("/v1beta/models/")
+        .or_else(|| uri.path().strip_prefix("/v1/models/"));
+    let model = match native {
         Some(rest) => rest.split(':').next().unwrap_or_default().to_string(),
         None => openai_model.unwrap_or_else(|| "gemini-2.5-flash".into()),
     };
@@ -437,7 +442,7 @@ async fn answer(
     }
 
     let path = uri.path();
-    if *method == Method::GET && path == "/v1beta/models" {
+    if *method == Method::GET && (path == "/v1beta/models" || path == "/v1/models") {
         return axum::Json(json!({"models": MODELS.iter().map(|m| json!({"name": format!("models/{m}"), "displayName": m})).collect::<Vec<_>>()}))
             .into_response();
     }
@@ -451,9 +456,7 @@ async fn answer(
     } else {
         path.rsplit(':').next().unwrap_or("")
     };
-    if *method != Method::POST
-        || !(openai || (path.starts_with("/v1beta/models/") && path.contains(':')))
-    {
+    if *method != Method::POST || !(openai || (native.is_some() && path.contains(':'))) {
         return google_error(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

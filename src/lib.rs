@@ -30,9 +30,10 @@ pub mod names;
 pub mod output;
 pub mod pool;
 pub mod secret;
+pub mod serve;
 
 pub use error::{Error, ExitCode};
-pub use jongler::{Health, Jongler, KeyHealth, Options, Response};
+pub use jongler::{Call, Health, Jongler, KeyHealth, Options, Reply, Response, StreamReply};
 pub use pool::store::CleanReport;
 pub use pool::{KeyStatus, State};
 pub use secret::ApiKey;

@@ -1,0 +1,485 @@
+//! `jongler serve`: a local HTTP proxy in front of one connector, on the same
+//! pool, key states and marker files as the CLI — so SDKs and OpenAI-style
+//! tools share the keys with CLI batch jobs safely.
+//!
+//! axum on tokio serves; each proxied request runs the blocking request flow
+//! ([`Jongler::forward`]) on tokio's blocking pool and relays the answer's
+//! body chunk by chunk as it arrives.
+
+use crate::error::{Error, usage};
+use crate::jongler::{Call, Jongler, Reply};
+use crate::output::ConnectorStatus;
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Headers that are about one hop, or carry the client's token: never forwarded.
+const NOT_FORWARDED: &[&str] = &[
+    "host",
+    "authorization",
+    "x-goog-api-key",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+    "accept-encoding",
+];
+
+/// Whether a path under `/v1` is an OpenAI-compatible route:
+/// `/chat/completions`, `/embeddings`, `/models` and `/models/<id>` — but not
+/// Gemini's own `v1` API, whose model paths carry an action (`…:generateContent`).
+fn is_openai_route(rest: &str) -> bool {
+    matches!(rest, "/chat/completions" | "/embeddings" | "/models")
+        || rest
+            .strip_prefix("/models/")
+            .is_some_and(|id| !id.is_empty() && !id.contains([':', '/']))
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The token clients must present; `None` allows loopback listening only.
+    pub token: Option<String>,
+}
+
+struct App {
+    jongler: Jongler,
+    token: Option<String>,
+    openai_base: Option<String>,
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
+    if opts.token.as_deref().is_some_and(str::is_empty) {
+        return Err(usage("--token is empty"));
+    }
+    if opts.token.is_none() && !opts.listen.ip().is_loopback() {
+        return Err(usage(format!(
+            "refusing to listen on {} without a token: anyone who can reach it could spend your keys; \
+             pass --token or set JONGLER_PROXY_TOKEN, or listen on 127.0.0.1",
+            opts.listen
+        )));
+    }
+    let connector = jongler.connector().name.clone();
+    let openai_base = jongler.connector().openai_base_path.clone();
+    let app = Arc::new(App {
+        jongler,
+        token: opts.token,
+        openai_base,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(512)
+        .enable_all()
+        .build()
+        .context("starting the server runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("can't listen on {}", opts.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
+        );
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/status", get(status))
+            .fallback(proxy)
+            .with_state(app);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+        eprintln!("jongler: stopped; every held key is released");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("jongler: shutting down: finishing the requests in flight");
+}
+
+impl App {
+    /// Whether the client presented the token (header, bearer or `?key=`).
+    fn authorized(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let presented = [
+            headers
+                .get("x-goog-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string),
+            query_key(uri),
+        ];
+        presented
+            .iter()
+            .flatten()
+            .any(|p| same(p.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// Compares without an early exit, so timing tells nothing about the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn query_key(uri: &Uri) -> Option<String> {
+    uri.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("key=").map(str::to_string))
+}
+
+/// The path and query to send upstream: without the client's `key=`.
+fn upstream_path(uri: &Uri) -> String {
+    let query: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("key="))
+        .collect();
+    if query.is_empty() {
+        uri.path().to_string()
+    } else {
+        format!("{}?{}", uri.path(), query.join("&"))
+    }
+}
+
+fn error_json(status: StatusCode, api_status: &str, message: &str) -> Response {
+    let body =
+        json!({"error": {"code": status.as_u16(), "message": message, "status": api_status}});
+    (status, axum::Json(body)).into_response()
+}
+
+fn unauthorized() -> Response {
+    error_json(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+        "jongler serve: missing or wrong token; send it as x-goog-api-key, Authorization: Bearer, or ?key=",
+    )
+}
+
+/// Logs one access line: never a key value or the client's token (the query
+/// is left out, as it may hold `?key=`).
+fn access(
+    method: &Method,
+    uri: &Uri,
+    status: u16,
+    key: Option<&str>,
+    started: Instant,
+    note: &str,
+) {
+    eprintln!(
+        "jongler: {method} {} {status} key={} {}ms{note}",
+        uri.path(),
+        key.unwrap_or("-"),
+        started.elapsed().as_millis()
+    );
+}
+
+async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    if !app.authorized(&headers, &uri) {
+        return unauthorized();
+    }
+    let app2 = app.clone();
+    let keys = match tokio::task::spawn_blocking(move || app2.jongler.key_states()).await {
+        Ok(Ok(keys)) => keys,
+        Ok(Err(e)) => {
+            return error_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                &format!("{e:#}"),
+            );
+        }
+        Err(e) => {
+            return error_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                &e.to_string(),
+            );
+        }
+    };
+    let report = ConnectorStatus {
+        connector: app.jongler.connector().name.clone(),
+        keys,
+    };
+    let wants_html = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+        || uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "format=html"));
+    if wants_html {
+        axum::response::Html(page(&report)).into_response()
+    } else {
+        axum::Json(report).into_response()
+    }
+}
+
+/// A small page of the key states that refreshes itself.
+fn page(report: &ConnectorStatus) -> String {
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+    let mut rows = String::new();
+    for key in &report.keys {
+        let usage: Vec<String> = key
+            .usage
+            .iter()
+            .map(|u| format!("{}: {} used, {} left", esc(&u.limit), u.used, u.left))
+            .collect();
+        rows.push_str(&format!(
+            "<tr class=\"{state}\"><td>{name}</td><td>{state}</td><td>{until}</td><td>{reason}</td><td>{usage}</td></tr>\n",
+            name = esc(&key.name),
+            state = key.state.as_str(),
+            until = key.until.map(|t| format!("{t:.0}")).unwrap_or_default(),
+            reason = esc(key.reason.as_deref().unwrap_or("")),
+            usage = usage.join("<br>"),
+        ));
+    }
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
+         <title>jongler: {name}</title><style>body{{font-family:system-ui,sans-serif;margin:2em}}\
+         table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}\
+         .vacant td:nth-child(2){{color:#080}}.locked td:nth-child(2){{color:#06c}}\
+         .lockdown td:nth-child(2){{color:#b60}}.error td:nth-child(2){{color:#c00}}</style></head>\
+         <body><h1>{name}</h1><table><tr><th>key</th><th>state</th><th>until</th><th>why</th><th>usage</th></tr>\n\
+         {rows}</table><p>Refreshes every 2 s.</p></body></html>\n",
+        name = esc(&report.connector)
+    )
+}
+
+enum Head {
+    Whole(crate::jongler::Response),
+    Stream {
+        status: u16,
+        headers: Vec<(String, String)>,
+        key: Option<String>,
+    },
+    Failed(anyhow::Error),
+}
+
+async fn proxy(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    if !app.authorized(&headers, &uri) {
+        access(
+            &method,
+            &uri,
+            401,
+            None,
+            started,
+            " (wrong or missing token)",
+        );
+        return unauthorized();
+    }
+    let mut path = upstream_path(&uri);
+    let mut bearer = false;
+    if let Some(base) = &app.openai_base
+        && let Some(rest) = uri.path().strip_prefix("/v1")
+        && is_openai_route(rest)
+    {
+        path = format!("{base}{}", &path[3..]);
+        bearer = true;
+    }
+    let forwarded: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(name, _)| !NOT_FORWARDED.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect();
+    let call = Call {
+        method: method.to_string(),
+        path,
+        body: (!body.is_empty()).then(|| body.to_vec()),
+        headers: forwarded,
+        bearer,
+    };
+
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Head>();
+    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || match app2.jongler.forward(call) {
+        Ok(Reply::Whole(response)) => {
+            let _ = head_tx.send(Head::Whole(response));
+        }
+        Ok(Reply::Stream(mut stream)) => {
+            let head = Head::Stream {
+                status: stream.status,
+                headers: stream.headers.clone(),
+                key: stream.key_name.clone(),
+            };
+            if head_tx.send(head).is_err() {
+                return;
+            }
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match stream.body.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        // The client went away: stop reading; dropping the stream releases the key.
+                        if chunk_tx
+                            .blocking_send(Bytes::copy_from_slice(&buf[..n]))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("jongler: the answer broke off mid-stream: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let _ = head_tx.send(Head::Failed(e));
+        }
+    });
+
+    let Ok(head) = head_rx.await else {
+        return error_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "the request task ended early",
+        );
+    };
+    match head {
+        Head::Whole(response) => {
+            access(
+                &method,
+                &uri,
+                response.status,
+                response.key_name.as_deref(),
+                started,
+                "",
+            );
+            let mut out = Response::builder().status(response.status);
+            for (name, value) in &response.headers {
+                if !NOT_FORWARDED.contains(&name.as_str()) {
+                    out = out.header(name.as_str(), value.as_str());
+                }
+            }
+            out.body(Body::from(response.body)).unwrap_or_else(|_| {
+                error_json(StatusCode::BAD_GATEWAY, "INTERNAL", "bad upstream headers")
+            })
+        }
+        Head::Stream {
+            status,
+            headers,
+            key,
+        } => {
+            let sse = headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("event-stream"));
+            access(
+                &method,
+                &uri,
+                status,
+                key.as_deref(),
+                started,
+                if sse { " (stream)" } else { "" },
+            );
+            let body = futures_util::stream::poll_fn(move |cx| {
+                chunk_rx
+                    .poll_recv(cx)
+                    .map(|c| c.map(Ok::<_, std::io::Error>))
+            });
+            let mut out = Response::builder().status(status);
+            for (name, value) in &headers {
+                if !NOT_FORWARDED.contains(&name.as_str()) {
+                    out = out.header(name.as_str(), value.as_str());
+                }
+            }
+            out.header("x-accel-buffering", HeaderValue::from_static("no"))
+                .body(Body::from_stream(body))
+                .unwrap_or_else(|_| {
+                    error_json(StatusCode::BAD_GATEWAY, "INTERNAL", "bad upstream headers")
+                })
+        }
+        Head::Failed(err) => {
+            let (status, api_status) = match err.chain().find_map(|c| c.downcast_ref::<Error>()) {
+                Some(Error::NoKey(_)) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+                Some(Error::Usage(_)) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
+                None => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
+            };
+            access(
+                &method,
+                &uri,
+                status.as_u16(),
+                None,
+                started,
+                &format!(" ({err:#})"),
+            );
+            error_json(status, api_status, &format!("jongler: {err:#}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_routes_are_told_from_gemini_v1_paths() {
+        assert!(is_openai_route("/chat/completions"));
+        assert!(is_openai_route("/models"));
+        assert!(is_openai_route("/models/gemini-2.5-flash"));
+        assert!(!is_openai_route("/models/gemini-2.5-flash:generateContent"));
+        assert!(!is_openai_route("/files"));
+    }
+
+    #[test]
+    fn the_clients_key_is_stripped_from_the_query() {
+        let uri: Uri = "/v1beta/models/m:streamGenerateContent?key=t&alt=sse"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            upstream_path(&uri),
+            "/v1beta/models/m:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(query_key(&uri).as_deref(), Some("t"));
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
+}

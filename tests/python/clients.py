@@ -1,0 +1,53 @@
+"""Drives `jongler serve` with the real SDKs: google-genai and openai.
+
+usage: clients.py genai|openai|wrong-token BASE_URL TOKEN
+Prints one line per check; exits non-zero on any failure.
+"""
+import sys
+
+mode, base, token = sys.argv[1:4]
+
+if mode == "genai":
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key=token, http_options=types.HttpOptions(base_url=base))
+    reply = client.models.generate_content(model="gemini-2.5-flash", contents="hello from genai")
+    assert reply.text == "echo: hello from genai", reply.text
+    print("genai plain ok:", reply.text)
+    chunks = [c.text for c in client.models.generate_content_stream(model="gemini-2.5-flash", contents="stream from genai")]
+    assert len(chunks) == 3 and "".join(chunks) == "echo: stream from genai", chunks
+    print("genai stream ok:", len(chunks), "chunks")
+elif mode == "openai":
+    import openai
+
+    client = openai.OpenAI(api_key=token, base_url=base + "/v1", max_retries=0)
+    reply = client.chat.completions.create(
+        model="gemini-2.5-flash", messages=[{"role": "user", "content": "hello from openai"}]
+    )
+    assert reply.choices[0].message.content == "echo: hello from openai", reply
+    print("openai plain ok:", reply.choices[0].message.content)
+    stream = client.chat.completions.create(
+        model="gemini-2.5-flash", messages=[{"role": "user", "content": "stream from openai"}], stream=True
+    )
+    parts = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert len(parts) == 3 and "".join(parts) == "echo: stream from openai", parts
+    print("openai stream ok:", len(parts), "chunks")
+    models = [m.id for m in client.models.list()]
+    assert "gemini-2.5-flash" in models, models
+    print("openai models ok:", len(models))
+    emb = client.embeddings.create(model="gemini-embedding-001", input="embed me")
+    assert len(emb.data[0].embedding) == 4, emb
+    print("openai embeddings ok")
+elif mode == "wrong-token":
+    import openai
+
+    client = openai.OpenAI(api_key=token, base_url=base + "/v1", max_retries=0)
+    try:
+        client.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "x"}])
+    except openai.AuthenticationError as e:
+        print("refused ok:", e.status_code)
+    else:
+        sys.exit("a wrong token was let through")
+else:
+    sys.exit(f"unknown mode {mode}")

@@ -1,0 +1,373 @@
+//! `jongler serve`: real clients (reqwest here; Python's google-genai and
+//! openai packages from a virtual environment) through the proxy to the
+//! emulator, plain and streaming; tokens; shutdown; the proxy and CLI
+//! processes sharing one pool.
+#![allow(clippy::disallowed_methods)] // the venv lock below
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "proxy-token-0123456789";
+
+struct Proxy {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    fn start(env: &Env, extra: &[&str]) -> Proxy {
+        let mut child = env
+            .cmd()
+            .args(["serve", CONN, "--listen", "127.0.0.1:0", "--token", TOKEN])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines
+            .next()
+            .expect("serve prints where it listens")
+            .unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_string();
+        let log = Arc::new(Mutex::new(vec![first]));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log2.lock().unwrap().push(line);
+            }
+        });
+        Proxy { child, url, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> (bool, String) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let ok = self.child.wait().unwrap().success();
+        std::thread::sleep(Duration::from_millis(50));
+        (ok, self.log())
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn assert_clean_log(env: &Env, log: &str) {
+    assert!(
+        !log.contains(TOKEN),
+        "the client's token is in the log:\n{log}"
+    );
+    for (_, value) in &env.keys {
+        assert!(
+            !log.contains(value.as_str()),
+            "a key value is in the log:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn tokens_are_checked_and_never_sent_upstream() {
+    let env = Env::builder().keys(2).build();
+    let proxy = Proxy::start(&env, &[]);
+    let url = format!("{}{GENERATE}", proxy.url);
+    let c = client();
+    let post = |req: reqwest::blocking::RequestBuilder| req.body(prompt("hi")).send().unwrap();
+    let none = post(c.post(&url));
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = serde_json::from_str(&none.text().unwrap()).unwrap();
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+    assert_eq!(
+        post(c.post(&url).header("x-goog-api-key", "wrong")).status(),
+        401
+    );
+    assert_eq!(
+        post(c.post(&url).header("x-goog-api-key", TOKEN)).status(),
+        200
+    );
+    assert_eq!(post(c.post(&url).bearer_auth(TOKEN)).status(), 200);
+    assert_eq!(
+        post(c.post(format!("{url}?key={TOKEN}&alt=json"))).status(),
+        200
+    );
+    let stats = env.emulator.stats();
+    assert_eq!(stats.requests, 3, "refused requests never went upstream");
+    assert_eq!(stats.key_in_url, 0, "the client's ?key= was stripped");
+    assert!(
+        stats
+            .by_key
+            .keys()
+            .all(|k| env.keys.iter().any(|(_, v)| v == k)),
+        "only pool keys upstream: {:?}",
+        stats.by_key
+    );
+    assert_eq!(
+        c.get(format!("{}/healthz", proxy.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "ok\n"
+    );
+    let status = c
+        .get(format!("{}/status", proxy.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status.text().unwrap()).unwrap();
+    assert_eq!(status["connector"], CONN);
+    assert_eq!(status["keys"].as_array().unwrap().len(), 2);
+    let page = c
+        .get(format!("{}/status?key={TOKEN}&format=html", proxy.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("http-equiv=\"refresh\"") && page.contains("key1"),
+        "{page}"
+    );
+    assert_eq!(
+        c.get(format!("{}/status", proxy.url))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("POST /v1beta/models/gemini-2.5-flash:generateContent 200 key=key"),
+        "{log}"
+    );
+    assert!(
+        log.contains("401 key=- 0ms (wrong or missing token)") || log.contains("401 key=-"),
+        "{log}"
+    );
+    assert_clean_log(&env, &log);
+}
+
+#[test]
+fn streams_are_relayed_as_they_arrive() {
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &[]);
+    let started = Instant::now();
+    let mut response = client()
+        .post(format!(
+            "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            proxy.url
+        ))
+        .header("x-goog-api-key", TOKEN)
+        .body(prompt("one two three four five six"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut first = [0u8; 16];
+    response.read_exact(&mut first).unwrap();
+    let first_byte = started.elapsed();
+    let mut rest = String::new();
+    response.read_to_string(&mut rest).unwrap();
+    let whole = started.elapsed();
+    assert!(String::from_utf8_lossy(&first).starts_with("data: "));
+    assert_eq!(
+        rest.matches("data: ").count(),
+        2,
+        "three events in all: {rest}"
+    );
+    // The emulator spaces its three events 150 ms apart: the first arrived long before the last.
+    assert!(
+        whole - first_byte >= Duration::from_millis(250),
+        "first byte {first_byte:?}, whole {whole:?}"
+    );
+    let (ok, log) = proxy.stop();
+    assert!(ok && log.contains("(stream)"), "{log}");
+}
+
+/// The Python SDKs, in a virtual environment made (once) under target/.
+fn python() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/pyenv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("tests/python/requirements.txt");
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let lock = std::fs::File::create(root.join("target/pyenv.lock")).unwrap();
+    fs2::FileExt::lock_exclusive(&lock).unwrap();
+    let stamp = venv.join("requirements.txt");
+    if std::fs::read(&stamp).ok() != std::fs::read(&requirements).ok() {
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "python3 -m venv failed");
+        let ok = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pip install -r tests/python/requirements.txt failed");
+        std::fs::copy(&requirements, &stamp).unwrap();
+    }
+    python
+}
+
+fn run_python(mode: &str, url: &str, token: &str) -> std::process::Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
+    std::process::Command::new(python())
+        .arg(script)
+        .args([mode, url, token])
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn google_genai_and_openai_sdks_work_through_the_proxy() {
+    let env = Env::builder().keys(2).build();
+    let proxy = Proxy::start(&env, &[]);
+    for mode in ["genai", "openai"] {
+        let out = run_python(mode, &proxy.url, TOKEN);
+        assert!(
+            out.status.success(),
+            "{mode}:\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains("stream ok: 3 chunks"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let out = run_python("wrong-token", &proxy.url, "not-the-token");
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("refused ok: 401"));
+    let stats = env.emulator.stats();
+    assert_eq!(stats.overlaps, 0);
+    assert!(!stats.by_key.contains_key(TOKEN) && !stats.by_key.contains_key("not-the-token"));
+    assert_eq!(stats.key_in_url, 0);
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("POST /v1/chat/completions 200"), "{log}");
+    assert_clean_log(&env, &log);
+}
+
+#[test]
+fn proxy_clients_and_cli_processes_share_one_pool() {
+    let env = Arc::new(
+        Env::builder()
+            .keys(3)
+            .latency(Duration::from_millis(40))
+            .build(),
+    );
+    let proxy = Proxy::start(&env, &[]);
+    let url = format!("{}{GENERATE}", proxy.url);
+    let proxied: Vec<_> = (0..4)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let c = client();
+                for i in 0..8 {
+                    let text = format!("proxy {t}-{i}");
+                    let r = c
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .body(prompt(&text))
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    assert!(r.text().unwrap().contains(&format!("echo: {text}")));
+                }
+            })
+        })
+        .collect();
+    let cli: Vec<_> = (0..4)
+        .map(|t| {
+            let env = env.clone();
+            std::thread::spawn(move || {
+                for i in 0..8 {
+                    let text = format!("cli {t}-{i}");
+                    let out = env.generate(&text, &[]);
+                    assert_eq!(code(&out), 0, "{}", stderr(&out));
+                    assert!(stdout(&out).contains(&format!("echo: {text}")));
+                }
+            })
+        })
+        .collect();
+    for t in proxied.into_iter().chain(cli) {
+        t.join().unwrap();
+    }
+    let stats = env.emulator.stats();
+    assert_eq!(stats.by_status[&200], 64, "every call delivered");
+    assert_eq!(stats.overlaps, 0, "no key in use twice at once");
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    for key in env.status()["keys"].as_array().unwrap() {
+        assert_eq!(key["state"], "vacant", "{key}");
+    }
+}
+
+#[test]
+fn shutdown_finishes_requests_in_flight_and_releases_every_key() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_millis(800))
+        .build();
+    let proxy = Proxy::start(&env, &[]);
+    let url = format!("{}{GENERATE}", proxy.url);
+    let inflight = std::thread::spawn(move || {
+        client()
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .body(prompt("last"))
+            .send()
+            .unwrap()
+            .status()
+    });
+    while !env.emulator.stats().started.contains("last") {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(env.key_state("key1").0, "locked");
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    assert_eq!(
+        inflight.join().unwrap(),
+        200,
+        "the request in flight was finished"
+    );
+    assert!(log.contains("stopped; every held key is released"), "{log}");
+    assert_eq!(env.key_state("key1").0, "vacant");
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token() {
+    let env = Env::builder().keys(1).build();
+    let out = env.run(&["serve", CONN, "--listen", "0.0.0.0:0"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("without a token"), "{}", stderr(&out));
+}
