@@ -160,6 +160,9 @@ impl Emulator {
                 runtime.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)
                         .expect("invariant: nonblocking listener");
+                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     let server = axum::serve(listener, app);
                     tokio::select! {
                         result = server => if let Err(e) = result { eprintln!("emulator: {e}") },

@@ -93,6 +93,11 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             .await
             .with_context(|| format!("can't listen on {}", opts.listen))?;
         let addr = listener.local_addr()?;
+        // Streamed answers go out in small writes: without TCP_NODELAY, Nagle
+        // holds the last one until the client's delayed ACK (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         eprintln!(
             "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
         );
@@ -428,7 +433,10 @@ async fn proxy(
             });
             let mut out = Response::builder().status(status);
             for (name, value) in &headers {
-                if !NOT_FORWARDED.contains(&name.as_str()) {
+                // A length the upstream gave keeps the answer unchunked, as it came.
+                if !NOT_FORWARDED.contains(&name.as_str())
+                    || name.eq_ignore_ascii_case("content-length")
+                {
                     out = out.header(name.as_str(), value.as_str());
                 }
             }

@@ -9,10 +9,11 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn usage_total(env: &Env) -> u64 {
-    let usage = jongler::pool::store::Store::new(env.state()).usage(CONN);
-    usage
-        .buckets
-        .values()
+    let store = jongler::pool::store::Store::new(env.state());
+    env.keys
+        .iter()
+        .map(|(name, _)| store.usage(&format!("{CONN}_{name}")))
+        .flat_map(|u| u.buckets.into_values())
         .map(|b| b.day.requests.get("*").copied().unwrap_or(0))
         .sum()
 }

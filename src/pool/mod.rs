@@ -146,7 +146,10 @@ impl Lease<'_> {
             log::info!("key `{}` works again; its LOCKDOWN is cleared", self.name());
         }
         if let Some(tokens) = tokens.filter(|_| self.pool.counts_tokens()) {
-            let lock = self.pool.store.lock_usage(&self.pool.connector)?;
+            let lock = self
+                .pool
+                .store
+                .lock_usage(&self.pool.usage_stem(self.index))?;
             let mut usage = lock.load();
             usage.correct(&self.pool.bucket(self.index), self.reservation, tokens);
             lock.save(&usage)?;
@@ -172,7 +175,10 @@ impl Lease<'_> {
             ))
             .unwrap_or(now)
         });
-        let lock = self.pool.store.lock_usage(&self.pool.connector)?;
+        let lock = self
+            .pool
+            .store
+            .lock_usage(&self.pool.usage_stem(self.index))?;
         let mut usage = lock.load();
         let bucket = self.pool.bucket(self.index);
         usage.forget(&bucket, self.reservation);
@@ -208,7 +214,10 @@ impl Lease<'_> {
             since: Timestamp::now(),
         };
         self.pool.store.write_error(&self.lock, &mark)?;
-        let lock = self.pool.store.lock_usage(&self.pool.connector)?;
+        let lock = self
+            .pool
+            .store
+            .lock_usage(&self.pool.usage_stem(self.index))?;
         let mut usage = lock.load();
         usage.forget(&self.pool.bucket(self.index), self.reservation);
         lock.save(&usage)
@@ -299,6 +308,16 @@ impl Pool {
         }
     }
 
+    /// The file stem of key `i`'s usage record: `<connector>_<key>`, or
+    /// `<connector>_group~<group>` for a group (`~` is never in a key name).
+    fn usage_stem(&self, i: usize) -> String {
+        let name = &self.keys[i].name;
+        match self.quotas.groups.get(name) {
+            Some(group) => format!("{}_group~{group}", self.connector),
+            None => format!("{}_{name}", self.connector),
+        }
+    }
+
     fn clock(&self, now: Timestamp) -> Clock<'_> {
         Clock {
             now,
@@ -340,9 +359,6 @@ impl Pool {
             let mut soonest: Option<(Timestamp, usize)> = None;
             let mut all_daily = true;
             let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
-            let usage_lock = self.store.lock_usage(&self.connector)?;
-            let mut usage = usage_lock.load();
-            usage.prune(&clock, &self.quotas.limits);
             let mut note = |end: Timestamp,
                             i: usize,
                             daily: bool,
@@ -352,76 +368,76 @@ impl Pool {
                     *soonest = Some((end, i));
                 }
             };
-            let mut taken = None;
-            for i in (start..n).chain(0..start) {
-                if tried.contains(&i) {
-                    continue;
-                }
-                match self.blocker(markers.get(&self.keys[i].name), now) {
-                    Blocker::Error => {
-                        errors += 1;
-                        continue;
+            // Takes key `i` if it is free and its bucket has room for `ask`.
+            let mut try_key = |i: usize,
+                               busy: &mut usize,
+                               soonest: &mut Option<(Timestamp, usize)>|
+             -> Result<Option<Lease<'_>>> {
+                let mut lease = match self.take(i, now)? {
+                    Taken::Lease(lease) => lease,
+                    Taken::Busy => {
+                        *busy += 1;
+                        return Ok(None);
                     }
-                    Blocker::Exact(end) => {
-                        note(end, i, false, &mut soonest);
-                        continue;
-                    }
-                    Blocker::Guessed(end) => {
-                        guessed.push((end, i));
-                        continue;
-                    }
-                    Blocker::None => {}
-                }
-                if let Err(later) = usage.room(&self.bucket(i), &self.quotas.limits, ask, &clock) {
+                    Taken::Blocked => return Ok(None),
+                };
+                let usage_lock = self.store.lock_usage(&self.usage_stem(i))?;
+                let mut usage = usage_lock.load();
+                usage.prune(&clock, &self.quotas.limits);
+                let bucket = self.bucket(i);
+                if let Err(later) = usage.room(&bucket, &self.quotas.limits, ask, &clock) {
                     log::debug!(
                         "key `{}` has no room until {:.0}: {}",
                         self.keys[i].name,
                         later.at,
                         later.why
                     );
-                    note(later.at, i, later.daily, &mut soonest);
+                    note(later.at, i, later.daily, soonest);
+                    return Ok(None);
+                }
+                lease.reservation = usage.record(&bucket, ask, &clock);
+                usage_lock.save(&usage)?;
+                Ok(Some(lease))
+            };
+            let mut taken = None;
+            let mut exact: Vec<(Timestamp, usize)> = Vec::new();
+            for i in (start..n).chain(0..start) {
+                if tried.contains(&i) {
                     continue;
                 }
-                match self.take(i, now)? {
-                    Taken::Lease(lease) => {
-                        taken = Some(lease);
-                        break;
+                match self.blocker(markers.get(&self.keys[i].name), now) {
+                    Blocker::Error => errors += 1,
+                    Blocker::Exact(end) => exact.push((end, i)),
+                    Blocker::Guessed(end) => guessed.push((end, i)),
+                    Blocker::None => {
+                        if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
+                            taken = Some(lease);
+                            break;
+                        }
                     }
-                    Taken::Busy => busy += 1,
-                    Taken::Blocked => {}
                 }
             }
             if taken.is_none() {
                 guessed.sort();
                 for &(_, i) in &guessed {
-                    if usage
-                        .room(&self.bucket(i), &self.quotas.limits, ask, &clock)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    match self.take(i, now)? {
-                        Taken::Lease(lease) => {
-                            log::info!(
-                                "no key is free: trying `{}` before its LOCKDOWN ends",
-                                lease.name()
-                            );
-                            taken = Some(lease);
-                            break;
-                        }
-                        Taken::Busy => busy += 1,
-                        Taken::Blocked => {}
+                    if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
+                        log::info!(
+                            "no key is free: trying `{}` before its LOCKDOWN ends",
+                            lease.name()
+                        );
+                        taken = Some(lease);
+                        break;
                     }
                 }
             }
-            if let Some(mut lease) = taken {
-                lease.reservation = usage.record(&self.bucket(lease.index), ask, &clock);
-                usage_lock.save(&usage)?;
-                drop(usage_lock);
+            drop(try_key);
+            for (end, i) in exact {
+                note(end, i, false, &mut soonest);
+            }
+            if let Some(lease) = taken {
                 self.store.set_cursor(&self.connector, lease.index + 1);
                 return Ok(Ok(lease));
             }
-            drop(usage_lock);
 
             if tried.len() >= n {
                 return Ok(Err(NoKey::AllTried));
@@ -470,7 +486,6 @@ impl Pool {
         let now = Timestamp::now();
         let clock = self.clock(now);
         let markers = self.store.markers(&self.connector)?;
-        let usage = self.store.usage(&self.connector);
         let ask = Ask {
             model: Some(model.to_string()),
             tokens: 1,
@@ -483,6 +498,7 @@ impl Pool {
             {
                 continue;
             }
+            let usage = self.store.usage(&self.usage_stem(i));
             match usage.room(&self.bucket(i), &self.quotas.limits, &ask, &clock) {
                 Err(later) if later.daily => any = true,
                 _ => return Ok(false),
@@ -565,9 +581,9 @@ impl Pool {
         let now = Timestamp::now();
         let clock = self.clock(now);
         let markers = self.store.markers(&self.connector)?;
-        let usage: Usage = self.store.usage(&self.connector);
         (0..self.keys.len())
             .map(|i| {
+                let usage: Usage = self.store.usage(&self.usage_stem(i));
                 let entry = &self.keys[i];
                 let bucket = self.bucket(i);
                 let models: Vec<ModelStatus> = usage

@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// The most sends kept per bucket (the longest window's worth, capped).
 const MAX_SENDS: usize = 4096;
-/// Sends are kept at least this long, to learn a window from a 429.
-const MIN_RETENTION: SignedDuration = SignedDuration::from_secs(120);
+/// The last sends of this long are kept to learn a window from a 429 …
+const LEARNING_WINDOW: SignedDuration = SignedDuration::from_secs(60);
+/// … at most this many of them (a learned window needs `quotaValue` sends).
+const LEARNING_SENDS: usize = 64;
 /// Shown and stored for limits and lockdowns that cover every model.
 pub const ALL_MODELS: &str = "*";
 
@@ -247,21 +249,29 @@ impl Bucket {
         }
     }
 
-    /// Forgets what no window needs any more.
+    /// Forgets what no window needs any more: sends older than the longest
+    /// window, except the last few of the past minute, kept to learn a
+    /// window from a 429.
     fn prune(&mut self, clock: &Clock, limits: &[Limit]) {
         let longest = limits
             .iter()
             .chain(&self.learned)
             .filter_map(|l| match l.window {
-                Window::Millis(ms) => Some(ms),
+                Window::Millis(ms) => Some(ms + (ms / 40).clamp(25, 1000)),
                 Window::Day => None,
             })
             .max()
-            .unwrap_or(0)
-            .max(MIN_RETENTION.as_millis() as i64);
-        let cutoff = clock.ms() - longest;
-        while self.sends.front().is_some_and(|s| s.t <= cutoff) || self.sends.len() > MAX_SENDS {
-            self.sends.pop_front();
+            .unwrap_or(0);
+        let needed = clock.ms() - longest;
+        let for_learning = clock.ms() - LEARNING_WINDOW.as_millis() as i64;
+        while let Some(front) = self.sends.front() {
+            let old_for_limits = front.t <= needed;
+            let old_for_learning = front.t <= for_learning || self.sends.len() > LEARNING_SENDS;
+            if (old_for_limits && old_for_learning) || self.sends.len() > MAX_SENDS {
+                self.sends.pop_front();
+            } else {
+                break;
+            }
         }
         self.lockdowns.retain(|_, l| l.until > clock.now);
         self.roll_day(clock);

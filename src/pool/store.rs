@@ -523,24 +523,25 @@ impl Store {
         Ok(report)
     }
 
-    /// Locks `connector`'s usage record for update (waiting for other processes).
-    pub fn lock_usage(&self, connector: &str) -> Result<UsageLock<'_>> {
-        let lock_path = self.dir.join(format!("{connector}.usage.lock"));
+    /// Locks the usage record `stem` (`<connector>_<bucket>`) for update,
+    /// waiting for other processes.
+    pub fn lock_usage(&self, stem: &str) -> Result<UsageLock<'_>> {
+        let lock_path = self.dir.join(format!("{stem}.usage.lock"));
         let file = open_private(&lock_path, false)
             .map_err(|e| self.io_error("can't open", &lock_path, e))?;
         FileExt::lock_exclusive(&file).map_err(|e| self.io_error("can't lock", &lock_path, e))?;
         Ok(UsageLock {
             store: self,
             _lock: file,
-            base: self.dir.join(connector),
+            base: self.dir.join(stem),
             newest: Default::default(),
         })
     }
 
-    /// Reads `connector`'s usage record without locking (for `status`): a
+    /// Reads the usage record `stem` without locking (for `status`): a
     /// reader always finds the last whole record in one of the two slots.
-    pub fn usage(&self, connector: &str) -> Usage {
-        read_usage(&self.dir.join(connector)).0
+    pub fn usage(&self, stem: &str) -> Usage {
+        read_usage(&self.dir.join(stem)).0
     }
 
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
@@ -789,29 +790,29 @@ mod tests {
     #[test]
     fn a_torn_usage_write_leaves_the_previous_record() {
         let (_t, store) = store();
-        let lock = store.lock_usage("c").unwrap();
+        let lock = store.lock_usage("c_k").unwrap();
         let mut usage = lock.load();
         usage.next_id = 1;
         lock.save(&usage).unwrap();
         let mut usage = lock.load();
         usage.next_id = 2;
         lock.save(&usage).unwrap();
-        assert_eq!(store.usage("c").next_id, 2);
+        assert_eq!(store.usage("c_k").next_id, 2);
         // A writer killed halfway through its write of slot 1 (the newest).
-        let slot = store.dir().join("c.usage1");
+        let slot = store.dir().join("c_k.usage1");
         let data = fs::read(&slot).unwrap();
         fs::write(&slot, &data[..data.len() - 3]).unwrap();
-        assert_eq!(store.usage("c").next_id, 1, "the older whole record wins");
+        assert_eq!(store.usage("c_k").next_id, 1, "the older whole record wins");
         drop(lock);
-        let lock = store.lock_usage("c").unwrap();
+        let lock = store.lock_usage("c_k").unwrap();
         let usage = lock.load();
         lock.save(&usage).unwrap();
         assert_eq!(
-            store.usage("c").next_id,
+            store.usage("c_k").next_id,
             1,
             "and the next save goes over the torn slot"
         );
-        assert!(fs::read(store.dir().join("c.usage0")).unwrap().len() > 10);
+        assert!(fs::read(store.dir().join("c_k.usage0")).unwrap().len() > 10);
     }
 
     #[test]
