@@ -368,69 +368,71 @@ impl Pool {
                     *soonest = Some((end, i));
                 }
             };
-            // Takes key `i` if it is free and its bucket has room for `ask`.
-            let mut try_key = |i: usize,
-                               busy: &mut usize,
-                               soonest: &mut Option<(Timestamp, usize)>|
-             -> Result<Option<Lease<'_>>> {
-                let mut lease = match self.take(i, now)? {
-                    Taken::Lease(lease) => lease,
-                    Taken::Busy => {
-                        *busy += 1;
+            let mut exact: Vec<(Timestamp, usize)> = Vec::new();
+            let taken = {
+                // Takes key `i` if it is free and its bucket has room for `ask`.
+                let mut try_key = |i: usize,
+                                   busy: &mut usize,
+                                   soonest: &mut Option<(Timestamp, usize)>|
+                 -> Result<Option<Lease<'_>>> {
+                    let mut lease = match self.take(i, now)? {
+                        Taken::Lease(lease) => lease,
+                        Taken::Busy => {
+                            *busy += 1;
+                            return Ok(None);
+                        }
+                        Taken::Blocked => return Ok(None),
+                    };
+                    let usage_lock = self.store.lock_usage(&self.usage_stem(i))?;
+                    let mut usage = usage_lock.load();
+                    usage.prune(&clock, &self.quotas.limits);
+                    let bucket = self.bucket(i);
+                    if let Err(later) = usage.room(&bucket, &self.quotas.limits, ask, &clock) {
+                        log::debug!(
+                            "key `{}` has no room until {:.0}: {}",
+                            self.keys[i].name,
+                            later.at,
+                            later.why
+                        );
+                        note(later.at, i, later.daily, soonest);
                         return Ok(None);
                     }
-                    Taken::Blocked => return Ok(None),
+                    lease.reservation = usage.record(&bucket, ask, &clock);
+                    usage_lock.save(&usage)?;
+                    Ok(Some(lease))
                 };
-                let usage_lock = self.store.lock_usage(&self.usage_stem(i))?;
-                let mut usage = usage_lock.load();
-                usage.prune(&clock, &self.quotas.limits);
-                let bucket = self.bucket(i);
-                if let Err(later) = usage.room(&bucket, &self.quotas.limits, ask, &clock) {
-                    log::debug!(
-                        "key `{}` has no room until {:.0}: {}",
-                        self.keys[i].name,
-                        later.at,
-                        later.why
-                    );
-                    note(later.at, i, later.daily, soonest);
-                    return Ok(None);
+                let mut taken = None;
+                for i in (start..n).chain(0..start) {
+                    if tried.contains(&i) {
+                        continue;
+                    }
+                    match self.blocker(markers.get(&self.keys[i].name), now) {
+                        Blocker::Error => errors += 1,
+                        Blocker::Exact(end) => exact.push((end, i)),
+                        Blocker::Guessed(end) => guessed.push((end, i)),
+                        Blocker::None => {
+                            if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
+                                taken = Some(lease);
+                                break;
+                            }
+                        }
+                    }
                 }
-                lease.reservation = usage.record(&bucket, ask, &clock);
-                usage_lock.save(&usage)?;
-                Ok(Some(lease))
-            };
-            let mut taken = None;
-            let mut exact: Vec<(Timestamp, usize)> = Vec::new();
-            for i in (start..n).chain(0..start) {
-                if tried.contains(&i) {
-                    continue;
-                }
-                match self.blocker(markers.get(&self.keys[i].name), now) {
-                    Blocker::Error => errors += 1,
-                    Blocker::Exact(end) => exact.push((end, i)),
-                    Blocker::Guessed(end) => guessed.push((end, i)),
-                    Blocker::None => {
+                if taken.is_none() {
+                    guessed.sort();
+                    for &(_, i) in &guessed {
                         if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
+                            log::info!(
+                                "no key is free: trying `{}` before its LOCKDOWN ends",
+                                lease.name()
+                            );
                             taken = Some(lease);
                             break;
                         }
                     }
                 }
-            }
-            if taken.is_none() {
-                guessed.sort();
-                for &(_, i) in &guessed {
-                    if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
-                        log::info!(
-                            "no key is free: trying `{}` before its LOCKDOWN ends",
-                            lease.name()
-                        );
-                        taken = Some(lease);
-                        break;
-                    }
-                }
-            }
-            drop(try_key);
+                taken
+            };
             for (end, i) in exact {
                 note(end, i, false, &mut soonest);
             }
