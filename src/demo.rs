@@ -354,7 +354,31 @@ fn detail(key: &KeyStatus, short: bool) -> String {
                 format!(": {why}")
             }
         }
-        _ => String::new(),
+        _ => {
+            // VACANT but at its quota: jongler waits for room instead of sending.
+            let now = jiff::Timestamp::now();
+            let full = key
+                .usage
+                .iter()
+                .filter(|u| u.left == 0)
+                .filter_map(|u| u.frees_at)
+                .filter(|t| *t > now)
+                .min();
+            match full {
+                Some(at) => {
+                    let left = at
+                        .duration_since(jiff::Timestamp::now())
+                        .as_secs_f64()
+                        .max(0.0);
+                    if short {
+                        format!("quota full, room in {left:.1}s")
+                    } else {
+                        format!(" (quota full, room in {left:.1}s)")
+                    }
+                }
+                None => String::new(),
+            }
+        }
     }
 }
 

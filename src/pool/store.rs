@@ -461,11 +461,9 @@ impl Store {
             let entry = entry.map_err(|e| self.io_error("can't list", &self.dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let own_usage = connector.is_some_and(|c| name == format!("{c}.usage0"));
-            if !own_usage
-                && prefix
-                    .as_ref()
-                    .is_some_and(|p| !name.starts_with(p.as_str()))
+            if prefix
+                .as_ref()
+                .is_some_and(|p| !name.starts_with(p.as_str()))
             {
                 continue;
             }
@@ -501,16 +499,6 @@ impl Store {
                         report.stale_locks += 1;
                     }
                 }
-                "usage0" => {
-                    let lock = self.lock_usage(base)?;
-                    let mut usage = lock.load();
-                    for bucket in usage.buckets.values_mut() {
-                        report.lockdowns += bucket.lockdowns.len();
-                        bucket.lockdowns.clear();
-                        bucket.learned.clear();
-                    }
-                    lock.save(&usage)?;
-                }
                 "tmp" if name.starts_with('.') => {
                     // A temp file a crashed writer left behind.
                     fs::remove_file(&path)
@@ -520,20 +508,58 @@ impl Store {
                 _ => {}
             }
         }
+        // Model lockdowns and learned limits live in the usage records.
+        if let Ok(entries) = fs::read_dir(self.usage_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".usage0")) else {
+                    continue;
+                };
+                if prefix
+                    .as_ref()
+                    .is_some_and(|p| !stem.starts_with(p.as_str()))
+                {
+                    continue;
+                }
+                let lock = self.lock_usage(stem)?;
+                let mut usage = lock.load();
+                for bucket in usage.buckets.values_mut() {
+                    report.lockdowns += bucket.lockdowns.len();
+                    bucket.lockdowns.clear();
+                    bucket.learned.clear();
+                }
+                lock.save(&usage)?;
+            }
+        }
         Ok(report)
+    }
+
+    /// Usage records live apart from the markers, so listing the markers
+    /// stays cheap however many keys have been used.
+    fn usage_dir(&self) -> PathBuf {
+        self.dir.join("usage")
     }
 
     /// Locks the usage record `stem` (`<connector>_<bucket>`) for update,
     /// waiting for other processes.
     pub fn lock_usage(&self, stem: &str) -> Result<UsageLock<'_>> {
-        let lock_path = self.dir.join(format!("{stem}.usage.lock"));
+        let dir = self.usage_dir();
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        if let Err(e) = builder.create(&dir)
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(self.io_error("can't create", &dir, e));
+        }
+        let lock_path = dir.join(format!("{stem}.usage.lock"));
         let file = open_private(&lock_path, false)
             .map_err(|e| self.io_error("can't open", &lock_path, e))?;
         FileExt::lock_exclusive(&file).map_err(|e| self.io_error("can't lock", &lock_path, e))?;
         Ok(UsageLock {
             store: self,
             _lock: file,
-            base: self.dir.join(stem),
+            base: dir.join(stem),
             newest: Default::default(),
         })
     }
@@ -541,7 +567,7 @@ impl Store {
     /// Reads the usage record `stem` without locking (for `status`): a
     /// reader always finds the last whole record in one of the two slots.
     pub fn usage(&self, stem: &str) -> Usage {
-        read_usage(&self.dir.join(stem)).0
+        read_usage(&self.usage_dir().join(stem)).0
     }
 
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
@@ -799,7 +825,7 @@ mod tests {
         lock.save(&usage).unwrap();
         assert_eq!(store.usage("c_k").next_id, 2);
         // A writer killed halfway through its write of slot 1 (the newest).
-        let slot = store.dir().join("c_k.usage1");
+        let slot = store.dir().join("usage/c_k.usage1");
         let data = fs::read(&slot).unwrap();
         fs::write(&slot, &data[..data.len() - 3]).unwrap();
         assert_eq!(store.usage("c_k").next_id, 1, "the older whole record wins");
@@ -812,7 +838,12 @@ mod tests {
             1,
             "and the next save goes over the torn slot"
         );
-        assert!(fs::read(store.dir().join("c_k.usage0")).unwrap().len() > 10);
+        assert!(
+            fs::read(store.dir().join("usage/c_k.usage0"))
+                .unwrap()
+                .len()
+                > 10
+        );
     }
 
     #[test]
