@@ -399,6 +399,18 @@ impl Jongler {
         }
     }
 
+    /// What an answer means for the key that got it, now.
+    fn verdict(&self, answer: &Answer, key: &crate::secret::ApiKey) -> Verdict {
+        classify(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            &self.connector.rate_limit_statuses,
+            Some(key),
+            Timestamp::now(),
+        )
+    }
+
     fn next_model(&self, model: &str) -> Option<String> {
         let at = self.fallback.iter().position(|m| m == model);
         match at {
@@ -478,15 +490,7 @@ impl Jongler {
                     continue;
                 }
             };
-            let now = Timestamp::now();
-            let verdict = classify(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                &self.connector.rate_limit_statuses,
-                Some(lease.key()),
-                now,
-            );
+            let verdict = self.verdict(&answer, lease.key());
             match verdict {
                 Verdict::Success | Verdict::CallerError | Verdict::ServerError => {
                     let key = lease.key().clone();
@@ -605,14 +609,7 @@ impl Jongler {
                         continue;
                     }
                 };
-            let verdict = classify(
-                answer.status,
-                &answer.headers,
-                &answer.body,
-                &self.connector.rate_limit_statuses,
-                Some(lease.key()),
-                Timestamp::now(),
-            );
+            let verdict = self.verdict(&answer, lease.key());
             report.push(match verdict {
                 Verdict::Success => {
                     let detail = if lease.clear_error()? {

@@ -686,6 +686,13 @@ mod tests {
         }
     }
 
+    fn tokens(n: u64) -> Ask {
+        Ask {
+            model: None,
+            tokens: n,
+        }
+    }
+
     fn ask() -> Ask {
         Ask {
             model: Some("gemini-2.5-flash".into()),
@@ -739,55 +746,12 @@ mod tests {
         }];
         let mut usage = Usage::default();
         let c = clock("2026-03-01T12:00:00Z");
-        let id = usage.record(
-            "k",
-            &Ask {
-                model: None,
-                tokens: 30,
-            },
-            &c,
-        );
-        assert!(
-            usage
-                .room(
-                    "k",
-                    &limits,
-                    &Ask {
-                        model: None,
-                        tokens: 60
-                    },
-                    &c
-                )
-                .is_ok()
-        );
+        let id = usage.record("k", &tokens(30), &c);
+        assert!(usage.room("k", &limits, &tokens(60), &c).is_ok());
         usage.correct("k", id, 80);
-        assert!(
-            usage
-                .room(
-                    "k",
-                    &limits,
-                    &Ask {
-                        model: None,
-                        tokens: 60
-                    },
-                    &c
-                )
-                .is_err()
-        );
+        assert!(usage.room("k", &limits, &tokens(60), &c).is_err());
         usage.forget("k", id);
-        assert!(
-            usage
-                .room(
-                    "k",
-                    &limits,
-                    &Ask {
-                        model: None,
-                        tokens: 60
-                    },
-                    &c
-                )
-                .is_ok()
-        );
+        assert!(usage.room("k", &limits, &tokens(60), &c).is_ok());
     }
 
     #[test]

@@ -683,17 +683,26 @@ fn read_error(path: &Path) -> Result<Option<ErrorMark>> {
 }
 
 /// flock is unreliable on network filesystems: refuse them outright.
-#[cfg(target_os = "linux")]
-fn refuse_network_fs(dir: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    const NETWORK_FS: &[(i64, &str)] = &[
+/// The name of a network filesystem, from `statfs`'s `f_type`, if it is one.
+fn network_fs_name(f_type: u32) -> Option<&'static str> {
+    const NETWORK_FS: &[(u32, &str)] = &[
         (0x6969, "NFS"),
         (0x517B, "SMB"),
         (0xFF53_4D42, "CIFS"),
         (0xFE53_4D42, "SMB2"),
         (0x0BD0_0BD0, "Lustre"),
         (0x6B41_4653, "AFS"),
+        (0x0102_1997, "9P"),
     ];
+    NETWORK_FS
+        .iter()
+        .find(|(magic, _)| *magic == f_type)
+        .map(|(_, name)| *name)
+}
+
+#[cfg(target_os = "linux")]
+fn refuse_network_fs(dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
         usage(format!(
             "state dir {} has a NUL byte in its path",
@@ -705,9 +714,10 @@ fn refuse_network_fs(dir: &Path) -> Result<()> {
     if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
         return Ok(());
     }
+    // f_type's width and sign differ between platforms; the magic numbers are 32-bit.
     #[allow(clippy::unnecessary_cast)]
-    let kind = stat.f_type as i64;
-    if let Some((_, name)) = NETWORK_FS.iter().find(|(magic, _)| *magic == kind) {
+    let kind = stat.f_type as u32;
+    if let Some(name) = network_fs_name(kind) {
         return Err(usage(format!(
             "state dir {} is on {name}, where file locks are unreliable; \
              pass --state-dir or set JONGLER_STATE_DIR to a local dir",
@@ -844,6 +854,17 @@ mod tests {
                 .len()
                 > 10
         );
+    }
+
+    #[test]
+    fn network_filesystems_are_recognised() {
+        assert_eq!(network_fs_name(0x6969), Some("NFS"));
+        assert_eq!(network_fs_name(0xFF53_4D42), Some("CIFS"));
+        assert_eq!(network_fs_name(0xEF53), None, "ext4");
+        assert_eq!(network_fs_name(0x0102_1994), None, "tmpfs");
+        // The dir the tests run in is local: it must pass.
+        let (_t, store) = store();
+        assert!(refuse_network_fs(store.dir()).is_ok());
     }
 
     #[test]
