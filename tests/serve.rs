@@ -371,3 +371,59 @@ fn listening_beyond_loopback_needs_a_token() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("without a token"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_proxy_retries_on_another_key_and_says_503_when_none_is_left() {
+    let env = Env::builder()
+        .key("broken", jongler::emulator::Behavior::Invalid)
+        .key("spent", jongler::emulator::Behavior::DailyExhausted)
+        .keys(1)
+        .build();
+    let proxy = Proxy::start(&env, &["--wait", "0"]);
+    let url = format!(
+        "{}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        proxy.url
+    );
+    let c = client();
+    let r = c
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .body(prompt("retried"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "bad and spent keys were skipped before the first byte"
+    );
+    assert_eq!(
+        r.text().unwrap().matches("data: ").count(),
+        3,
+        "the whole stream came through"
+    );
+    assert_eq!(env.key_state("broken").0, "error");
+    assert_eq!(env.key_state("spent").0, "lockdown");
+    // Hold the one good key: nothing is left within --wait 0.
+    let store = jongler::pool::store::Store::new(env.state());
+    let held = store.try_lock(CONN, "key1").unwrap().unwrap();
+    let r = c
+        .post(format!("{}{GENERATE}", proxy.url))
+        .bearer_auth(TOKEN)
+        .body(prompt("none"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert_eq!(body["error"]["status"], "UNAVAILABLE");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no key"),
+        "{body}"
+    );
+    drop(held);
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    assert_clean_log(&env, &log);
+}

@@ -684,6 +684,7 @@ fn read_error(path: &Path) -> Result<Option<ErrorMark>> {
 
 /// flock is unreliable on network filesystems: refuse them outright.
 /// The name of a network filesystem, from `statfs`'s `f_type`, if it is one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn network_fs_name(f_type: u32) -> Option<&'static str> {
     const NETWORK_FS: &[(u32, &str)] = &[
         (0x6969, "NFS"),
