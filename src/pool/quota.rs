@@ -653,11 +653,12 @@ pub fn estimate_tokens(body: Option<&[u8]>) -> u64 {
     (chars as u64).div_ceil(4).max(1)
 }
 
-/// The tokens an answer reports: Gemini's `usageMetadata.totalTokenCount` or
+/// The tokens an answer reports against a tokens-per-minute quota: Gemini's
+/// `usageMetadata.promptTokenCount` (its TPM counts input tokens), or
 /// OpenAI's `usage.total_tokens`.
 pub fn reported_tokens(body: &[u8]) -> Option<u64> {
     let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    json.pointer("/usageMetadata/totalTokenCount")
+    json.pointer("/usageMetadata/promptTokenCount")
         .or_else(|| json.pointer("/usage/total_tokens"))
         .and_then(serde_json::Value::as_u64)
 }
@@ -865,8 +866,9 @@ mod tests {
             2
         );
         assert_eq!(
-            reported_tokens(br#"{"usageMetadata":{"totalTokenCount":42}}"#),
-            Some(42)
+            reported_tokens(br#"{"usageMetadata":{"promptTokenCount":40,"totalTokenCount":42}}"#),
+            Some(40)
         );
+        assert_eq!(reported_tokens(br#"{"usage":{"total_tokens":7}}"#), Some(7));
     }
 }
