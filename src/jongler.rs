@@ -286,7 +286,6 @@ impl Jongler {
             if keys.is_empty() {
                 return Err(usage(format!("no keys for `{}`", connector.name)));
             }
-            store.prepare()?;
             Some(
                 Pool::new(&connector.name, keys, store, connector.lockdown_seconds)
                     .with_quotas(quotas),
@@ -371,6 +370,9 @@ impl Jongler {
                 Reply::Whole(into_response(pending.read_all()?, None))
             });
         };
+        // The state dir is made (or checked) only now, once the request is
+        // known to be well formed: bad input changes nothing on disk.
+        pool.store().prepare()?;
         // The model chain: the one asked for, then its fallbacks.
         let deadline = Instant::now() + self.wait;
         loop {
@@ -577,6 +579,7 @@ impl Jongler {
         let Some(pool) = &self.pool else {
             return Ok(Vec::new());
         };
+        pool.store().prepare()?;
         let name = &self.connector.name;
         let endpoint = self.connector.check_endpoint.as_deref().ok_or_else(|| {
             usage(format!(

@@ -250,3 +250,19 @@ fn bad_key_behaviour_does_not_count_as_bad_input() {
     assert_eq!(code(&out), 0);
     assert_eq!(env.emulator.stats().requests, 1);
 }
+
+#[test]
+fn bad_input_does_not_even_create_the_state_dir() {
+    let env = env();
+    assert!(!env.state().exists());
+    for args in [
+        vec![CONN, "FETCH", GENERATE],
+        vec![CONN, "POST", "no-slash"],
+        vec![CONN, "POST", GENERATE, "{not json"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(!env.state().exists(), "{args:?} created the state dir");
+    }
+    assert_eq!(env.emulator.stats().requests, 0);
+}
