@@ -54,7 +54,12 @@ pub enum Error {
     /// Bad command line, configuration, connector or state dir (exit 2).
     Usage(String),
     /// No key could be had within the wait (exit 3).
-    NoKey(String),
+    NoKey {
+        /// What happened, for people.
+        message: String,
+        /// When a key comes back, if known (a proxy's `Retry-After`).
+        retry_at: Option<jiff::Timestamp>,
+    },
 }
 
 impl Error {
@@ -62,7 +67,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,
-            Error::NoKey(_) => ExitCode::NoKey,
+            Error::NoKey { .. } => ExitCode::NoKey,
         }
     }
 }
@@ -70,7 +75,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(msg) | Error::NoKey(msg) => f.write_str(msg),
+            Error::Usage(message) | Error::NoKey { message, .. } => f.write_str(message),
         }
     }
 }
@@ -111,7 +116,11 @@ mod tests {
         assert_eq!(exit_code_of(&err), ExitCode::Usage);
         let err = anyhow::anyhow!("io").context("x");
         assert_eq!(exit_code_of(&err), ExitCode::Runtime);
-        let err: anyhow::Error = Error::NoKey("none".into()).into();
+        let err: anyhow::Error = Error::NoKey {
+            message: "none".into(),
+            retry_at: None,
+        }
+        .into();
         assert_eq!(exit_code_of(&err).code(), 3);
     }
 }

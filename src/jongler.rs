@@ -380,10 +380,11 @@ impl Jongler {
             match self.attempt(pool, &method, &call, model.as_deref(), deadline, stream) {
                 Err(err) => {
                     let next = model.as_deref().and_then(|m| self.next_model(m));
-                    let daily_out = matches!(err.downcast_ref::<Error>(), Some(Error::NoKey(_)))
-                        && model
-                            .as_deref()
-                            .is_some_and(|m| pool.daily_exhausted(m).unwrap_or(false));
+                    let daily_out =
+                        matches!(err.downcast_ref::<Error>(), Some(Error::NoKey { .. }))
+                            && model
+                                .as_deref()
+                                .is_some_and(|m| pool.daily_exhausted(m).unwrap_or(false));
                     match (next, daily_out) {
                         (Some(next), true) => {
                             let from = model.expect("invariant: next implies a model");
@@ -461,7 +462,13 @@ impl Jongler {
                             history.join("; ")
                         ));
                     }
-                    return Err(Error::NoKey(self.no_key_message(why, &history)).into());
+                    let retry_at = match &why {
+                        NoKey::LockedDown { soonest, .. } => Some(*soonest),
+                        // Keys held by other processes may come back any moment.
+                        _ => None,
+                    };
+                    let message = self.no_key_message(why, &history);
+                    return Err(Error::NoKey { message, retry_at }.into());
                 }
             };
             tried.insert(lease.index());

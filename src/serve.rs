@@ -447,8 +447,9 @@ async fn proxy(
                 })
         }
         Head::Failed(err) => {
-            let (status, api_status) = match err.chain().find_map(|c| c.downcast_ref::<Error>()) {
-                Some(Error::NoKey(_)) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            let typed = err.chain().find_map(|c| c.downcast_ref::<Error>());
+            let (status, api_status) = match typed {
+                Some(Error::NoKey { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
                 Some(Error::Usage(_)) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
                 None => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
             };
@@ -460,7 +461,22 @@ async fn proxy(
                 started,
                 &format!(" ({err:#})"),
             );
-            error_json(status, api_status, &format!("jongler: {err:#}"))
+            let mut response = error_json(status, api_status, &format!("jongler: {err:#}"));
+            // Tell clients (the SDKs honour it) when a key comes back.
+            if let Some(Error::NoKey {
+                retry_at: Some(at), ..
+            }) = typed
+            {
+                let secs = at
+                    .duration_since(jiff::Timestamp::now())
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0);
+                if let Ok(value) = HeaderValue::from_str(&format!("{secs:.0}")) {
+                    response.headers_mut().insert("retry-after", value);
+                }
+            }
+            response
         }
     }
 }

@@ -413,6 +413,11 @@ fn the_proxy_retries_on_another_key_and_says_503_when_none_is_left() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers().get("retry-after"),
+        None,
+        "a held key has no known return time"
+    );
     let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
     assert_eq!(body["error"]["status"], "UNAVAILABLE");
     assert!(
@@ -426,4 +431,33 @@ fn the_proxy_retries_on_another_key_and_says_503_when_none_is_left() {
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");
     assert_clean_log(&env, &log);
+}
+
+#[test]
+fn a_503_says_when_a_key_comes_back() {
+    let env = Env::builder().keys(1).exhausted("gemini-2.5-flash").build();
+    let proxy = Proxy::start(&env, &[]);
+    let r = client()
+        .post(format!("{}{GENERATE}", proxy.url))
+        .bearer_auth(TOKEN)
+        .body(prompt("x"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let retry_after: f64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let midnight =
+        jongler::http::classify::next_daily_reset(jiff::Timestamp::now(), "America/Los_Angeles");
+    let expected = midnight
+        .duration_since(jiff::Timestamp::now())
+        .as_secs_f64();
+    assert!(
+        (retry_after - expected).abs() < 5.0,
+        "Retry-After {retry_after}, midnight Pacific in {expected}"
+    );
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
 }
