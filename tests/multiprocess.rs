@@ -8,21 +8,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Waits until the emulator is answering `text`, or the child has exited.
-fn wait_until_started(env: &Env, child: &mut std::process::Child, text: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if env.emulator.stats().started.contains(text) {
-            return true;
-        }
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
-}
-
 #[test]
 fn a_sigkilled_holders_key_is_free_again_at_once() {
     let env = Env::builder()
@@ -35,7 +20,7 @@ fn a_sigkilled_holders_key_is_free_again_at_once() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until_started(&env, &mut holder, "doomed"));
+    assert!(env.wait_started("doomed", Some(&mut holder)));
     assert_eq!(env.key_state("key1").0, "locked");
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
@@ -80,7 +65,7 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
                         .unwrap();
                     if kill {
                         assert!(
-                            wait_until_started(&env, &mut child, &text),
+                            env.wait_started(&text, Some(&mut child)),
                             "{text} never reached the API"
                         );
                         child.kill().unwrap();

@@ -113,6 +113,10 @@ fn a_per_day_429_locks_only_that_model_on_the_key() {
         until.as_str().unwrap().parse::<jiff::Timestamp>().unwrap(),
         midnight
     );
+    // --cleanup clears model lockdowns (and learned limits) too.
+    let out = env.run(&["--cleanup", CONN]);
+    assert!(stderr(&out).contains("1 LOCKDOWN"), "{}", stderr(&out));
+    assert_eq!(env.key_state("key1").0, "vacant");
 }
 
 #[test]

@@ -307,9 +307,7 @@ fn a_call_waits_for_a_key_held_by_another_process() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    while !env.emulator.stats().started.contains("holder") {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(env.wait_started("holder", None));
     let out = env.generate("waiter", &["--wait", "0"]);
     assert_eq!(code(&out), 3, "--wait 0 fails at once: {}", stderr(&out));
     assert!(

@@ -349,9 +349,7 @@ fn shutdown_finishes_requests_in_flight_and_releases_every_key() {
             .unwrap()
             .status()
     });
-    while !env.emulator.stats().started.contains("last") {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(env.wait_started("last", None));
     assert_eq!(env.key_state("key1").0, "locked");
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");

@@ -175,6 +175,24 @@ impl Env {
         }
     }
 
+    /// Waits until the emulator is answering the request whose prompt is
+    /// `text`; `false` if `child` (its sender) exits first or a minute passes.
+    pub fn wait_started(&self, text: &str, mut child: Option<&mut std::process::Child>) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if self.emulator.stats().started.contains(text) {
+                return true;
+            }
+            if let Some(child) = child.as_deref_mut()
+                && child.try_wait().unwrap().is_some()
+            {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
     /// Every file in the state dir with its content, to check nothing changed.
     pub fn state_snapshot(&self) -> Vec<(String, Vec<u8>)> {
         snapshot(&self.state())
