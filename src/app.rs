@@ -44,7 +44,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "jongler", &mut std::io::stdout());
+            output::write_completions(*shell, &mut cmd)?;
             return Ok(ExitCode::Success);
         }
         Some(Command::Demo {
@@ -59,7 +59,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 live: std::io::stderr().is_terminal(),
                 color: use_color(g.color),
             })?;
-            print!("{}", summary.render());
+            output::write_text(&summary.render())?;
             return Ok(if summary.delivered == summary.requests {
                 ExitCode::Success
             } else {
@@ -104,6 +104,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 output::write_status_json(&statuses, connector.is_some())?;
             } else {
                 output::write_status_table(&statuses, use_color_stdout(g.color))?;
+                if statuses.is_empty() {
+                    eprintln!(
+                        "jongler: no keys in {} (see APIJongler.ini.example) nor in GEMINI_API_KEY_N / HF_TOKEN_N",
+                        paths.config_file.display()
+                    );
+                }
             }
             return Ok(ExitCode::Success);
         }

@@ -126,6 +126,22 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<(
     Ok(())
 }
 
+/// Writes plain text as is (the demo's summary).
+pub fn write_text(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes a shell completion script for `cmd`.
+pub fn write_completions(shell: clap_complete::Shell, cmd: &mut clap::Command) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, cmd, "jongler", &mut out);
+    out.flush()?;
+    Ok(())
+}
+
 /// Writes a `check` report.
 pub fn write_health(report: &[KeyHealth], json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
