@@ -149,6 +149,7 @@ impl Emulator {
             .route("/__emulator/stats", get(stats))
             .route("/__emulator/latency", post(set_latency))
             .fallback(handle)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(shared.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -48,6 +48,9 @@ fn is_openai_route(rest: &str) -> bool {
             .is_some_and(|id| !id.is_empty() && !id.contains([':', '/']))
 }
 
+/// The largest request body the proxy takes.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -105,6 +108,8 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/status", get(status))
             .fallback(proxy)
+            // Gemini takes inline images and documents of up to 20 MB a request.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(app);
         axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
         eprintln!("jongler: stopped; every held key is released");

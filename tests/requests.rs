@@ -508,3 +508,35 @@ fn a_call_waits_out_a_short_retry_delay_and_tries_the_key_again() {
     );
     assert_eq!(stats.by_status[&200], 2);
 }
+
+#[test]
+fn redirects_are_returned_not_followed_so_the_key_header_stays_home() {
+    // A tiny server that answers every request with a redirect elsewhere.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let env = Env::builder().keys(1).build();
+    let target = env.emulator.url();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = conn.read(&mut buf);
+        let reply = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}/v1beta/models\r\ncontent-length: 0\r\n\r\n"
+        );
+        conn.write_all(reply.as_bytes()).unwrap();
+    });
+    std::fs::write(
+        env.connectors().join(format!("{CONN}.json")),
+        jongler::emulator::connector_json(CONN, addr),
+    )
+    .unwrap();
+    let out = env.run(&[CONN, "GET", "/v1beta/models", "-i"]);
+    assert_eq!(code(&out), 0, "3xx is success: {}", stderr(&out));
+    assert!(stdout(&out).starts_with("HTTP/1.1 307"), "{}", stdout(&out));
+    assert_eq!(
+        env.emulator.stats().requests,
+        0,
+        "the redirect was not followed with the key"
+    );
+}

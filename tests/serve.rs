@@ -459,3 +459,21 @@ fn a_503_says_when_a_key_comes_back() {
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn large_bodies_pass_through() {
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &[]);
+    // Bigger than axum's default 2 MB limit, as an inline image would be.
+    let text = "x".repeat(5 * 1024 * 1024);
+    let r = client()
+        .post(format!("{}{GENERATE}", proxy.url))
+        .bearer_auth(TOKEN)
+        .body(prompt(&text))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().len() > 5 * 1024 * 1024);
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+}

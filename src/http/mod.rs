@@ -67,6 +67,10 @@ impl Client {
         let mut builder = reqwest::blocking::Client::builder()
             .user_agent(concat!("jongler/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
+            // A redirect would carry the key's header to wherever it points
+            // (reqwest strips only the standard auth headers): answers are
+            // returned as they come, 3xx included.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(options.timeout);
         if connector.protocol == "http" && options.proxy.is_none() {
             builder = builder.tls_built_in_root_certs(false);
