@@ -100,7 +100,8 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<(
             }
             writeln!(out, "{}", line.trim_end())?;
             let pad = " ".repeat(width + 4);
-            for u in &key.usage {
+            // A bad key's quota is beside the point.
+            for u in key.usage.iter().filter(|_| key.state != State::Error) {
                 let frees = u
                     .frees_at
                     .map(|t| format!(", frees at {t:.0}"))
