@@ -50,3 +50,57 @@ fn demo_refuses_a_pool_without_a_working_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--keys"));
 }
+
+/// In a terminal (here a pseudo-terminal made by `script`), the live table
+/// redraws in place and every line fits in 80 columns.
+#[test]
+fn the_live_table_fits_80_columns() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("`script` (util-linux) is not installed; skipping");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} demo --requests 16 --workers 4 --keys 4 --color always",
+        env!("CARGO_BIN_EXE_jongler")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", home.path())
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\u{1b}[7A") || text.contains("\u{1b}[6A"),
+        "the table redraws in place"
+    );
+    assert!(text.contains("delivered 16/16"), "{text}");
+    // Strip escape sequences, then measure every line.
+    let mut plain = String::new();
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, c) if c.is_ascii_alphabetic() => in_escape = false,
+            (true, _) => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    for line in plain.split(['\n', '\r']) {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        plain.contains("VACANT") || plain.contains("LOCKED"),
+        "{plain}"
+    );
+}
