@@ -26,10 +26,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 return ExitCode::Success;
             }
             let label = if color {
-                {
-                    use colored::Colorize;
-                    "error".red().bold().to_string()
-                }
+                colored::Colorize::bold(colored::Colorize::red("error")).to_string()
             } else {
                 "error".into()
             };
@@ -40,46 +37,28 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let g = &cli.global;
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            let mut cmd = Cli::command();
-            output::write_completions(*shell, &mut cmd)?;
-            return Ok(ExitCode::Success);
+            output::write_completions(*shell, &mut Cli::command())?;
+            Ok(ExitCode::Success)
         }
         Some(Command::Demo {
             requests,
             workers,
             keys,
-        }) => {
-            let summary = crate::demo::run(crate::demo::DemoOptions {
-                requests: *requests,
-                workers: *workers,
-                keys: *keys,
-                live: std::io::stderr().is_terminal(),
-                color: use_color(g.color),
-            })?;
-            output::write_text(&summary.render())?;
-            return Ok(if summary.delivered == summary.requests {
-                ExitCode::Success
-            } else {
-                ExitCode::Runtime
-            });
-        }
+        }) => demo(&cli, *requests, *workers, *keys),
         Some(Command::Serve {
             connector,
             listen,
             token,
         }) => {
             let jongler = Jongler::connect(connector, request_options(&cli)?)?;
-            crate::serve::run(
-                jongler,
-                crate::serve::ServeOptions {
-                    listen: *listen,
-                    token: token.clone(),
-                },
-            )?;
-            return Ok(ExitCode::Success);
+            let opts = crate::serve::ServeOptions {
+                listen: *listen,
+                token: token.clone(),
+            };
+            crate::serve::run(jongler, opts)?;
+            Ok(ExitCode::Success)
         }
         Some(Command::Check { connector, json }) => {
             let report = Jongler::connect(connector, request_options(&cli)?)?.check()?;
@@ -87,79 +66,100 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let all_ok = report
                 .iter()
                 .all(|k| k.health == crate::jongler::Health::Ok);
-            return Ok(if all_ok {
+            Ok(if all_ok {
                 ExitCode::Success
             } else {
                 ExitCode::Runtime
-            });
+            })
         }
         Some(Command::Status { connector, json }) => {
-            let paths = Paths::resolve(
-                g.config.as_deref(),
-                g.state_dir.as_deref(),
-                g.connectors_dir.as_deref(),
-            )?;
-            let statuses = status(&paths, connector.as_deref())?;
-            if *json {
-                output::write_status_json(&statuses, connector.is_some())?;
-            } else {
-                output::write_status_table(&statuses, use_color_stdout(g.color))?;
-                if statuses.is_empty() {
-                    eprintln!(
-                        "jongler: no keys in {} (see APIJongler.ini.example) nor in GEMINI_API_KEY_N / HF_TOKEN_N",
-                        paths.config_file.display()
-                    );
-                }
-            }
-            return Ok(ExitCode::Success);
+            status_command(&cli, connector.as_deref(), *json)
         }
-        None => {}
+        None if cli.cleanup.is_some() || cli.cleanup_all => cleanup(&cli),
+        None => request(&cli),
     }
+}
 
-    if cli.cleanup.is_some() || cli.cleanup_all {
-        let paths = Paths::resolve(
-            g.config.as_deref(),
-            g.state_dir.as_deref(),
-            g.connectors_dir.as_deref(),
-        )?;
-        let store = Store::new(&paths.state_dir);
-        let report = match &cli.cleanup {
-            Some(name) => {
-                crate::names::check(name).map_err(|why| {
-                    usage(format!("connector name {name:?} can't be used: {why}"))
-                })?;
-                store.clean(Some(name))?
-            }
-            None => store.clean(None)?,
-        };
-        report_cleanup(&report, cli.cleanup.as_deref(), cli.global.quiet);
-        return Ok(ExitCode::Success);
+fn paths(cli: &Cli) -> Result<Paths> {
+    let g = &cli.global;
+    Paths::resolve(
+        g.config.as_deref(),
+        g.state_dir.as_deref(),
+        g.connectors_dir.as_deref(),
+    )
+}
+
+fn demo(cli: &Cli, requests: usize, workers: usize, keys: usize) -> Result<ExitCode> {
+    let summary = crate::demo::run(crate::demo::DemoOptions {
+        requests,
+        workers,
+        keys,
+        live: std::io::stderr().is_terminal(),
+        color: use_color(cli.global.color),
+    })?;
+    output::write_text(&summary.render())?;
+    Ok(if summary.delivered == summary.requests {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    })
+}
+
+fn status_command(cli: &Cli, connector: Option<&str>, json: bool) -> Result<ExitCode> {
+    let paths = paths(cli)?;
+    let statuses = status(&paths, connector)?;
+    if json {
+        output::write_status_json(&statuses, connector.is_some())?;
+    } else {
+        output::write_status_table(&statuses, use_color_stdout(cli.global.color))?;
+        if statuses.is_empty() {
+            eprintln!(
+                "jongler: no keys in {} (see APIJongler.ini.example) nor in GEMINI_API_KEY_N / HF_TOKEN_N",
+                paths.config_file.display()
+            );
+        }
     }
+    Ok(ExitCode::Success)
+}
 
+fn cleanup(cli: &Cli) -> Result<ExitCode> {
+    let store = Store::new(&paths(cli)?.state_dir);
+    let report = match &cli.cleanup {
+        Some(name) => {
+            crate::names::check(name)
+                .map_err(|why| usage(format!("connector name {name:?} can't be used: {why}")))?;
+            store.clean(Some(name))?
+        }
+        None => store.clean(None)?,
+    };
+    report_cleanup(&report, cli.cleanup.as_deref(), cli.global.quiet);
+    Ok(ExitCode::Success)
+}
+
+/// `jongler <CONNECTOR> <METHOD> <ENDPOINT> [BODY]`.
+fn request(cli: &Cli) -> Result<ExitCode> {
     let (Some(connector), Some(method), Some(endpoint)) =
         (&cli.connector, &cli.method, &cli.endpoint)
     else {
-        let mut cmd = Cli::command();
         let what = if cli.connector.is_none() {
             "<CONNECTOR> <METHOD> <ENDPOINT>"
         } else {
             "<METHOD> <ENDPOINT>"
         };
         let msg = format!("missing {what}; try `jongler --help`");
-        let err = cmd.error(clap::error::ErrorKind::MissingRequiredArgument, msg);
-        let _ = err.print();
+        let _ = Cli::command()
+            .error(clap::error::ErrorKind::MissingRequiredArgument, msg)
+            .print();
         return Ok(ExitCode::Usage);
     };
-
-    let options = request_options(&cli)?;
+    let options = request_options(cli)?;
     let body = cli.body.as_deref().map(read_body).transpose()?;
     let jongler = Jongler::connect(connector, options)?;
     let response = jongler.request(method, endpoint, body.as_deref())?;
     if let Some(key) = &response.key_name {
         log::info!(
-            "{} {} answered {} (key `{key}`)",
+            "{} {endpoint} answered {} (key `{key}`)",
             method.to_uppercase(),
-            endpoint,
             response.status
         );
     }
