@@ -510,6 +510,39 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_file_is_valid() {
+        let text = include_str!("../APIJongler.ini.example");
+        let f = KeyFile::parse(text, Path::new("APIJongler.ini.example")).unwrap();
+        assert_eq!(
+            f.section("generativelanguage.googleapis.com")
+                .unwrap()
+                .len(),
+            3
+        );
+        // Its commented-out settings are valid once uncommented.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix(';')
+                    .filter(|r| !r.is_empty() && !r.starts_with(' '))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let f = KeyFile::parse(&uncommented, Path::new("x")).unwrap();
+        let connectors = crate::connector::Connectors::load(&Default::default()).unwrap();
+        let gemini = connectors.get("generativelanguage.googleapis.com").unwrap();
+        let keys = f.section(&gemini.name).unwrap().to_vec();
+        let q = quotas_for(gemini, &keys, &f.settings, Path::new("x")).unwrap();
+        assert_eq!(q.groups.len(), 2);
+        assert!(
+            q.limits
+                .iter()
+                .any(|l| l.label() == "250 requests/day (gemini-2.5-flash)")
+        );
+    }
+
+    #[test]
     fn env_keys_come_in_numeric_order() {
         let vars = [
             ("P_10", "j"),
