@@ -477,3 +477,32 @@ fn large_bodies_pass_through() {
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn a_sigkilled_proxy_strands_no_key() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_secs(3))
+        .build();
+    let mut proxy = Proxy::start(&env, &[]);
+    let url = format!("{}{GENERATE}", proxy.url);
+    let inflight = std::thread::spawn(move || {
+        client()
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .body(prompt("cut"))
+            .send()
+            .is_err()
+    });
+    assert!(env.wait_started("cut", None));
+    assert_eq!(env.key_state("key1").0, "locked");
+    proxy.child.kill().unwrap(); // SIGKILL: no graceful anything
+    proxy.child.wait().unwrap();
+    assert!(
+        inflight.join().unwrap(),
+        "the client saw the connection drop"
+    );
+    env.emulator.set_latency(Duration::ZERO);
+    let out = env.generate("after", &["--wait", "0"]);
+    assert_eq!(code(&out), 0, "the key is free at once: {}", stderr(&out));
+}
