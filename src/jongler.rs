@@ -148,6 +148,18 @@ pub struct Call {
     pub bearer: bool,
 }
 
+impl Call {
+    fn outgoing<'a>(&'a self, method: &'a reqwest::Method) -> Outgoing<'a> {
+        Outgoing {
+            method,
+            path: &self.path,
+            body: self.body.as_deref(),
+            headers: &self.headers,
+            bearer: self.bearer,
+        }
+    }
+}
+
 /// What [`Jongler::forward`] got: a whole answer (errors, and anything
 /// retried on), or a successful one as a stream.
 pub enum Reply {
@@ -334,7 +346,7 @@ impl Jongler {
             headers: Vec::new(),
             bearer: false,
         };
-        match self.run(call, false)? {
+        match self.run(&method, call, false)? {
             Reply::Whole(response) => Ok(response),
             Reply::Stream(_) => unreachable!("invariant: streams only when asked for"),
         }
@@ -346,24 +358,16 @@ impl Jongler {
     /// until the stream is dropped. Retries happen only before the answer's
     /// first byte.
     pub fn forward(&self, call: Call) -> Result<Reply> {
-        parse_method(&call.method)?;
+        let method = parse_method(&call.method)?;
         if !call.path.starts_with('/') {
             return Err(usage(format!("path `{}` must start with '/'", call.path)));
         }
-        self.run(call, true)
+        self.run(&method, call, true)
     }
 
-    fn run(&self, mut call: Call, stream: bool) -> Result<Reply> {
-        let method = parse_method(&call.method)?;
+    fn run(&self, method: &reqwest::Method, mut call: Call, stream: bool) -> Result<Reply> {
         let Some(pool) = &self.pool else {
-            let out = Outgoing {
-                method: &method,
-                path: &call.path,
-                body: call.body.as_deref(),
-                headers: &call.headers,
-                bearer: call.bearer,
-            };
-            let pending = self.client.start(&out, None)?;
+            let pending = self.client.start(&call.outgoing(method), None)?;
             return Ok(if stream && (200..300).contains(&pending.status) {
                 Reply::Stream(StreamReply::new(pending, None, None))
             } else {
@@ -377,7 +381,7 @@ impl Jongler {
         let deadline = Instant::now() + self.wait;
         loop {
             let model = model_of(&call.path, call.body.as_deref());
-            match self.attempt(pool, &method, &call, model.as_deref(), deadline, stream) {
+            match self.attempt(pool, method, &call, model.as_deref(), deadline, stream) {
                 Err(err) => {
                     let next = model.as_deref().and_then(|m| self.next_model(m));
                     let daily_out =
@@ -435,13 +439,7 @@ impl Jongler {
         stream: bool,
     ) -> Result<Reply> {
         let (endpoint, body) = (call.path.as_str(), call.body.as_deref());
-        let out = Outgoing {
-            method,
-            path: endpoint,
-            body,
-            headers: &call.headers,
-            bearer: call.bearer,
-        };
+        let out = call.outgoing(method);
         let ask = Ask {
             model: model.map(str::to_string),
             tokens: estimate_tokens(body),
