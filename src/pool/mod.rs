@@ -124,11 +124,6 @@ impl Lease<'_> {
         &self.pool.keys[self.index].key
     }
 
-    /// Whether it was taken from a LOCKDOWN as a last resort.
-    pub fn was_locked_down(&self) -> bool {
-        self.lockdown.is_some()
-    }
-
     /// The request went through and its answer is still streaming: a
     /// LOCKDOWN it was in is over; the key stays held by the returned lock.
     pub fn succeeded_holding(self) -> Result<KeyLock> {
