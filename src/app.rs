@@ -9,10 +9,12 @@ use crate::http::{NetOptions, TOR_PROXY};
 use crate::jongler::{Jongler, Options};
 use crate::output::{self, ConnectorStatus};
 use crate::pool::Pool;
-use crate::pool::store::{CleanReport, Store};
+use crate::pool::files::{self, FileStore};
+use crate::pool::state::{CleanReport, StateStore};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs the program and returns its exit code; errors are printed here, once.
@@ -123,14 +125,22 @@ fn status_command(cli: &Cli, connector: Option<&str>, json: bool) -> Result<Exit
 }
 
 fn cleanup(cli: &Cli) -> Result<ExitCode> {
-    let store = Store::new(&paths(cli)?.state_dir);
+    let paths = paths(cli)?;
     let report = match &cli.cleanup {
         Some(name) => {
             crate::names::check(name)
                 .map_err(|why| usage(format!("connector name {name:?} can't be used: {why}")))?;
-            store.clean(Some(name))?
+            // Markers of connectors whose names start with `<name>_` are theirs.
+            let others = match Connectors::load(&paths.connector_dirs) {
+                Ok(connectors) => connectors.names(),
+                Err(e) => {
+                    log::debug!("cleaning up without the connector list: {e:#}");
+                    Vec::new()
+                }
+            };
+            FileStore::new(&paths.state_dir, name, &others).clean()?
         }
-        None => store.clean(None)?,
+        None => files::clean_all(&paths.state_dir)?,
     };
     report_cleanup(&report, cli.cleanup.as_deref(), cli.global.quiet);
     Ok(ExitCode::Success)
@@ -219,7 +229,10 @@ fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
             paths.config_file.display()
         )));
     }
-    let store = Store::new(&paths.state_dir);
+    let all_names = connectors.names();
+    let store = |name: &str| -> Arc<dyn StateStore> {
+        Arc::new(FileStore::new(&paths.state_dir, name, &all_names))
+    };
     let mut names: Vec<String> = match only {
         Some(name) => vec![connectors.get(name)?.name.clone()],
         None => {
@@ -244,8 +257,7 @@ fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
         let pool = match connectors.get(&name) {
             Ok(connector) if connector.requires_api_key => {
                 let (keys, quotas) = config::keys_for(connector, paths, true)?;
-                Pool::new(&name, keys, store.clone(), connector.lockdown_seconds)
-                    .with_quotas(quotas)
+                Pool::new(&name, keys, store(&name), connector.lockdown_seconds).with_quotas(quotas)
             }
             Ok(_) => continue,
             Err(e) if only.is_some() => return Err(e),
@@ -256,7 +268,7 @@ fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
                     .and_then(|f| f.section(&name))
                     .map(<[_]>::to_vec)
                     .unwrap_or_default();
-                Pool::new(&name, keys, store.clone(), 60)
+                Pool::new(&name, keys, store(&name), 60)
             }
         };
         out.push(ConnectorStatus {

@@ -4,8 +4,8 @@
 use crate::connector::{Connector, ConnectorDirs};
 use crate::error::usage;
 use crate::names;
-use crate::pool::Quotas;
 use crate::pool::quota::{ALL_MODELS, Limit, Metric, Window};
+use crate::pool::{KeyEntry, Quotas};
 use crate::secret::ApiKey;
 use anyhow::Result;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -93,15 +93,6 @@ impl Paths {
     }
 }
 
-/// One configured key: its name (used in marker files and messages) and value.
-#[derive(Debug, Clone)]
-pub struct KeyEntry {
-    /// The INI label or environment variable name.
-    pub name: String,
-    /// The secret itself.
-    pub key: ApiKey,
-}
-
 /// A settings section: its name and its `(name, value, line)` entries.
 pub type Settings = (String, Vec<(String, String, usize)>);
 
@@ -133,110 +124,105 @@ impl KeyFile {
         Self::parse(&text, path).map(Some)
     }
 
-    /// Parses INI text as Python's configparser (api-jongler's reader) reads a
-    /// key file: `[section]` headers, `name = value` or `name: value` lines,
-    /// `#` and `;` comment lines; no quotes, no escapes, no interpolation.
-    /// Duplicate sections or names are errors, as in configparser's strict mode.
-    /// Error messages give line numbers, never a line's text (it may hold a key).
+    /// Parses INI text with rust-ini — `[section]` headers, `name = value` or
+    /// `name: value` lines, `#` and `;` comment lines; no quotes, no escapes,
+    /// no interpolation, as api-jongler's configparser reads a key file — and
+    /// holds it to configparser's strict mode on top: a section or a name
+    /// given twice is an error, and `[DEFAULT]` (whose keys configparser
+    /// would copy into every section) is refused. Error messages give line
+    /// numbers, never a line's text (it may hold a key).
     pub fn parse(text: &str, path: &Path) -> Result<KeyFile> {
         let file = path.display();
-        let bad = |line: usize, what: String| {
-            usage(format!(
-                "config file {file} is not valid INI: line {line}: {what}"
-            ))
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let option = ini::ParseOption {
+            enabled_quote: false,
+            enabled_escape: false,
+            ..ini::ParseOption::default()
         };
+        let parsed = ini::Ini::load_from_str_opt(text, option).map_err(|e| {
+            usage(format!(
+                "config file {file} is not valid INI: line {}: {}",
+                e.line + 1,
+                e.msg
+            ))
+        })?;
         let mut sections: Vec<(String, Vec<KeyEntry>)> = Vec::new();
         let mut settings: Vec<Settings> = Vec::new();
-        let mut in_settings = false;
-        let mut names: HashSet<&str> = HashSet::with_capacity(64);
-        for (n, raw) in text
-            .strip_prefix('\u{feff}')
-            .unwrap_or(text)
-            .lines()
-            .enumerate()
-        {
-            let line = n + 1;
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-                continue;
-            }
-            if raw.starts_with([' ', '\t']) {
-                return Err(bad(
-                    line,
-                    "indented line (a continuation of the value above?); a key takes one line"
-                        .into(),
-                ));
-            }
-            if let Some(rest) = trimmed.strip_prefix('[') {
-                let Some(section) = rest
-                    .strip_suffix(']')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                else {
-                    return Err(bad(
-                        line,
-                        "a section header needs a name and a closing ']'".into(),
-                    ));
-                };
-                if sections.iter().any(|(s, _)| s == section)
-                    || settings.iter().any(|(s, _)| s == section)
-                {
-                    return Err(bad(line, format!("section [{section}] appears twice")));
-                }
-                in_settings = section.contains(' ');
-                if in_settings {
-                    settings.push((section.to_string(), Vec::new()));
-                } else {
-                    sections.push((section.to_string(), Vec::new()));
-                }
-                names.clear();
-                continue;
-            }
-            let Some(split) = trimmed.find(['=', ':']) else {
-                return Err(bad(
-                    line,
-                    "neither a [section] nor a `name = key` line".into(),
-                ));
-            };
-            let (name, value) = (trimmed[..split].trim(), trimmed[split + 1..].trim());
-            if in_settings {
-                let (section, entries) = settings
-                    .last_mut()
-                    .expect("invariant: in a settings section");
-                if !names.insert(name) {
+        let mut seen_sections: HashSet<&str> = HashSet::with_capacity(8);
+        for (section, properties) in &parsed {
+            let Some(section) = section else {
+                if let Some((name, _)) = properties.iter().next() {
                     return Err(usage(format!(
-                        "config file {file}, section [{section}], line {line}: `{name}` appears twice"
+                        "config file {file}, line {}: `{}` is outside any [section]; put keys under [<connector name>]",
+                        line_of(text, None, name, 0),
+                        name.escape_debug()
                     )));
                 }
-                entries.push((name.to_string(), value.to_string(), line));
+                continue;
+            };
+            if section.is_empty() {
+                return Err(usage(format!(
+                    "config file {file} is not valid INI: line {}: a section header needs a name",
+                    line_of(text, Some(section), "", 0)
+                )));
+            }
+            if !seen_sections.insert(section) {
+                return Err(usage(format!(
+                    "config file {file} is not valid INI: line {}: section [{section}] appears twice",
+                    section_line(text, section, 1)
+                )));
+            }
+            if section == "DEFAULT" {
+                return Err(usage(format!(
+                    "config file {file}, line {}: [DEFAULT] is not supported (configparser would give its \
+                     entries to every section); put keys under [<connector name>]",
+                    section_line(text, section, 0)
+                )));
+            }
+            let mut names: HashSet<&str> = HashSet::with_capacity(properties.len());
+            let twice = |name: &str, what: &str| {
+                let line = line_of(text, Some(section), name, 1);
+                usage(format!(
+                    "config file {file}, section [{section}], line {line}: {what} `{name}` appears twice"
+                ))
+            };
+            if section.contains(' ') {
+                let mut entries = Vec::with_capacity(properties.len());
+                for (name, value) in properties.iter() {
+                    if !names.insert(name) {
+                        return Err(twice(name, "setting"));
+                    }
+                    let line = line_of(text, Some(section), name, 0);
+                    entries.push((name.to_string(), value.trim().to_string(), line));
+                }
+                settings.push((section.to_string(), entries));
                 continue;
             }
-            let Some((section, keys)) = sections.last_mut() else {
-                return Err(usage(format!(
-                    "config file {file}, line {line}: `{}` is outside any [section]; put keys under [<connector name>]",
-                    name.escape_debug()
-                )));
-            };
-            names::check(name).map_err(|why| {
-                usage(format!(
-                    "config file {file}, section [{section}], line {line}: key name {name:?} can't be used ({why}); \
-                     key names become file names in the state dir"
-                ))
-            })?;
-            if !names.insert(name) {
-                return Err(usage(format!(
-                    "config file {file}, section [{section}], line {line}: key name `{name}` appears twice"
-                )));
+            let mut keys = Vec::with_capacity(properties.len());
+            for (name, value) in properties.iter() {
+                if !names.insert(name) {
+                    return Err(twice(name, "key name"));
+                }
+                names::check(name).map_err(|why| {
+                    usage(format!(
+                        "config file {file}, section [{section}], line {}: key name {name:?} can't be used ({why}); \
+                         key names become file names in the state dir",
+                        line_of(text, Some(section), name, 0)
+                    ))
+                })?;
+                let value = value.trim();
+                if value.is_empty() {
+                    return Err(usage(format!(
+                        "config file {file}, section [{section}], line {}: key `{name}` has no value",
+                        line_of(text, Some(section), name, 0)
+                    )));
+                }
+                keys.push(KeyEntry {
+                    name: name.to_string(),
+                    key: ApiKey::new(value),
+                });
             }
-            if value.is_empty() {
-                return Err(usage(format!(
-                    "config file {file}, section [{section}], line {line}: key `{name}` has no value"
-                )));
-            }
-            keys.push(KeyEntry {
-                name: name.to_string(),
-                key: ApiKey::new(value),
-            });
+            sections.push((section.to_string(), keys));
         }
         Ok(KeyFile {
             path: path.to_path_buf(),
@@ -252,6 +238,49 @@ impl KeyFile {
             .find(|(s, _)| s == name)
             .map(|(_, k)| k.as_slice())
     }
+}
+
+/// The line (from 1) of the `nth` header of `section` (0 if not found). Only
+/// for error messages: the parse itself is rust-ini's.
+fn section_line(text: &str, section: &str, nth: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.trim()
+                .strip_prefix('[')
+                .and_then(|r| r.strip_suffix(']'))
+                .is_some_and(|s| s.trim() == section)
+        })
+        .nth(nth)
+        .map_or(0, |(n, _)| n + 1)
+}
+
+/// The line (from 1) of the `nth` entry `name` in `section` (`None`: before
+/// any section), 0 if not found. Only for error messages.
+fn line_of(text: &str, section: Option<&str>, name: &str, nth: usize) -> usize {
+    let mut current: Option<&str> = None;
+    let mut found = 0;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = Some(header.trim_end_matches(']').trim());
+            if name.is_empty() && current == section {
+                return n + 1;
+            }
+            continue;
+        }
+        if current != section {
+            continue;
+        }
+        let key = trimmed.split(['=', ':']).next().unwrap_or("").trim();
+        if key == name {
+            if found == nth {
+                return n + 1;
+            }
+            found += 1;
+        }
+    }
+    0
 }
 
 /// Keys from the environment: `PREFIX`, then `PREFIX_1`, `PREFIX_2` … in numeric order.

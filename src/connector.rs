@@ -55,9 +55,15 @@ pub struct Connector {
     /// Environment variables `PREFIX`, `PREFIX_1` … `PREFIX_N` also hold keys.
     #[serde(default)]
     pub key_env_prefix: Option<String>,
-    /// Statuses that mean "rate limited" besides 429.
+    /// Statuses that mean "this key is rate limited" besides 429. (A 500,
+    /// 502, 503 or 504 is the service's trouble, not the key's, unless listed.)
     #[serde(default = "default_rate_limit_statuses")]
     pub rate_limit_statuses: Vec<u16>,
+    /// Error codes that mean "this key is bad", as the API puts them in its
+    /// error body (`error.code`, `error.type`, `error.status` or an
+    /// `ErrorInfo.reason`), besides 401 and Google's key reasons.
+    #[serde(default)]
+    pub bad_key_codes: Vec<String>,
     /// How long a LOCKDOWN lasts when the API does not say.
     #[serde(default = "default_lockdown_seconds")]
     pub lockdown_seconds: u64,
@@ -134,7 +140,7 @@ fn default_true() -> bool {
     true
 }
 fn default_rate_limit_statuses() -> Vec<u16> {
-    vec![429, 503, 509]
+    vec![429]
 }
 fn default_lockdown_seconds() -> u64 {
     60
@@ -168,9 +174,8 @@ impl Connector {
         if self.port == Some(0) {
             return Err("port 0 is not a port".into());
         }
-        if let Some(header) = &self.api_key_header {
-            reqwest::header::HeaderName::from_bytes(header.as_bytes())
-                .map_err(|_| format!("api_key_header {header:?} is not a header name"))?;
+        if let Some(header) = self.api_key_header.as_ref().filter(|h| !is_token(h)) {
+            return Err(format!("api_key_header {header:?} is not a header name"));
         }
         if let Some(bad) = self
             .rate_limit_statuses
@@ -216,7 +221,7 @@ impl Connector {
     pub fn reset_tz(&self) -> &str {
         self.daily_reset_tz
             .as_deref()
-            .unwrap_or(crate::http::classify::DAILY_RESET_TZ)
+            .unwrap_or(crate::daily::DAILY_RESET_TZ)
     }
 
     /// `protocol://host:port`, with no trailing slash.
@@ -309,12 +314,25 @@ impl Connectors {
         })
     }
 
+    /// Every connector's name.
+    pub fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
+
     /// Every connector with the file or built-in it came from.
     pub fn iter(&self) -> impl Iterator<Item = (&Connector, &str)> {
         self.by_name
             .values()
             .map(|(c, origin)| (c, origin.as_str()))
     }
+}
+
+/// Whether `name` is an HTTP header name (an RFC 9110 token).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, (Connector, String)>) -> Result<()> {
@@ -368,7 +386,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.extra["models"], serde_json::json!(["a"]));
-        assert_eq!(c.rate_limit_statuses, vec![429, 503, 509]);
+        assert_eq!(c.rate_limit_statuses, vec![429]);
+        assert!(
+            Connector::parse(r#"{"name":"x","host":"h","api_key_header":"x y"}"#, "t").is_err()
+        );
+        assert!(
+            Connector::parse(
+                r#"{"name":"x","host":"h","api_key_header":"x-goog-api-key"}"#,
+                "t"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

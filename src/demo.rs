@@ -2,12 +2,12 @@
 //! no network — the Gemini emulator in-process, made-up keys (one invalid),
 //! small quotas, a temporary state dir, and a live table of the key states.
 
-use crate::config::KeyEntry;
 use crate::connector::Connector;
 use crate::emulator::{Behavior, Emulator, EmulatorConfig};
 use crate::error::usage;
 use crate::jongler::{Jongler, Options};
-use crate::pool::store::Store;
+use crate::pool::KeyEntry;
+use crate::pool::files::FileStore;
 use crate::pool::{KeyStatus, State};
 use crate::secret::ApiKey;
 use anyhow::Result;
@@ -114,7 +114,12 @@ pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
         wait: Duration::from_secs(120),
         ..Options::default()
     };
-    let jongler = Jongler::with_keys(connector, keys, Store::new(state.path()), &options)?;
+    let jongler = Jongler::with_keys(
+        connector.clone(),
+        keys,
+        std::sync::Arc::new(FileStore::new(state.path(), &connector.name, &[])),
+        &options,
+    )?;
 
     let valid = (opts.keys - 1) as f64;
     // The quotas let `valid × QUOTA` requests out at once, then as many per window.

@@ -104,6 +104,8 @@ struct Shared {
     exhausted_models: Vec<String>,
     rate: Option<(u32, Duration)>,
     latency: Mutex<Duration>,
+    /// Until when every model answers 503 "overloaded" (`None`: it doesn't).
+    outage_until: Mutex<Option<Instant>>,
     stats: Mutex<Stats>,
     in_flight: Mutex<HashMap<String, u32>>,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -137,6 +139,7 @@ impl Emulator {
             },
             rate: config.rate,
             latency: Mutex::new(config.latency),
+            outage_until: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
             in_flight: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
@@ -148,6 +151,7 @@ impl Emulator {
         let app = Router::new()
             .route("/__emulator/stats", get(stats))
             .route("/__emulator/latency", post(set_latency))
+            .route("/__emulator/outage", post(set_outage))
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(shared.clone());
@@ -202,6 +206,12 @@ impl Emulator {
             .clone()
     }
 
+    /// Every model answers 503 `UNAVAILABLE` "The model is overloaded", as
+    /// Gemini does at peak, for `length` (`None`: until the emulator stops).
+    pub fn overload(&self, length: Option<Duration>) {
+        self.shared.set_outage(length);
+    }
+
     /// Changes the latency of successful requests.
     pub fn set_latency(&self, latency: Duration) {
         *self
@@ -230,7 +240,7 @@ pub fn connector_json(name: &str, addr: SocketAddr) -> String {
         "format": "json",
         "requires_api_key": true,
         "api_key_header": "x-goog-api-key",
-        "rate_limit_statuses": [429, 503, 509],
+        "rate_limit_statuses": [429],
         "lockdown_seconds": 60,
         "check_endpoint": "/v1beta/models",
         "openai_base_path": "/v1beta/openai"
@@ -250,6 +260,28 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 #[derive(Deserialize)]
 struct LatencyQuery {
     ms: u64,
+}
+
+#[derive(Deserialize)]
+struct OutageQuery {
+    /// How long; absent: until further notice.
+    ms: Option<u64>,
+}
+
+/// `POST /__emulator/outage?ms=2000`: every model is overloaded for that long.
+async fn set_outage(State(shared): State<Arc<Shared>>, Query(q): Query<OutageQuery>) -> StatusCode {
+    shared.set_outage(q.ms.map(Duration::from_millis));
+    StatusCode::NO_CONTENT
+}
+
+impl Shared {
+    fn set_outage(&self, length: Option<Duration>) {
+        let until = Instant::now() + length.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
+        *self
+            .outage_until
+            .lock()
+            .expect("invariant: no panics under lock") = Some(until);
+    }
 }
 
 async fn set_latency(
@@ -423,6 +455,22 @@ async fn answer(
         }
     }
 
+    let overloaded = shared
+        .outage_until
+        .lock()
+        .expect("invariant")
+        .is_some_and(|until| Instant::now() < until);
+    if overloaded
+        && (native.is_some_and(|rest| rest.contains(':'))
+            || uri.path().starts_with("/v1beta/openai/chat"))
+    {
+        return google_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+            json!([]),
+        );
+    }
     if shared.exhausted_models.contains(&model) {
         return quota_429(&model, "PerDay", 250, Duration::from_secs(23));
     }
@@ -498,7 +546,40 @@ async fn answer(
             json!([]),
         );
     }
+    if model == "gemini-empty" {
+        // Gemini now and then answers 200 with nothing in it.
+        return StatusCode::OK.into_response();
+    }
     let needs_contents = matches!(action, "generateContent" | "streamGenerateContent");
+    if needs_contents && let Some(fields) = request.as_object() {
+        // Gemini refuses fields it doesn't know (an OpenAI-style body, say).
+        const KNOWN: &[&str] = &[
+            "contents",
+            "tools",
+            "toolConfig",
+            "tool_config",
+            "safetySettings",
+            "safety_settings",
+            "systemInstruction",
+            "system_instruction",
+            "generationConfig",
+            "generation_config",
+            "cachedContent",
+            "cached_content",
+        ];
+        if let Some(unknown) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            let message = format!(
+                "Invalid JSON payload received. Unknown name \"{unknown}\": Cannot find field."
+            );
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                &message,
+                json!([{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                        "fieldViolations": [{"description": message}]}]),
+            );
+        }
+    }
     if needs_contents && !request["contents"].is_array() {
         return google_error(
             StatusCode::BAD_REQUEST,

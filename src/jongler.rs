@@ -1,20 +1,22 @@
 //! The request flow: one call, from picking a key to the answer, retrying on
 //! other keys as the answers say. Config → pool → network, in one direction.
 
-use crate::config::{self, KeyEntry, Paths};
+use crate::config::{self, Paths};
 use crate::connector::{Connector, Connectors};
 use crate::error::{Error, usage};
-use crate::http::classify::{RetryHint, Verdict, classify};
+use crate::http::classify::{RetryHint, Rules, Verdict, classify};
 use crate::http::{self, Answer, NetOptions, Outgoing};
+use crate::pool::files::FileStore;
 use crate::pool::quota::{Ask, Metric, Violation, estimate_tokens, model_of, reported_tokens};
-use crate::pool::store::KeyLock;
-use crate::pool::store::{CleanReport, LockdownSource, Store};
-use crate::pool::{KeyStatus, NoKey, Pool, Quotas};
+use crate::pool::state::{CleanReport, LockdownSource, StateStore};
+use crate::pool::{Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas};
+use crate::secret::ApiKey;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Network errors say nothing about the key, and an outage would otherwise
@@ -183,12 +185,12 @@ pub struct StreamReply {
 }
 
 impl StreamReply {
-    fn new(pending: http::Pending, key_name: Option<String>, hold: Option<KeyLock>) -> StreamReply {
-        struct Held<R> {
+    fn new(pending: http::Pending, key_name: Option<String>, hold: Option<Held>) -> StreamReply {
+        struct Holding<R> {
             inner: R,
-            _hold: Option<KeyLock>,
+            _hold: Option<Held>,
         }
-        impl<R: Read> Read for Held<R> {
+        impl<R: Read> Read for Holding<R> {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.inner.read(buf)
             }
@@ -197,7 +199,7 @@ impl StreamReply {
             status: pending.status,
             headers: pending.headers.clone(),
             key_name,
-            body: Box::new(Held {
+            body: Box::new(Holding {
                 inner: pending.into_reader(),
                 _hold: hold,
             }),
@@ -261,13 +263,8 @@ impl Jongler {
         } else {
             (Vec::new(), Quotas::default())
         };
-        Self::build(
-            connector,
-            keys,
-            quotas,
-            Store::new(paths.state_dir),
-            &options,
-        )
+        let store = FileStore::new(&paths.state_dir, &connector.name, &connectors.names());
+        Self::build(connector, keys, quotas, Arc::new(store), &options)
     }
 
     /// A connection from parts already loaded (the demo, tests), with the
@@ -275,7 +272,7 @@ impl Jongler {
     pub fn with_keys(
         connector: Connector,
         keys: Vec<KeyEntry>,
-        store: Store,
+        store: Arc<dyn StateStore>,
         options: &Options,
     ) -> Result<Jongler> {
         let quotas = Quotas {
@@ -290,7 +287,7 @@ impl Jongler {
         connector: Connector,
         keys: Vec<KeyEntry>,
         quotas: Quotas,
-        store: Store,
+        store: Arc<dyn StateStore>,
         options: &Options,
     ) -> Result<Jongler> {
         let client = http::Client::new(&connector, &options.net)?;
@@ -376,7 +373,7 @@ impl Jongler {
         };
         // The state dir is made (or checked) only now, once the request is
         // known to be well formed: bad input changes nothing on disk.
-        pool.store().prepare()?;
+        pool.prepare()?;
         // The model chain: the one asked for, then its fallbacks.
         let deadline = Instant::now() + self.wait;
         loop {
@@ -407,12 +404,17 @@ impl Jongler {
     }
 
     /// What an answer means for the key that got it, now.
-    fn verdict(&self, answer: &Answer, key: &crate::secret::ApiKey) -> Verdict {
+    fn verdict(&self, answer: &Answer, key: &ApiKey) -> Verdict {
+        let rules = Rules {
+            rate_limit_statuses: &self.connector.rate_limit_statuses,
+            bad_key_codes: &self.connector.bad_key_codes,
+            reset_tz: self.connector.reset_tz(),
+        };
         classify(
             answer.status,
             &answer.headers,
             &answer.body,
-            &self.connector.rate_limit_statuses,
+            &rules,
             Some(key),
             Timestamp::now(),
         )
@@ -450,10 +452,26 @@ impl Jongler {
         let mut only_transport = true;
         let mut network_errors = 0;
         let mut rate_limited: HashMap<usize, usize> = HashMap::new();
+        let mut transient = crate::retry::Backoff::new(crate::jitter_seed());
+        // The answer to give if no other key can be had: the last 5xx of a
+        // service in trouble, or an empty 200 that another key didn't better.
+        let mut fallback: Option<(Answer, ApiKey, String)> = None;
+        // A key that got a bare 403 PERMISSION_DENIED, held while another
+        // key tells whether the key or the request is at fault.
+        let mut suspect: Option<(Lease<'_>, String, Answer)> = None;
+        let mut empty_retried = false;
         loop {
             let lease = match pool.acquire(&tried, deadline, &ask)? {
                 Ok(lease) => lease,
                 Err(why) => {
+                    if let Some((lease, _, answer)) = suspect {
+                        // No other key to ask: the answer stands as it is.
+                        let key = lease.key().clone();
+                        return Ok(Reply::Whole(finish(answer, &key, lease.name().into())));
+                    }
+                    if let Some((answer, key, name)) = fallback {
+                        return Ok(Reply::Whole(finish(answer, &key, name)));
+                    }
                     if let (Some(e), true) = (&last_transport, only_transport) {
                         return Err(anyhow::anyhow!(
                             "{e}; every key was tried: {}",
@@ -475,6 +493,9 @@ impl Jongler {
             let pending = match self.client.start(&out, Some(lease.key())) {
                 Ok(p) if stream && (200..300).contains(&p.status) => {
                     // Success: hand the body over as it arrives, still holding the key.
+                    if let Some((bad, reason, _)) = suspect.take() {
+                        self.suspect_confirmed(bad, &reason)?;
+                    }
                     let hold = lease.succeeded_holding()?;
                     return Ok(Reply::Stream(StreamReply::new(p, Some(name), Some(hold))));
                 }
@@ -498,15 +519,79 @@ impl Jongler {
                 }
             };
             let verdict = self.verdict(&answer, lease.key());
+            // A key held on suspicion: a success elsewhere convicts it.
+            if let Some((bad, reason, first)) = suspect.take() {
+                match verdict {
+                    Verdict::Success => self.suspect_confirmed(bad, &reason)?,
+                    Verdict::SuspectKey { .. } => {
+                        // Two keys, one answer: the request is at fault.
+                        drop(bad);
+                        let key = lease.key().clone();
+                        drop(lease);
+                        return Ok(Reply::Whole(finish(first, &key, name)));
+                    }
+                    _ => drop(bad),
+                }
+            }
             match verdict {
+                Verdict::Success
+                    if !stream
+                        && !empty_retried
+                        && self.connector.is_json()
+                        && answer.status == 200
+                        && !is_json_answer(&answer) =>
+                {
+                    // Gemini sometimes answers 200 with nothing in it: once,
+                    // ask another key; a second such answer stands.
+                    empty_retried = true;
+                    log::warn!(
+                        "key `{name}` got a 200 without a JSON body; trying once more on another key"
+                    );
+                    history.push(format!("`{name}` empty answer"));
+                    let key = lease.key().clone();
+                    lease.succeeded(None)?;
+                    fallback = Some((answer, key, name));
+                }
                 Verdict::Success | Verdict::CallerError | Verdict::ServerError => {
                     let key = lease.key().clone();
                     if verdict == Verdict::Success {
                         lease.succeeded(reported_tokens(&answer.body))?;
                     }
-                    let mut response = into_response(answer, Some(name));
-                    mask(&mut response.body, &key);
-                    return Ok(Reply::Whole(response));
+                    return Ok(Reply::Whole(finish(answer, &key, name)));
+                }
+                Verdict::Unavailable {
+                    retry_after,
+                    reason,
+                } => {
+                    only_transport = false;
+                    // Not the key's fault: it may be tried again later in this call.
+                    tried.remove(&lease.index());
+                    let key = lease.key().clone();
+                    lease.unavailable()?;
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let asked = retry_after.map(duration_until);
+                    let Some(pause) = transient.next(asked, left) else {
+                        log::warn!(
+                            "`{}` is in trouble ({reason}); giving up after {} tries",
+                            self.connector.name,
+                            transient.tries() + 1
+                        );
+                        return Ok(Reply::Whole(finish(answer, &key, name)));
+                    };
+                    log::warn!(
+                        "`{}` is in trouble ({reason}); trying again in {pause:.1?}",
+                        self.connector.name
+                    );
+                    history.push(format!("`{name}` {}", answer.status));
+                    fallback = Some((answer, key, name));
+                    std::thread::sleep(pause);
+                }
+                Verdict::SuspectKey { reason } => {
+                    only_transport = false;
+                    log::info!(
+                        "key `{name}`: {reason}; asking another key whether the key or the request is at fault"
+                    );
+                    suspect = Some((lease, reason, answer));
                 }
                 Verdict::RateLimited {
                     hint,
@@ -548,15 +633,27 @@ impl Jongler {
                 }
                 Verdict::BadKey { reason } => {
                     only_transport = false;
-                    lease.mark_error(&reason)?;
-                    log::warn!(
-                        "key `{name}` is bad ({reason}); marked ERROR — fix it, then run `jongler --cleanup {}`",
-                        self.connector.name
-                    );
+                    self.bad_key(lease, &reason)?;
                     history.push(format!("`{name}` bad key"));
                 }
             }
         }
+    }
+
+    /// Marks a key ERROR and says what to do about it.
+    fn bad_key(&self, lease: Lease<'_>, reason: &str) -> Result<()> {
+        let name = lease.name().to_string();
+        lease.mark_error(reason)?;
+        log::warn!(
+            "key `{name}` is bad ({reason}); marked ERROR — fix it, then run `jongler --cleanup {}`",
+            self.connector.name
+        );
+        Ok(())
+    }
+
+    /// Another key succeeded where a suspect got 403: the suspect is bad.
+    fn suspect_confirmed(&self, lease: Lease<'_>, reason: &str) -> Result<()> {
+        self.bad_key(lease, reason)
     }
 
     /// POSTs `body` as JSON and returns the answer's JSON; a non-2xx answer is an error.
@@ -584,7 +681,7 @@ impl Jongler {
         let Some(pool) = &self.pool else {
             return Ok(Vec::new());
         };
-        pool.store().prepare()?;
+        pool.prepare()?;
         let name = &self.connector.name;
         let endpoint = self.connector.check_endpoint.as_deref().ok_or_else(|| {
             usage(format!(
@@ -619,6 +716,10 @@ impl Jongler {
                 };
             let verdict = self.verdict(&answer, lease.key());
             report.push(match verdict {
+                Verdict::Unavailable { reason, .. } => health(
+                    Health::Failed,
+                    format!("{endpoint} answered {}: {reason}", answer.status),
+                ),
                 Verdict::Success => {
                     let detail = if lease.clear_error()? {
                         "works again: ERROR cleared"
@@ -627,7 +728,8 @@ impl Jongler {
                     };
                     health(Health::Ok, detail.into())
                 }
-                Verdict::BadKey { reason } => {
+                // A check asks for nothing but the key: any refusal is the key's.
+                Verdict::BadKey { reason } | Verdict::SuspectKey { reason } => {
                     lease.mark_error(&reason)?;
                     health(Health::Bad, format!("{reason} (marked ERROR)"))
                 }
@@ -652,9 +754,9 @@ impl Jongler {
 
     /// Removes this connector's LOCKDOWN and ERROR markers and stale locks.
     pub fn cleanup(&self) -> Result<CleanReport> {
-        self.pool.as_ref().map_or(Ok(CleanReport::default()), |p| {
-            p.store().clean(Some(p.connector()))
-        })
+        self.pool
+            .as_ref()
+            .map_or(Ok(CleanReport::default()), Pool::clean)
     }
 
     fn no_key_message(&self, why: NoKey, history: &[String]) -> String {
@@ -743,6 +845,28 @@ fn parse_method(method: &str) -> Result<reqwest::Method> {
     Ok(reqwest::Method::from_bytes(upper.as_bytes()).expect("invariant: listed methods are valid"))
 }
 
+/// Whether a whole answer's body is JSON (an event stream counts as such).
+fn is_json_answer(answer: &Answer) -> bool {
+    let sse = answer
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("text/event-stream"));
+    sse || serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok()
+}
+
+fn duration_until(t: Timestamp) -> Duration {
+    t.duration_since(Timestamp::now())
+        .try_into()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The answer as the caller gets it: the key's name, any echo of its value masked.
+fn finish(answer: Answer, key: &ApiKey, name: String) -> Response {
+    let mut response = into_response(answer, Some(name));
+    mask(&mut response.body, key);
+    response
+}
+
 fn into_response(answer: Answer, key_name: Option<String>) -> Response {
     Response {
         status: answer.status,
@@ -754,7 +878,7 @@ fn into_response(answer: Answer, key_name: Option<String>) -> Response {
 }
 
 /// Masks any echo of the key's value in an answer before it is shown.
-fn mask(body: &mut Vec<u8>, key: &crate::secret::ApiKey) {
+fn mask(body: &mut Vec<u8>, key: &ApiKey) {
     let needle = key.expose().as_bytes();
     if needle.len() < 8 || !body.windows(needle.len()).any(|w| w == needle) {
         return;

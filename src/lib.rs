@@ -10,8 +10,8 @@
 //!
 //! ```text
 //! VACANT ──take──▶ LOCKED ──2xx/3xx, caller's 4xx, 5xx, network error──▶ VACANT
-//!                    │──429 / 503 / 509──▶ LOCKDOWN ──time's up, or a success──▶ VACANT
-//!                    └──401, API_KEY_INVALID, suspended──▶ ERROR ──--cleanup──▶ VACANT
+//!                    │──429 (or a status the connector declares)──▶ LOCKDOWN ──time's up, or a success──▶ VACANT
+//!                    └──401, ErrorInfo API_KEY_INVALID, suspended──▶ ERROR ──--cleanup──▶ VACANT
 //! ```
 //!
 //! The library entry point is [`Jongler`]; the `jongler` binary is a thin
@@ -21,6 +21,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connector;
+pub mod daily;
 pub mod demo;
 pub mod emulator;
 pub mod error;
@@ -29,14 +30,29 @@ mod jongler;
 pub mod names;
 pub mod output;
 pub mod pool;
+pub mod retry;
 pub mod secret;
 pub mod serve;
 
 pub use error::{Error, ExitCode};
 pub use jongler::{Call, Health, Jongler, KeyHealth, Options, Reply, Response, StreamReply};
-pub use pool::store::CleanReport;
-pub use pool::{KeyStatus, State};
+pub use pool::state::CleanReport;
+pub use pool::{Held, KeyStatus, State};
 pub use secret::ApiKey;
+
+/// A seed for jitter: different in every process and call.
+pub(crate) fn jitter_seed() -> u64 {
+    let nanos = jiff::Timestamp::now().as_nanosecond() as u64;
+    (u64::from(std::process::id()) << 32 ^ nanos) | 1
+}
+
+/// xorshift64: good enough for jitter.
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
 
 /// The README's Rust examples, compiled as doc tests so they stay true.
 #[cfg(doctest)]

@@ -9,10 +9,11 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn usage_total(env: &Env) -> u64 {
-    let store = jongler::pool::store::Store::new(env.state());
+    use jongler::pool::state::{BucketId, StateStore};
+    let store = jongler::pool::files::FileStore::new(env.state(), CONN, &[]);
     env.keys
         .iter()
-        .map(|(name, _)| store.usage(&format!("{CONN}_{name}")))
+        .map(|(name, _)| store.usage(&BucketId::Key(name.clone())))
         .flat_map(|u| u.buckets.into_values())
         .map(|b| b.day.requests.get("*").copied().unwrap_or(0))
         .sum()
@@ -107,8 +108,7 @@ fn a_per_day_429_locks_only_that_model_on_the_key() {
             .starts_with("gemini-2.5-flash only"),
         "{reason}"
     );
-    let midnight =
-        jongler::http::classify::next_daily_reset(jiff::Timestamp::now(), "America/Los_Angeles");
+    let midnight = jongler::daily::next_reset(jiff::Timestamp::now(), "America/Los_Angeles");
     assert_eq!(
         until.as_str().unwrap().parse::<jiff::Timestamp>().unwrap(),
         midnight

@@ -152,8 +152,7 @@ fn per_day_429_lasts_until_midnight_pacific_and_fails_at_once_saying_when() {
         started.elapsed() < Duration::from_secs(10),
         "must not wait for midnight"
     );
-    let midnight =
-        jongler::http::classify::next_daily_reset(jiff::Timestamp::now(), "America/Los_Angeles");
+    let midnight = jongler::daily::next_reset(jiff::Timestamp::now(), "America/Los_Angeles");
     let (state, until, _) = env.key_state("daily");
     assert_eq!(state, "lockdown");
     let until: jiff::Timestamp = until.as_str().unwrap().parse().unwrap();
@@ -211,20 +210,115 @@ fn invalid_and_suspended_keys_are_marked_error_and_never_used_again() {
 }
 
 #[test]
-fn a_503_locks_the_key_down_for_the_connector_default() {
+fn an_overloaded_answer_locks_no_key_and_another_key_answers() {
     let env = Env::builder()
         .key("busy", Behavior::Overloaded)
         .keys(1)
         .build();
     let out = env.generate("hi", &[]);
-    assert_eq!(code(&out), 0);
-    let (state, until, _) = env.key_state("busy");
-    assert_eq!(state, "lockdown");
-    let until: jiff::Timestamp = until.as_str().unwrap().parse().unwrap();
-    let secs = until.duration_since(jiff::Timestamp::now()).as_secs_f64();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.key_state("busy").0,
+        "vacant",
+        "503 is the model's trouble"
+    );
+    assert_eq!(env.key_state("key1").0, "vacant");
+}
+
+#[test]
+fn a_passing_overload_is_waited_out_and_leaves_every_key_vacant() {
+    let env = Env::builder().keys(3).build();
+    env.emulator.overload(Some(Duration::from_secs(2)));
+    let started = Instant::now();
+    let out = env.generate("peak hour", &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("echo: peak hour"));
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let stats = env.emulator.stats();
     assert!(
-        (50.0..=61.0).contains(&secs),
-        "lockdown_seconds = 60, got {secs}"
+        stats.by_status.get(&503).copied().unwrap_or(0) >= 2,
+        "{stats:?}"
+    );
+    assert!(
+        stats.requests <= 12,
+        "backs off instead of hammering: {stats:?}"
+    );
+    for i in 1..=3 {
+        assert_eq!(env.key_state(&format!("key{i}")).0, "vacant");
+    }
+    assert!(
+        !std::fs::read_dir(env.state())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".lockdown"))
+    );
+}
+
+#[test]
+fn an_overload_that_outlasts_the_wait_returns_the_503_with_exit_5_never_3() {
+    let env = Env::builder().keys(2).build();
+    env.emulator.overload(None);
+    let started = Instant::now();
+    let out = env.generate("never", &["--wait", "3"]);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("overloaded") && stdout(&out).contains("UNAVAILABLE"),
+        "the 503 body is on stdout: {}",
+        stdout(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(6), "within --wait");
+    assert_eq!(env.key_state("key1").0, "vacant");
+    assert_eq!(env.key_state("key2").0, "vacant");
+    // With no wait at all, the first answer is the last.
+    let before = env.emulator.stats().requests;
+    let out = env.generate("never", &["--wait", "0"]);
+    assert_eq!(code(&out), 5);
+    assert_eq!(env.emulator.stats().requests, before + 1);
+}
+
+#[test]
+fn a_callers_openai_style_body_exits_4_and_marks_no_key() {
+    // Gemini's answer says "Invalid" and "token": words must not condemn the key.
+    let env = Env::builder().keys(3).build();
+    let body = r#"{"contents":[{"parts":[{"text":"hi"}]}],"max_tokens":5}"#;
+    let out = env.run(&[CONN, "POST", GENERATE, body]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stdout(&out).contains(r#"Unknown name \"max_tokens\""#), "{}", stdout(&out));
+    assert_eq!(
+        env.emulator.stats().requests,
+        1,
+        "the caller's fault: no retry"
+    );
+    let markers: Vec<String> = std::fs::read_dir(env.state())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".error") || n.ends_with(".lockdown"))
+        .collect();
+    assert!(markers.is_empty(), "{markers:?}");
+    let out = env.generate("still fine", &[]);
+    assert_eq!(code(&out), 0);
+}
+
+#[test]
+fn an_empty_200_is_asked_again_once_on_another_key() {
+    let env = Env::builder().keys(3).build();
+    let out = env.run(&[
+        CONN,
+        "POST",
+        "/v1beta/models/gemini-empty:generateContent",
+        &prompt("x"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.emulator.stats().requests,
+        2,
+        "once more on another key, then the answer stands"
+    );
+    assert!(
+        stderr(&out).contains("without a JSON body"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -245,7 +339,16 @@ fn a_callers_bad_request_is_returned_as_is_and_never_marks_the_key() {
     ]);
     assert_eq!(code(&out), 4);
     assert!(stdout(&out).contains("NOT_FOUND"));
+    assert_eq!(
+        env.emulator.stats().requests,
+        2,
+        "no retries on the caller's own errors"
+    );
+    // A 500 is the service's trouble: tried again after a pause, within
+    // --wait, and in the end returned as it is (exit 5), no key touched.
     let out = env.run(&[
+        "--wait",
+        "1",
         CONN,
         "POST",
         "/v1beta/models/gemini-fail:generateContent",
@@ -256,11 +359,8 @@ fn a_callers_bad_request_is_returned_as_is_and_never_marks_the_key() {
         stdout(&out).contains("INTERNAL"),
         "the body is printed on 5"
     );
-    assert_eq!(
-        env.emulator.stats().requests,
-        3,
-        "no retries on the caller's own errors"
-    );
+    let tries = env.emulator.stats().requests - 2;
+    assert!((2..=5).contains(&tries), "{tries} tries within --wait 1");
     for key in ["key1", "key2"] {
         assert_eq!(env.key_state(key).0, "vacant");
     }
@@ -350,8 +450,9 @@ fn an_expired_lockdown_ends_by_itself_and_a_guessed_one_is_a_last_resort() {
         "the expired marker is tidied away"
     );
     // Hold key1 elsewhere: the only other key is in a guessed LOCKDOWN, tried as a last resort.
-    let store = jongler::pool::store::Store::new(env.state());
-    let _held = store.try_lock(CONN, "key1").unwrap().unwrap();
+    use jongler::pool::state::StateStore;
+    let store = jongler::pool::files::FileStore::new(env.state(), CONN, &[]);
+    let _held = store.try_hold("key1").unwrap().unwrap();
     let out = env.generate("b", &["--wait", "0"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(

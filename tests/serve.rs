@@ -402,8 +402,9 @@ fn the_proxy_retries_on_another_key_and_says_503_when_none_is_left() {
     assert_eq!(env.key_state("broken").0, "error");
     assert_eq!(env.key_state("spent").0, "lockdown");
     // Hold the one good key: nothing is left within --wait 0.
-    let store = jongler::pool::store::Store::new(env.state());
-    let held = store.try_lock(CONN, "key1").unwrap().unwrap();
+    use jongler::pool::state::StateStore;
+    let store = jongler::pool::files::FileStore::new(env.state(), CONN, &[]);
+    let held = store.try_hold("key1").unwrap().unwrap();
     let r = c
         .post(format!("{}{GENERATE}", proxy.url))
         .bearer_auth(TOKEN)
@@ -447,8 +448,7 @@ fn a_503_says_when_a_key_comes_back() {
         .unwrap()
         .parse()
         .unwrap();
-    let midnight =
-        jongler::http::classify::next_daily_reset(jiff::Timestamp::now(), "America/Los_Angeles");
+    let midnight = jongler::daily::next_reset(jiff::Timestamp::now(), "America/Los_Angeles");
     let expected = midnight
         .duration_since(jiff::Timestamp::now())
         .as_secs_f64();

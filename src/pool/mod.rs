@@ -1,19 +1,56 @@
 //! The key pool: which key a request gets, the lease that holds it, and the
-//! state changes an answer causes. All state lives in [`store`]; the quota
+//! state changes an answer causes. State is reached only through the
+//! [`StateStore`] interface ([`files`] is the marker-file store); the quota
 //! arithmetic is in [`quota`].
+//!
+//! Choosing a key costs O(1) in the common case: from the shared cursor, one
+//! key at a time is examined (its marks, then its hold) and the first usable
+//! one is taken; every key is looked at only when none is free. A request
+//! that must wait queues in this process: a key released here is handed
+//! straight to the first waiter that can use it, and a release in another
+//! process wakes the queue through the store's watch.
 
+pub mod files;
 pub mod quota;
-pub mod store;
+pub mod state;
+mod waiters;
 
-use crate::config::KeyEntry;
+#[cfg(test)]
+mod contract;
+
 use crate::secret::ApiKey;
 use anyhow::Result;
 use jiff::Timestamp;
 use quota::{Ask, Clock, Limit, LimitUse, Metric, Usage, Violation};
 use serde::Serialize;
+use state::{
+    BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark, MarkKind,
+    StateStore,
+};
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use store::{ErrorMark, KeyLock, KeyMarkers, Lockdown, LockdownSource, Store};
+use waiters::Waiters;
+
+/// One configured key: its name (used in marker files and messages) and value.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    /// The INI label or environment variable name.
+    pub name: String,
+    /// The secret itself.
+    pub key: ApiKey,
+}
+
+/// Limits, groups and the daily reset zone of a pool.
+#[derive(Debug, Clone, Default)]
+pub struct Quotas {
+    /// Declared limits (connector, overridden by the INI file).
+    pub limits: Vec<Limit>,
+    /// Key name → the group whose quota it shares.
+    pub groups: HashMap<String, String>,
+    /// The time zone daily quotas reset in.
+    pub tz: String,
+}
 
 /// A key's state, as `status` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -74,25 +111,48 @@ pub struct KeyStatus {
     pub models: Vec<ModelStatus>,
 }
 
-/// Limits, groups and the daily reset zone of a pool.
-#[derive(Debug, Clone, Default)]
-pub struct Quotas {
-    /// Declared limits (connector, overridden by the INI file).
-    pub limits: Vec<Limit>,
-    /// Key name → the group whose quota it shares.
-    pub groups: HashMap<String, String>,
-    /// The time zone daily quotas reset in.
-    pub tz: String,
-}
-
-/// The keys of one connector over one state dir.
+/// The keys of one connector over one state store.
 #[derive(Debug)]
 pub struct Pool {
     connector: String,
     keys: Vec<KeyEntry>,
-    store: Store,
+    store: Arc<dyn StateStore>,
     default_lockdown_secs: u64,
     quotas: Quotas,
+    waiters: Arc<Waiters>,
+    /// The store's watch, started by the first request that has to wait.
+    watch: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
+    watching: std::sync::atomic::AtomicBool,
+}
+
+/// A held key, apart from any pool borrow (a streamed answer keeps one).
+/// Dropping it releases the key — to a request of this process waiting for
+/// one, if there is one that can use it, else to everyone.
+#[derive(Debug)]
+pub struct Held {
+    hold: Option<Box<dyn KeyHold>>,
+    index: usize,
+    waiters: Arc<Waiters>,
+}
+
+impl Held {
+    fn hold(&self) -> &dyn KeyHold {
+        self.hold.as_deref().expect("invariant: held until dropped")
+    }
+
+    /// Releases the key to everyone, skipping this process's waiters (it has
+    /// just been marked: none of them could use it).
+    fn release_to_all(mut self) {
+        drop(self.hold.take());
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            self.waiters.offer(self.index, hold);
+        }
+    }
 }
 
 /// A key held for one request. Dropping it releases the key (VACANT again);
@@ -101,11 +161,11 @@ pub struct Pool {
 pub struct Lease<'p> {
     pool: &'p Pool,
     index: usize,
-    lock: KeyLock,
+    held: Held,
     /// The LOCKDOWN it was taken out of, when tried as a last resort.
     lockdown: Option<Lockdown>,
     /// The send recorded in the usage record.
-    reservation: u64,
+    reservation: Option<u64>,
 }
 
 impl Lease<'_> {
@@ -125,31 +185,43 @@ impl Lease<'_> {
     }
 
     /// The request went through and its answer is still streaming: a
-    /// LOCKDOWN it was in is over; the key stays held by the returned lock.
-    pub fn succeeded_holding(self) -> Result<KeyLock> {
+    /// LOCKDOWN it was in is over; the key stays held by the returned guard.
+    pub fn succeeded_holding(self) -> Result<Held> {
         if self.lockdown.is_some() {
-            self.pool.store.clear_lockdown(&self.lock)?;
+            self.pool
+                .store
+                .clear(self.held.hold(), MarkKind::Lockdown)?;
         }
-        Ok(self.lock)
+        Ok(self.held)
     }
 
     /// The request went through: a LOCKDOWN it was in is over, and the
     /// tokens the answer reports replace the estimate.
     pub fn succeeded(self, tokens: Option<u64>) -> Result<()> {
         if self.lockdown.is_some() {
-            self.pool.store.clear_lockdown(&self.lock)?;
+            self.pool
+                .store
+                .clear(self.held.hold(), MarkKind::Lockdown)?;
             log::info!("key `{}` works again; its LOCKDOWN is cleared", self.name());
         }
-        if let Some(tokens) = tokens.filter(|_| self.pool.counts_tokens()) {
-            let lock = self
-                .pool
-                .store
-                .lock_usage(&self.pool.usage_stem(self.index))?;
-            let mut usage = lock.load();
-            usage.correct(&self.pool.bucket(self.index), self.reservation, tokens);
-            lock.save(&usage)?;
+        if let (Some(tokens), Some(id)) = (
+            tokens.filter(|_| self.pool.counts_tokens()),
+            self.reservation,
+        ) {
+            let bucket = self.pool.bucket(self.index);
+            let label = bucket.label();
+            self.pool.store.update_usage(&bucket, &mut |usage| {
+                usage.correct(&label, id, tokens);
+                true
+            })?;
         }
         Ok(())
+    }
+
+    /// The service was in trouble (not the key): the send is not counted,
+    /// and the key goes back as it was.
+    pub fn unavailable(self) -> Result<()> {
+        self.pool.forget(self.index, self.reservation)
     }
 
     /// Rate limited. With the quotas the API named, those are locked down on
@@ -166,30 +238,24 @@ impl Lease<'_> {
         let now = Timestamp::now();
         let end = until.unwrap_or_else(|| {
             now.saturating_add(jiff::SignedDuration::from_secs(
-                self.pool.default_lockdown_secs as i64,
+                self.pool.default_lockdown_secs.min(i64::MAX as u64) as i64,
             ))
             .unwrap_or(now)
         });
-        let lock = self
-            .pool
-            .store
-            .lock_usage(&self.pool.usage_stem(self.index))?;
-        let mut usage = lock.load();
-        let bucket = self.pool.bucket(self.index);
-        usage.forget(&bucket, self.reservation);
-        let clock = self.pool.clock(now);
-        for violation in violations {
-            usage.learn(
-                &bucket,
-                &self.pool.quotas.limits,
-                violation,
-                end,
-                reason,
-                &clock,
-            );
-        }
-        lock.save(&usage)?;
-        drop(lock);
+        let pool = self.pool;
+        let bucket = pool.bucket(self.index);
+        let label = bucket.label();
+        let clock = pool.clock(now);
+        let reservation = self.reservation;
+        pool.store.update_usage(&bucket, &mut |usage| {
+            if let Some(id) = reservation {
+                usage.forget(&label, id);
+            }
+            for violation in violations {
+                usage.learn(&label, &pool.quotas.limits, violation, end, reason, &clock);
+            }
+            true
+        })?;
         if violations.is_empty() {
             let lockdown = Lockdown {
                 until: Some(end),
@@ -197,8 +263,10 @@ impl Lease<'_> {
                 source,
                 since: now,
             };
-            self.pool.store.write_lockdown(&self.lock, &lockdown)?;
+            pool.store
+                .mark(self.held.hold(), &Mark::Lockdown(lockdown))?;
         }
+        self.held.release_to_all();
         Ok(end)
     }
 
@@ -208,19 +276,15 @@ impl Lease<'_> {
             reason: reason.to_string(),
             since: Timestamp::now(),
         };
-        self.pool.store.write_error(&self.lock, &mark)?;
-        let lock = self
-            .pool
-            .store
-            .lock_usage(&self.pool.usage_stem(self.index))?;
-        let mut usage = lock.load();
-        usage.forget(&self.pool.bucket(self.index), self.reservation);
-        lock.save(&usage)
+        self.pool.store.mark(self.held.hold(), &Mark::Error(mark))?;
+        self.pool.forget(self.index, self.reservation)?;
+        self.held.release_to_all();
+        Ok(())
     }
 
-    /// Clears an ERROR marker (a health check found the key good again).
+    /// Clears an ERROR mark (a health check found the key good again).
     pub fn clear_error(&self) -> Result<bool> {
-        self.pool.store.clear_error(&self.lock)
+        self.pool.store.clear(self.held.hold(), MarkKind::Error)
     }
 }
 
@@ -253,24 +317,67 @@ pub enum NoKey {
     },
 }
 
+/// What one pass over the keys found when none could be taken.
+#[derive(Debug, Default)]
+struct Shortfall {
+    busy: usize,
+    errors: usize,
+    /// The soonest a key comes back (LOCKDOWN end or quota room).
+    soonest: Option<(Timestamp, usize)>,
+    /// Whether every key that comes back waits for a daily reset.
+    all_daily: bool,
+    /// Keys in a guessed LOCKDOWN were tried (and were busy or full).
+    guessed: bool,
+}
+
+impl Shortfall {
+    fn note(&mut self, end: Timestamp, i: usize, daily: bool) {
+        self.all_daily &= daily;
+        if self.soonest.is_none_or(|s| (end, i) < s) {
+            self.soonest = Some((end, i));
+        }
+    }
+}
+
+enum Blocker {
+    None,
+    Error,
+    Exact(Timestamp),
+    Guessed(Timestamp),
+}
+
+enum Taken<'p> {
+    Lease(Lease<'p>),
+    Busy,
+    Blocked(Blocker),
+    NoRoom(quota::RoomLater),
+}
+
+/// How long a waiter sleeps without hearing anything before it looks again,
+/// when the store can tell of releases (else: short, growing polls).
+const WATCHED_POLL: Duration = Duration::from_millis(250);
+
 impl Pool {
     /// A pool of `keys` for `connector`, kept in `store`.
     pub fn new(
         connector: &str,
         keys: Vec<KeyEntry>,
-        store: Store,
+        store: Arc<dyn StateStore>,
         default_lockdown_secs: u64,
     ) -> Pool {
         let quotas = Quotas {
-            tz: crate::http::classify::DAILY_RESET_TZ.into(),
+            tz: crate::daily::DAILY_RESET_TZ.into(),
             ..Quotas::default()
         };
         Pool {
             connector: connector.to_string(),
+            waiters: Arc::new(Waiters::new()),
             keys,
             store,
             default_lockdown_secs,
             quotas,
+            watch: Mutex::new(None),
+            watching: Default::default(),
         }
     }
 
@@ -290,26 +397,27 @@ impl Pool {
         &self.keys
     }
 
-    /// The state dir.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Where the state lives, for messages.
+    pub fn describe_store(&self) -> String {
+        self.store.describe()
     }
 
-    fn bucket(&self, i: usize) -> String {
-        let name = &self.keys[i].name;
-        match self.quotas.groups.get(name) {
-            Some(group) => format!("group:{group}"),
-            None => format!("key:{name}"),
-        }
+    /// Makes the store ready for writing.
+    pub fn prepare(&self) -> Result<()> {
+        self.store.prepare()
     }
 
-    /// The file stem of key `i`'s usage record: `<connector>_<key>`, or
-    /// `<connector>_group~<group>` for a group (`~` is never in a key name).
-    fn usage_stem(&self, i: usize) -> String {
+    /// Removes this connector's LOCKDOWN and ERROR marks, stale holds and
+    /// model lockdowns.
+    pub fn clean(&self) -> Result<CleanReport> {
+        self.store.clean()
+    }
+
+    fn bucket(&self, i: usize) -> BucketId {
         let name = &self.keys[i].name;
         match self.quotas.groups.get(name) {
-            Some(group) => format!("{}_group~{group}", self.connector),
-            None => format!("{}_{name}", self.connector),
+            Some(group) => BucketId::Group(group.clone()),
+            None => BucketId::Key(name.clone()),
         }
     }
 
@@ -325,6 +433,18 @@ impl Pool {
             .limits
             .iter()
             .any(|l| l.metric == Metric::Tokens)
+    }
+
+    fn forget(&self, i: usize, reservation: Option<u64>) -> Result<()> {
+        let Some(id) = reservation else {
+            return Ok(());
+        };
+        let bucket = self.bucket(i);
+        let label = bucket.label();
+        self.store.update_usage(&bucket, &mut |usage| {
+            usage.forget(&label, id);
+            true
+        })
     }
 
     /// Takes a key not in `tried` with room for `ask`, waiting for one until
@@ -344,103 +464,47 @@ impl Pool {
         ask: &Ask,
     ) -> Result<Result<Lease<'_>, NoKey>> {
         let n = self.keys.len();
+        // Others of this process wait already: queue behind them.
+        let mut me = self.waiters.has_waiters().then(|| self.waiters.join(tried));
+        let mut pause: Option<Duration> = me.as_ref().map(|_| WATCHED_POLL);
         let mut backoff = Backoff::new();
         loop {
-            let now = Timestamp::now();
-            let clock = self.clock(now);
-            let markers = self.store.markers(&self.connector)?;
-            let start = self.store.cursor(&self.connector) % n.max(1);
-            let (mut busy, mut errors) = (0usize, 0usize);
-            let mut soonest: Option<(Timestamp, usize)> = None;
-            let mut all_daily = true;
-            let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
-            let mut note = |end: Timestamp,
-                            i: usize,
-                            daily: bool,
-                            soonest: &mut Option<(Timestamp, usize)>| {
-                all_daily &= daily;
-                if soonest.is_none_or(|s| (end, i) < s) {
-                    *soonest = Some((end, i));
-                }
-            };
-            let mut exact: Vec<(Timestamp, usize)> = Vec::new();
-            let taken = {
-                // Takes key `i` if it is free and its bucket has room for `ask`.
-                let mut try_key = |i: usize,
-                                   busy: &mut usize,
-                                   soonest: &mut Option<(Timestamp, usize)>|
-                 -> Result<Option<Lease<'_>>> {
-                    let mut lease = match self.take(i, now)? {
-                        Taken::Lease(lease) => lease,
-                        Taken::Busy => {
-                            *busy += 1;
-                            return Ok(None);
-                        }
-                        Taken::Blocked => return Ok(None),
+            if let (Some(queued), Some(timeout)) = (&me, pause.take()) {
+                let timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+                if let Some((i, hold)) = queued.wait(timeout) {
+                    // A key handed over by a release in this process. Declined
+                    // first: if it doesn't fit, it goes on to the next waiter.
+                    queued.decline(i);
+                    let held = Held {
+                        hold: Some(hold),
+                        index: i,
+                        waiters: self.waiters.clone(),
                     };
-                    let usage_lock = self.store.lock_usage(&self.usage_stem(i))?;
-                    let mut usage = usage_lock.load();
-                    usage.prune(&clock, &self.quotas.limits);
-                    let bucket = self.bucket(i);
-                    if let Err(later) = usage.room(&bucket, &self.quotas.limits, ask, &clock) {
-                        log::debug!(
-                            "key `{}` has no room until {:.0}: {}",
-                            self.keys[i].name,
-                            later.at,
-                            later.why
-                        );
-                        note(later.at, i, later.daily, soonest);
-                        return Ok(None);
-                    }
-                    lease.reservation = usage.record(&bucket, ask, &clock);
-                    usage_lock.save(&usage)?;
-                    Ok(Some(lease))
-                };
-                let mut taken = None;
-                for i in (start..n).chain(0..start) {
-                    if tried.contains(&i) {
-                        continue;
-                    }
-                    match self.blocker(markers.get(&self.keys[i].name), now) {
-                        Blocker::Error => errors += 1,
-                        Blocker::Exact(end) => exact.push((end, i)),
-                        Blocker::Guessed(end) => guessed.push((end, i)),
-                        Blocker::None => {
-                            if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
-                                taken = Some(lease);
-                                break;
-                            }
-                        }
+                    if let Taken::Lease(lease) = self.checked(held, Timestamp::now(), ask, true)? {
+                        self.store.set_cursor(i + 1);
+                        return Ok(Ok(lease));
                     }
                 }
-                if taken.is_none() {
-                    guessed.sort();
-                    for &(_, i) in &guessed {
-                        if let Some(lease) = try_key(i, &mut busy, &mut soonest)? {
-                            log::info!(
-                                "no key is free: trying `{}` before its LOCKDOWN ends",
-                                lease.name()
-                            );
-                            taken = Some(lease);
-                            break;
-                        }
-                    }
+            }
+            let now = Timestamp::now();
+            let shortfall = match self.scan(tried, now, ask)? {
+                Ok(lease) => {
+                    self.store.set_cursor(lease.index + 1);
+                    return Ok(Ok(lease));
                 }
-                taken
+                Err(shortfall) => shortfall,
             };
-            for (end, i) in exact {
-                note(end, i, false, &mut soonest);
-            }
-            if let Some(lease) = taken {
-                self.store.set_cursor(&self.connector, lease.index + 1);
-                return Ok(Ok(lease));
-            }
-
             if tried.len() >= n {
                 return Ok(Err(NoKey::AllTried));
             }
-            let soonest_named = soonest.map(|(t, i)| (t, self.keys[i].name.clone()));
-            if busy == 0 && guessed.is_empty() && soonest.is_none() {
+            let Shortfall {
+                busy,
+                errors,
+                soonest,
+                all_daily,
+                guessed,
+            } = shortfall;
+            if busy == 0 && !guessed && soonest.is_none() {
                 // What is left is in ERROR: nothing will come back.
                 return Ok(Err(if tried.is_empty() {
                     NoKey::AllBad { errors }
@@ -449,7 +513,8 @@ impl Pool {
                 }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if busy == 0 && guessed.is_empty() {
+            let soonest_named = soonest.map(|(t, i)| (t, self.keys[i].name.clone()));
+            let wait = if busy == 0 && !guessed {
                 let (end, key) = soonest_named.clone().expect("invariant: checked above");
                 let until_end = duration_until(end);
                 if until_end > left {
@@ -460,21 +525,124 @@ impl Pool {
                     }));
                 }
                 log::info!("no key has room; waiting {until_end:.1?} for `{key}`");
-                std::thread::sleep(until_end);
+                until_end
+            } else {
+                if left.is_zero() {
+                    return Ok(Err(NoKey::TimedOut {
+                        busy,
+                        soonest: soonest_named,
+                    }));
+                }
+                let mut wait = if self.watching() {
+                    WATCHED_POLL
+                } else {
+                    backoff.next()
+                };
+                if let Some((end, _)) = soonest {
+                    wait = wait.min(duration_until(end).max(Duration::from_millis(1)));
+                }
+                log::debug!("no key free ({busy} in use elsewhere); waiting up to {wait:?}");
+                wait
+            };
+            if me.is_none() {
+                // Queue, listen, and look once more before sleeping: a key
+                // freed since the pass above is not missed.
+                me = Some(self.waiters.join(tried));
+                self.start_watch();
                 continue;
             }
-            if left.is_zero() {
-                return Ok(Err(NoKey::TimedOut {
-                    busy,
-                    soonest: soonest_named,
-                }));
+            pause = Some(wait.min(left).max(Duration::from_micros(100)));
+        }
+    }
+
+    fn watching(&self) -> bool {
+        self.watching.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts the store's watch once: each change wakes the first waiter.
+    fn start_watch(&self) {
+        if self.watching() {
+            return;
+        }
+        let mut watch = self.watch.lock().expect("invariant: no panics under lock");
+        if watch.is_none() {
+            let waiters = Arc::downgrade(&self.waiters);
+            *watch = self.store.watch(Arc::new(move || {
+                if let Some(waiters) = waiters.upgrade() {
+                    waiters.wake_first();
+                }
+            }));
+            self.watching
+                .store(watch.is_some(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// One pass over the keys from the cursor: the first usable one is taken.
+    fn scan(
+        &self,
+        tried: &HashSet<usize>,
+        now: Timestamp,
+        ask: &Ask,
+    ) -> Result<Result<Lease<'_>, Shortfall>> {
+        let n = self.keys.len();
+        let start = self.store.cursor() % n.max(1);
+        let mut shortfall = Shortfall {
+            all_daily: true,
+            ..Shortfall::default()
+        };
+        let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
+        for i in (start..n).chain(0..start) {
+            if tried.contains(&i) {
+                continue;
             }
-            let mut pause = backoff.next().min(left);
-            if let Some((end, _)) = soonest {
-                pause = pause.min(duration_until(end).max(Duration::from_millis(1)));
+            // A look at the marks without holding the key: a blocked key is
+            // skipped without touching its lock.
+            let marks = self.store.marks(&self.keys[i].name)?;
+            match self.blocker(&marks, now) {
+                Blocker::Error => shortfall.errors += 1,
+                Blocker::Exact(end) => shortfall.note(end, i, false),
+                Blocker::Guessed(end) => guessed.push((end, i)),
+                Blocker::None => match self.take(i, now, ask, false)? {
+                    Taken::Lease(lease) => return Ok(Ok(lease)),
+                    taken => self.account(taken, i, &mut shortfall),
+                },
             }
-            log::debug!("no key free ({busy} in use elsewhere); polling again in {pause:?}");
-            std::thread::sleep(pause);
+        }
+        guessed.sort();
+        for &(_, i) in &guessed {
+            shortfall.guessed = true;
+            match self.take(i, now, ask, true)? {
+                Taken::Lease(lease) => {
+                    log::info!(
+                        "no key is free: trying `{}` before its LOCKDOWN ends",
+                        lease.name()
+                    );
+                    return Ok(Ok(lease));
+                }
+                taken => self.account(taken, i, &mut shortfall),
+            }
+        }
+        Ok(Err(shortfall))
+    }
+
+    fn account(&self, taken: Taken<'_>, i: usize, shortfall: &mut Shortfall) {
+        match taken {
+            Taken::Lease(_) => {}
+            Taken::Busy => shortfall.busy += 1,
+            Taken::Blocked(Blocker::Error) => shortfall.errors += 1,
+            Taken::Blocked(Blocker::Exact(end) | Blocker::Guessed(end)) => {
+                shortfall.note(end, i, false)
+            }
+            Taken::Blocked(Blocker::None) => {}
+            Taken::NoRoom(later) => {
+                log::debug!(
+                    "key `{}` has no room until {:.0}: {}",
+                    self.keys[i].name,
+                    later.at,
+                    later.why
+                );
+                shortfall.note(later.at, i, later.daily);
+            }
         }
     }
 
@@ -482,21 +650,22 @@ impl Pool {
     pub fn daily_exhausted(&self, model: &str) -> Result<bool> {
         let now = Timestamp::now();
         let clock = self.clock(now);
-        let markers = self.store.markers(&self.connector)?;
+        let marks = self.store.all_marks()?;
         let ask = Ask {
             model: Some(model.to_string()),
             tokens: 1,
         };
         let mut any = false;
         for i in 0..self.keys.len() {
-            if markers
+            if marks
                 .get(&self.keys[i].name)
                 .is_some_and(|m| m.error.is_some())
             {
                 continue;
             }
-            let usage = self.store.usage(&self.usage_stem(i));
-            match usage.room(&self.bucket(i), &self.quotas.limits, &ask, &clock) {
+            let bucket = self.bucket(i);
+            let usage = self.store.usage(&bucket);
+            match usage.room(&bucket.label(), &self.quotas.limits, &ask, &clock) {
                 Err(later) if later.daily => any = true,
                 _ => return Ok(false),
             }
@@ -504,14 +673,11 @@ impl Pool {
         Ok(any)
     }
 
-    fn blocker(&self, markers: Option<&KeyMarkers>, now: Timestamp) -> Blocker {
-        let Some(markers) = markers else {
-            return Blocker::None;
-        };
-        if markers.error.is_some() {
+    fn blocker(&self, marks: &KeyMarks, now: Timestamp) -> Blocker {
+        if marks.error.is_some() {
             return Blocker::Error;
         }
-        match &markers.lockdown {
+        match &marks.lockdown {
             Some(ld) if ld.ends(self.default_lockdown_secs) > now => {
                 let end = ld.ends(self.default_lockdown_secs);
                 if ld.source.is_exact() {
@@ -524,31 +690,70 @@ impl Pool {
         }
     }
 
-    /// Locks key `i`, then reads its markers again under the lock: another
-    /// process may have marked it between our listing and our lock.
-    fn take(&self, i: usize, now: Timestamp) -> Result<Taken<'_>> {
-        let name = &self.keys[i].name;
-        let Some(lock) = self.store.try_lock(&self.connector, name)? else {
+    /// Holds key `i` and checks it under the hold.
+    fn take(&self, i: usize, now: Timestamp, ask: &Ask, guessed_ok: bool) -> Result<Taken<'_>> {
+        let Some(hold) = self.store.try_hold(&self.keys[i].name)? else {
             return Ok(Taken::Busy);
         };
-        let fresh = self.store.key_markers(&self.connector, name)?;
-        let lockdown = match (self.blocker(Some(&fresh), now), fresh.lockdown) {
-            (Blocker::Error | Blocker::Exact(_), _) => return Ok(Taken::Blocked),
-            (Blocker::Guessed(_), lockdown) => lockdown,
-            (Blocker::None, Some(_)) => {
-                // Over: tidy the marker away while we hold the key.
-                self.store.clear_lockdown(&lock)?;
+        let held = Held {
+            hold: Some(hold),
+            index: i,
+            waiters: self.waiters.clone(),
+        };
+        self.checked(held, now, ask, guessed_ok)
+    }
+
+    /// Reads a held key's marks again (another process may have marked it
+    /// since we looked) and reserves room for `ask` in its quota.
+    fn checked(
+        &self,
+        held: Held,
+        now: Timestamp,
+        ask: &Ask,
+        guessed_ok: bool,
+    ) -> Result<Taken<'_>> {
+        let i = held.index;
+        let fresh = self.store.marks(&self.keys[i].name)?;
+        let lockdown = match self.blocker(&fresh, now) {
+            blocker @ (Blocker::Error | Blocker::Exact(_)) => {
+                held.release_to_all();
+                return Ok(Taken::Blocked(blocker));
+            }
+            Blocker::Guessed(end) if !guessed_ok => {
+                held.release_to_all();
+                return Ok(Taken::Blocked(Blocker::Guessed(end)));
+            }
+            Blocker::Guessed(_) => fresh.lockdown,
+            Blocker::None => {
+                if fresh.lockdown.is_some() {
+                    // Over: tidy the marker away while we hold the key.
+                    self.store.clear(held.hold(), MarkKind::Lockdown)?;
+                }
                 None
             }
-            (Blocker::None, None) => None,
         };
-        Ok(Taken::Lease(Lease {
-            pool: self,
-            index: i,
-            lock,
-            lockdown,
-            reservation: 0,
-        }))
+        let clock = self.clock(now);
+        let bucket = self.bucket(i);
+        let label = bucket.label();
+        let limits = &self.quotas.limits;
+        let mut outcome: Result<u64, quota::RoomLater> = Ok(0);
+        self.store.update_usage(&bucket, &mut |usage| {
+            usage.prune(&clock, limits);
+            outcome = usage
+                .room(&label, limits, ask, &clock)
+                .map(|()| usage.record(&label, ask, &clock));
+            outcome.is_ok()
+        })?;
+        match outcome {
+            Ok(id) => Ok(Taken::Lease(Lease {
+                pool: self,
+                index: i,
+                held,
+                lockdown,
+                reservation: Some(id),
+            })),
+            Err(later) => Ok(Taken::NoRoom(later)),
+        }
     }
 
     /// Takes key `i` for a health check, waiting up to `deadline` if another
@@ -556,13 +761,17 @@ impl Pool {
     pub fn take_for_check(&self, i: usize, deadline: Instant) -> Result<Option<Lease<'_>>> {
         let mut backoff = Backoff::new();
         loop {
-            if let Some(lock) = self.store.try_lock(&self.connector, &self.keys[i].name)? {
+            if let Some(hold) = self.store.try_hold(&self.keys[i].name)? {
                 return Ok(Some(Lease {
                     pool: self,
                     index: i,
-                    lock,
+                    held: Held {
+                        hold: Some(hold),
+                        index: i,
+                        waiters: self.waiters.clone(),
+                    },
                     lockdown: None,
-                    reservation: 0,
+                    reservation: None,
                 }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -577,14 +786,15 @@ impl Pool {
     pub fn states(&self) -> Result<Vec<KeyStatus>> {
         let now = Timestamp::now();
         let clock = self.clock(now);
-        let markers = self.store.markers(&self.connector)?;
+        let marks = self.store.all_marks()?;
         (0..self.keys.len())
             .map(|i| {
-                let usage: Usage = self.store.usage(&self.usage_stem(i));
-                let entry = &self.keys[i];
                 let bucket = self.bucket(i);
+                let label = bucket.label();
+                let usage: Usage = self.store.usage(&bucket);
+                let entry = &self.keys[i];
                 let models: Vec<ModelStatus> = usage
-                    .lockdowns(&bucket, &clock)
+                    .lockdowns(&label, &clock)
                     .into_iter()
                     .map(|(model, l)| ModelStatus {
                         model,
@@ -598,14 +808,14 @@ impl Pool {
                     until: None,
                     reason: None,
                     group: self.quotas.groups.get(&entry.name).cloned(),
-                    usage: usage.standing(&bucket, &self.quotas.limits, &clock),
+                    usage: usage.standing(&label, &self.quotas.limits, &clock),
                     models: Vec::new(),
                 };
-                let m = markers.get(&entry.name);
+                let m = marks.get(&entry.name);
                 if let Some(err) = m.and_then(|m| m.error.as_ref()) {
                     status.state = State::Error;
                     status.reason = Some(err.reason.clone());
-                } else if let Some(holder) = self.store.holder(&self.connector, &entry.name)? {
+                } else if let Some(holder) = self.store.holder(&entry.name)? {
                     status.state = State::Locked;
                     status.reason = Some(format!("in use by {holder}"));
                 } else if let Some(ld) = m
@@ -632,26 +842,13 @@ impl Pool {
     }
 }
 
-enum Blocker {
-    None,
-    Error,
-    Exact(Timestamp),
-    Guessed(Timestamp),
-}
-
-enum Taken<'p> {
-    Lease(Lease<'p>),
-    Busy,
-    Blocked,
-}
-
 fn duration_until(t: Timestamp) -> Duration {
     let d = t.duration_since(Timestamp::now());
     d.try_into().unwrap_or(Duration::ZERO)
 }
 
-/// Polling pauses: short at first, growing to 100 ms, with jitter so that
-/// waiting processes don't move in step.
+/// Polling pauses where the store can't tell of releases: short at first,
+/// growing to 100 ms, with jitter so that waiting processes don't move in step.
 struct Backoff {
     next_ms: f64,
     seed: u64,
@@ -659,16 +856,14 @@ struct Backoff {
 
 impl Backoff {
     fn new() -> Backoff {
-        let seed = u64::from(std::process::id()) ^ (Timestamp::now().as_nanosecond() as u64) | 1;
-        Backoff { next_ms: 2.0, seed }
+        Backoff {
+            next_ms: 2.0,
+            seed: crate::jitter_seed(),
+        }
     }
 
     fn next(&mut self) -> Duration {
-        // xorshift64: good enough for jitter.
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        let jitter = 0.7 + (self.seed % 600) as f64 / 1000.0;
+        let jitter = 0.7 + crate::xorshift(&mut self.seed) as f64 % 600.0 / 1000.0;
         let ms = self.next_ms * jitter;
         self.next_ms = (self.next_ms * 1.5).min(100.0);
         Duration::from_secs_f64(ms / 1000.0)

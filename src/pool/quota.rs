@@ -210,12 +210,12 @@ impl Clock<'_> {
 
     /// The daily reset that started today.
     pub fn day_start(&self) -> Timestamp {
-        crate::http::classify::previous_daily_reset(self.now, self.tz)
+        crate::daily::previous_reset(self.now, self.tz)
     }
 
     /// The next daily reset.
     pub fn next_reset(&self) -> Timestamp {
-        crate::http::classify::next_daily_reset(self.now, self.tz)
+        crate::daily::next_reset(self.now, self.tz)
     }
 }
 

@@ -1,0 +1,187 @@
+//! The contract every [`StateStore`] backend meets, as a test suite: a
+//! backend's tests call [`run_all`] with a way to open its stores.
+
+use super::quota::Usage;
+use super::state::{BucketId, ErrorMark, Lockdown, LockdownSource, Mark, MarkKind, StateStore};
+use jiff::Timestamp;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Opens a store for a connector; every store it opens shares one backend
+/// (as separate processes would).
+pub(crate) type Open<'a> = &'a dyn Fn(&str) -> Arc<dyn StateStore>;
+
+/// Runs every check. Each uses its own connector names, so one backend
+/// can serve them all.
+pub(crate) fn run_all(open: Open<'_>) {
+    a_key_is_held_once_and_free_after_release(open);
+    marks_round_trip_through_a_hold(open);
+    usage_updates_are_never_lost(open);
+    the_cursor_is_shared(open);
+    clean_touches_only_its_own_connector(open);
+    a_release_is_heard_by_a_watcher(open);
+}
+
+fn lockdown(secs: i64) -> Lockdown {
+    let now = Timestamp::now();
+    Lockdown {
+        until: Some(now + jiff::SignedDuration::from_secs(secs)),
+        reason: "429 RESOURCE_EXHAUSTED".into(),
+        source: LockdownSource::RetryInfo,
+        since: now,
+    }
+}
+
+fn a_key_is_held_once_and_free_after_release(open: Open<'_>) {
+    let (a, b) = (open("hold"), open("hold"));
+    a.prepare().unwrap();
+    let hold = a.try_hold("k1").unwrap().expect("a fresh key is free");
+    assert_eq!(hold.key(), "k1");
+    assert!(a.try_hold("k1").unwrap().is_none(), "held once");
+    assert!(b.try_hold("k1").unwrap().is_none(), "by every store");
+    assert!(b.holder("k1").unwrap().is_some(), "and its holder is known");
+    assert!(b.try_hold("k2").unwrap().is_some(), "other keys stay free");
+    drop(hold);
+    assert!(b.holder("k1").unwrap().is_none());
+    assert!(b.try_hold("k1").unwrap().is_some(), "free after release");
+}
+
+fn marks_round_trip_through_a_hold(open: Open<'_>) {
+    let (a, b) = (open("marks"), open("marks"));
+    a.prepare().unwrap();
+    assert!(a.marks("k1").unwrap().is_empty());
+    let hold = a.try_hold("k1").unwrap().unwrap();
+    let ld = lockdown(60);
+    a.mark(hold.as_ref(), &Mark::Lockdown(ld.clone())).unwrap();
+    let error = ErrorMark {
+        reason: "401".into(),
+        since: Timestamp::now(),
+    };
+    let hold2 = a.try_hold("k2").unwrap().unwrap();
+    a.mark(hold2.as_ref(), &Mark::Error(error.clone())).unwrap();
+    drop(hold2);
+    assert_eq!(b.marks("k1").unwrap().lockdown.as_ref(), Some(&ld));
+    assert_eq!(b.marks("k2").unwrap().error.as_ref(), Some(&error));
+    let all = b.all_marks().unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all["k1"].lockdown.as_ref(), Some(&ld));
+    assert!(all["k2"].error.is_some());
+    assert!(a.clear(hold.as_ref(), MarkKind::Lockdown).unwrap());
+    assert!(!a.clear(hold.as_ref(), MarkKind::Lockdown).unwrap());
+    assert!(b.marks("k1").unwrap().is_empty());
+    assert!(!a.clear(hold.as_ref(), MarkKind::Error).unwrap());
+}
+
+fn usage_updates_are_never_lost(open: Open<'_>) {
+    let bucket = BucketId::Group("g".into());
+    open("usage").prepare().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = open("usage");
+            let bucket = bucket.clone();
+            std::thread::spawn(move || {
+                for _ in 0..40 {
+                    store
+                        .update_usage(&bucket, &mut |u: &mut Usage| {
+                            u.next_id += 1;
+                            true
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let store = open("usage");
+    assert_eq!(store.usage(&bucket).next_id, 320);
+    // An update that declines to save changes nothing.
+    store
+        .update_usage(&bucket, &mut |u: &mut Usage| {
+            u.next_id = 0;
+            false
+        })
+        .unwrap();
+    assert_eq!(store.usage(&bucket).next_id, 320);
+    assert_eq!(
+        store.usage(&BucketId::Key("g".into())).next_id,
+        0,
+        "a key's bucket is not its namesake group's"
+    );
+}
+
+fn the_cursor_is_shared(open: Open<'_>) {
+    let (a, b) = (open("cursor"), open("cursor"));
+    a.prepare().unwrap();
+    assert_eq!(a.cursor(), 0);
+    a.set_cursor(7);
+    assert_eq!(b.cursor(), 7);
+    b.set_cursor(12_345);
+    assert_eq!(a.cursor(), 12_345);
+    assert_eq!(open("cursor_other").cursor(), 0);
+}
+
+fn clean_touches_only_its_own_connector(open: Open<'_>) {
+    let (mine, longer, other) = (open("local"), open("local_b"), open("remote"));
+    mine.prepare().unwrap();
+    for store in [&mine, &longer, &other] {
+        let hold = store.try_hold("k1").unwrap().unwrap();
+        store
+            .mark(hold.as_ref(), &Mark::Lockdown(lockdown(600)))
+            .unwrap();
+        let hold = store.try_hold("k2").unwrap().unwrap();
+        store
+            .mark(
+                hold.as_ref(),
+                &Mark::Error(ErrorMark {
+                    reason: "bad".into(),
+                    since: Timestamp::now(),
+                }),
+            )
+            .unwrap();
+        store
+            .update_usage(&BucketId::Key("k1".into()), &mut |u: &mut Usage| {
+                u.next_id = 5;
+                true
+            })
+            .unwrap();
+    }
+    let held = mine.try_hold("k3").unwrap().unwrap();
+    let report = mine.clean().unwrap();
+    assert_eq!(
+        (report.lockdowns, report.errors, report.held),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert!(mine.all_marks().unwrap().is_empty());
+    assert!(mine.try_hold("k3").unwrap().is_none(), "a live hold stays");
+    drop(held);
+    for store in [&longer, &other] {
+        assert_eq!(store.all_marks().unwrap().len(), 2, "{}", store.describe());
+    }
+}
+
+fn a_release_is_heard_by_a_watcher(open: Open<'_>) {
+    let (a, b) = (open("watch"), open("watch"));
+    a.prepare().unwrap();
+    let hold = a.try_hold("k1").unwrap().unwrap();
+    let heard = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = heard.clone();
+    let Some(_guard) = b.watch(Arc::new(move || {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst)
+    })) else {
+        return; // This backend can't tell: waiters poll.
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    heard.store(false, std::sync::atomic::Ordering::SeqCst);
+    drop(hold);
+    let start = Instant::now();
+    while !heard.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "a release was not heard"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,978 @@
+//! The marker-file store: the only code that touches the state dir.
+//!
+//! Each key's state is a marker file named `<connector>_<key name>.<state>`,
+//! as api-jongler names them:
+//!
+//! - `.lock` — LOCKED while some process holds an exclusive `flock` on it. A
+//!   `.lock` nobody has locked is stale (its holder died) and means VACANT, so
+//!   a SIGKILL never strands a key: the kernel drops the lock with the process.
+//! - `.lockdown` — LOCKDOWN, with until-when and why, as JSON.
+//! - `.error` — ERROR, with why, as JSON.
+//!
+//! Lockdown and error markers are only written by the process holding the
+//! key's lock, atomically (temp file, fsync, rename), so a reader sees either
+//! the old marker or the new one, whole. Usage records live in `usage/`, one
+//! per key or group, so listing the markers stays cheap.
+
+#![allow(clippy::disallowed_methods)] // This module owns the file locks.
+
+use super::quota::Usage;
+use super::state::{
+    BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark, MarkKind,
+    StateStore,
+};
+use crate::error::usage;
+use anyhow::{Context, Result};
+use fs2::FileExt;
+use jiff::Timestamp;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const LOCK: &str = "lock";
+const LOCKDOWN: &str = "lockdown";
+const ERROR: &str = "error";
+
+/// The marker files of one connector in one state dir.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+    connector: String,
+    /// Other connectors whose names start with `<connector>_`: their marker
+    /// files start with ours, and `clean` must leave them alone.
+    longer: Vec<String>,
+}
+
+/// A key held through its `.lock` file. Dropping it releases the key: the
+/// file is removed, then the lock let go.
+#[derive(Debug)]
+struct FileHold {
+    file: File,
+    path: PathBuf,
+    key: String,
+}
+
+impl KeyHold for FileHold {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Drop for FileHold {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock: anyone who opened this inode
+        // earlier will find the path gone after locking it, and retry.
+        if let Err(e) = fs::remove_file(&self.path) {
+            log::debug!("removing {}: {e}", self.path.display());
+        }
+        let _ = FileExt::unlock(&self.file);
+    }
+}
+
+impl FileStore {
+    /// The store of `connector` in `dir`; `others` are the names of every
+    /// other known connector (to keep `clean` to this one's files). Nothing
+    /// is touched until it is used.
+    pub fn new(dir: impl Into<PathBuf>, connector: &str, others: &[String]) -> FileStore {
+        let prefix = format!("{connector}_");
+        FileStore {
+            dir: dir.into(),
+            connector: connector.to_string(),
+            longer: others
+                .iter()
+                .filter(|o| o.starts_with(&prefix))
+                .map(|o| format!("{o}_"))
+                .collect(),
+        }
+    }
+
+    /// The state dir.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn marker_path(&self, key: &str, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}_{key}.{ext}", self.connector))
+    }
+
+    /// The part of a file name after `<connector>_`, if the file is this
+    /// connector's (and not a longer-named connector's).
+    fn own<'n>(&self, name: &'n str) -> Option<&'n str> {
+        let rest = name
+            .strip_prefix(self.connector.as_str())?
+            .strip_prefix('_')?;
+        if self.longer.iter().any(|l| name.starts_with(l.as_str())) {
+            return None;
+        }
+        Some(rest)
+    }
+
+    /// Usage records live apart from the markers, so listing the markers
+    /// stays cheap however many keys have been used.
+    fn usage_dir(&self) -> PathBuf {
+        self.dir.join("usage")
+    }
+
+    /// The file stem of a usage record: `<connector>_<key>`, or
+    /// `<connector>_group~<group>` (`~` is never in a key name).
+    fn usage_base(&self, bucket: &BucketId) -> PathBuf {
+        let stem = match bucket {
+            BucketId::Key(name) => format!("{}_{name}", self.connector),
+            BucketId::Group(name) => format!("{}_group~{name}", self.connector),
+        };
+        self.usage_dir().join(stem)
+    }
+
+    fn cursor_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.cursor", self.connector))
+    }
+
+    /// Locks the usage record at `base` for update, waiting for other processes.
+    fn lock_usage(&self, base: &Path) -> Result<UsageLock> {
+        let dir = self.usage_dir();
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        if let Err(e) = builder.create(&dir)
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(io_error("can't create", &dir, e));
+        }
+        let mut lock_path = base.as_os_str().to_owned();
+        lock_path.push(".usage.lock");
+        let lock_path = PathBuf::from(lock_path);
+        let file =
+            open_private(&lock_path, false).map_err(|e| io_error("can't open", &lock_path, e))?;
+        FileExt::lock_exclusive(&file).map_err(|e| io_error("can't lock", &lock_path, e))?;
+        Ok(UsageLock {
+            _lock: file,
+            base: base.to_path_buf(),
+            newest: Default::default(),
+        })
+    }
+
+    fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("marker");
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut file = open_private(&tmp, true)?;
+            file.write_all(data)?;
+            file.sync_all()?;
+            fs::rename(&tmp, path)?;
+            if let Ok(dir) = File::open(&self.dir) {
+                let _ = dir.sync_all();
+            }
+            Ok(())
+        })();
+        result.map_err(|e: io::Error| {
+            let _ = fs::remove_file(&tmp);
+            io_error("can't write", path, e)
+        })
+    }
+
+    fn remove(&self, path: &Path) -> Result<bool> {
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error("can't remove", path, e)),
+        }
+    }
+
+    /// Removes a `.lock` nobody holds; whether it was stale (else held).
+    fn remove_if_stale(&self, path: &Path, key: &str) -> Result<Option<bool>> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("can't open", path, e)),
+        };
+        match lock_state(&file, path, &self.dir)? {
+            Locked::Busy => Ok(Some(false)),
+            Locked::Ours => {
+                if same_file(&file, path)? {
+                    drop(FileHold {
+                        file,
+                        path: path.to_path_buf(),
+                        key: key.to_string(),
+                    });
+                    Ok(Some(true))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// Removes everything `--cleanup-all` removes: every connector's markers,
+/// stale locks and model lockdowns in `dir`.
+pub fn clean_all(dir: &Path) -> Result<CleanReport> {
+    let mut report = CleanReport::default();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(io_error("can't list", dir, e)),
+    };
+    let mut connectors: Vec<String> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("can't list", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some((base, ext)) = name.rsplit_once('.')
+            && matches!(ext, LOCK | LOCKDOWN | ERROR)
+            && let Some((connector, _)) = base.split_once('_')
+            && !connectors.iter().any(|c| c == connector)
+        {
+            connectors.push(connector.to_string());
+        }
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            // A temp file a crashed writer left behind.
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    if let Ok(entries) = fs::read_dir(dir.join("usage")) {
+        for entry in entries.flatten() {
+            if let Some(stem) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".usage0"))
+                && let Some((connector, _)) = stem.split_once('_')
+                && !connectors.iter().any(|c| c == connector)
+            {
+                connectors.push(connector.to_string());
+            }
+        }
+    }
+    // The shortest prefix before the first '_' is enough: with no names of
+    // longer connectors given, a store cleans every file starting with it.
+    for connector in connectors {
+        report += FileStore::new(dir, &connector, &[]).clean()?;
+    }
+    Ok(report)
+}
+
+impl StateStore for FileStore {
+    fn describe(&self) -> String {
+        format!("state dir {}", self.dir.display())
+    }
+
+    /// Creates the dir (mode 0700) if needed and checks it can hold locks.
+    fn prepare(&self) -> Result<()> {
+        let dir = &self.dir;
+        match fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(usage(format!(
+                    "state dir {} is not a directory",
+                    dir.display()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut builder = fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(dir).map_err(|e| {
+                    usage(format!(
+                        "can't create state dir {}: {e}; pass --state-dir or set JONGLER_STATE_DIR to a writable dir",
+                        dir.display()
+                    ))
+                })?;
+            }
+            Err(e) => {
+                return Err(usage(format!(
+                    "can't use state dir {}: {e}; pass --state-dir or set JONGLER_STATE_DIR to a writable dir",
+                    dir.display()
+                )));
+            }
+        }
+        refuse_network_fs(dir)
+    }
+
+    fn try_hold(&self, key: &str) -> Result<Option<Box<dyn KeyHold>>> {
+        let path = self.marker_path(key, LOCK);
+        for _ in 0..16 {
+            let file = open_private(&path, false).map_err(|e| io_error("can't open", &path, e))?;
+            if let Locked::Busy = lock_state(&file, &path, &self.dir)? {
+                return Ok(None);
+            }
+            // The path may have been unlinked (and maybe recreated) between
+            // our open and our lock: then we locked a dead inode. Retry.
+            if same_file(&file, &path)? {
+                let mut hold = FileHold {
+                    file,
+                    path,
+                    key: key.to_string(),
+                };
+                let holder = format!("pid {} since {}\n", std::process::id(), Timestamp::now());
+                let _ = hold
+                    .file
+                    .set_len(0)
+                    .and_then(|()| hold.file.write_all(holder.as_bytes()));
+                return Ok(Some(Box::new(hold)));
+            }
+        }
+        Err(anyhow::anyhow!(
+            "{} keeps changing under us; is something else deleting files in the state dir?",
+            path.display()
+        ))
+    }
+
+    fn holder(&self, key: &str) -> Result<Option<String>> {
+        let path = self.marker_path(key, LOCK);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("can't open", &path, e)),
+        };
+        match FileExt::try_lock_shared(&file) {
+            Ok(()) => {
+                let _ = FileExt::unlock(&file);
+                Ok(None)
+            }
+            Err(e) if is_contended(&e) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Ok(Some(text.trim().to_string()))
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "the filesystem of state dir {} can't lock {}: {e}",
+                self.dir.display(),
+                path.display()
+            )),
+        }
+    }
+
+    fn marks(&self, key: &str) -> Result<KeyMarks> {
+        Ok(KeyMarks {
+            lockdown: read_lockdown(&self.marker_path(key, LOCKDOWN))?,
+            error: read_error(&self.marker_path(key, ERROR))?,
+        })
+    }
+
+    fn all_marks(&self) -> Result<HashMap<String, KeyMarks>> {
+        let mut out: HashMap<String, KeyMarks> = HashMap::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_error("can't list", &self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("can't list", &self.dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(rest) = self.own(name) else { continue };
+            let Some((key, ext)) = rest.rsplit_once('.') else {
+                continue;
+            };
+            match ext {
+                LOCKDOWN => {
+                    out.entry(key.to_string()).or_default().lockdown = read_lockdown(&entry.path())?
+                }
+                ERROR => out.entry(key.to_string()).or_default().error = read_error(&entry.path())?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn mark(&self, hold: &dyn KeyHold, mark: &Mark) -> Result<()> {
+        let (ext, json) = match mark {
+            Mark::Lockdown(lockdown) => (LOCKDOWN, serde_json::to_vec_pretty(lockdown)),
+            Mark::Error(error) => (ERROR, serde_json::to_vec_pretty(error)),
+        };
+        let json = json.expect("invariant: marks serialize");
+        self.write_atomic(&self.marker_path(hold.key(), ext), &json)
+    }
+
+    fn clear(&self, hold: &dyn KeyHold, kind: MarkKind) -> Result<bool> {
+        let ext = match kind {
+            MarkKind::Lockdown => LOCKDOWN,
+            MarkKind::Error => ERROR,
+        };
+        self.remove(&self.marker_path(hold.key(), ext))
+    }
+
+    fn update_usage(
+        &self,
+        bucket: &BucketId,
+        update: &mut dyn FnMut(&mut Usage) -> bool,
+    ) -> Result<()> {
+        let lock = self.lock_usage(&self.usage_base(bucket))?;
+        let mut usage = lock.load();
+        if update(&mut usage) {
+            lock.save(&usage)?;
+        }
+        Ok(())
+    }
+
+    /// A reader always finds the last whole record in one of the two slots.
+    fn usage(&self, bucket: &BucketId) -> Usage {
+        read_usage(&self.usage_base(bucket)).0
+    }
+
+    /// A shared hint: a lost update only makes the spread a little less even.
+    fn cursor(&self) -> usize {
+        let mut text = [0u8; 24];
+        let n = File::open(self.cursor_path())
+            .and_then(|mut f| f.read(&mut text))
+            .unwrap_or(0);
+        std::str::from_utf8(&text[..n])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn set_cursor(&self, at: usize) {
+        let path = self.cursor_path();
+        // Fixed width, written in place: a torn write reads back as 0.
+        let text = format!("{at:<20}\n");
+        if let Err(e) = open_private(&path, false).and_then(|mut f| f.write_all(text.as_bytes())) {
+            log::debug!("updating {}: {e}", path.display());
+        }
+    }
+
+    fn clean(&self) -> Result<CleanReport> {
+        let mut report = CleanReport::default();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+            Err(e) => return Err(io_error("can't list", &self.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("can't list", &self.dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(rest) = self.own(name) else { continue };
+            let Some((key, ext)) = rest.rsplit_once('.') else {
+                continue;
+            };
+            let path = entry.path();
+            match ext {
+                LOCKDOWN => report.lockdowns += usize::from(self.remove(&path)?),
+                ERROR => report.errors += usize::from(self.remove(&path)?),
+                LOCK => match self.remove_if_stale(&path, key)? {
+                    Some(true) => report.stale_locks += 1,
+                    Some(false) => report.held += 1,
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        // Model lockdowns and learned limits live in the usage records.
+        if let Ok(entries) = fs::read_dir(self.usage_dir()) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if self.own(name).is_none() {
+                    continue;
+                }
+                let Some(stem) = name.strip_suffix(".usage0") else {
+                    continue;
+                };
+                let lock = self.lock_usage(&self.usage_dir().join(stem))?;
+                let mut usage = lock.load();
+                for bucket in usage.buckets.values_mut() {
+                    report.lockdowns += bucket.lockdowns.len();
+                    bucket.lockdowns.clear();
+                    bucket.learned.clear();
+                }
+                lock.save(&usage)?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// inotify (or the platform's equivalent) on the state dir: a removed
+    /// file is a released key or a cleared mark.
+    fn watch(
+        &self,
+        on_change: Arc<dyn Fn() + Send + Sync>,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        use notify::Watcher;
+        let handler = move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && matches!(
+                    event.kind,
+                    notify::EventKind::Remove(_) | notify::EventKind::Any
+                )
+            {
+                on_change();
+            }
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(w) => w,
+            Err(e) => {
+                log::debug!("can't watch the state dir ({e}); polling instead");
+                return None;
+            }
+        };
+        if let Err(e) = watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive) {
+            log::debug!("can't watch {} ({e}); polling instead", self.dir.display());
+            return None;
+        }
+        Some(Box::new(std::sync::Mutex::new(watcher)))
+    }
+}
+
+enum Locked {
+    /// We have the lock now.
+    Ours,
+    /// Someone else has it.
+    Busy,
+}
+
+fn is_contended(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+        || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+}
+
+/// Tries an exclusive lock, keeping "someone else holds it" apart from "this
+/// filesystem can't lock" (cargo's flock.rs does the same).
+fn lock_state(file: &File, path: &Path, dir: &Path) -> Result<Locked> {
+    match FileExt::try_lock_exclusive(file) {
+        Ok(()) => Ok(Locked::Ours),
+        Err(e) if is_contended(&e) => Ok(Locked::Busy),
+        Err(e) => Err(anyhow::anyhow!(
+            "the filesystem of state dir {} can't lock {}: {e}",
+            dir.display(),
+            path.display()
+        )),
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> anyhow::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            "; pass --state-dir or set JONGLER_STATE_DIR to a writable dir"
+        }
+        _ => "",
+    };
+    let err = anyhow::anyhow!("{what} {}: {e}{hint}", path.display());
+    match e.kind() {
+        io::ErrorKind::PermissionDenied
+        | io::ErrorKind::ReadOnlyFilesystem
+        | io::ErrorKind::NotADirectory => usage(format!("{err}")),
+        _ => err,
+    }
+}
+
+/// One usage record, held for update: every process that
+/// records a send takes this lock first, so no update is lost.
+///
+/// The record is double-buffered: two slot files, each `header + JSON` with a
+/// generation number, length and checksum; a save overwrites the older slot
+/// in place. A reader takes the valid slot with the newest generation, so a
+/// writer killed mid-write leaves the previous record intact. (Replacing the
+/// file by rename would do the same, but ext4 flushes the data of a file
+/// renamed over another, which cost a millisecond per call.)
+#[derive(Debug)]
+struct UsageLock {
+    _lock: File,
+    base: PathBuf,
+    newest: std::cell::Cell<Option<(usize, u64)>>,
+}
+
+impl UsageLock {
+    /// Reads the record; a missing or unreadable one starts afresh.
+    fn load(&self) -> Usage {
+        let (usage, newest) = read_usage(&self.base);
+        self.newest.set(newest);
+        usage
+    }
+
+    /// Saves the record over the older slot.
+    fn save(&self, usage: &Usage) -> Result<()> {
+        let (slot, generation) = match self.newest.get() {
+            Some((slot, generation)) => (1 - slot, generation + 1),
+            None => (0, 1),
+        };
+        let json = serde_json::to_vec(usage).expect("invariant: usage serializes");
+        let mut data = format!(
+            "{USAGE_MAGIC} {generation} {} {:016x}\n",
+            json.len(),
+            fnv1a(&json)
+        )
+        .into_bytes();
+        data.extend_from_slice(&json);
+        let path = slot_path(&self.base, slot);
+        let result = (|| {
+            // In place, never truncated to zero first (ext4 would flush it).
+            let mut file = open_private(&path, false)?;
+            file.write_all(&data)?;
+            file.set_len(data.len() as u64)
+        })();
+        result.map_err(|e| io_error("can't write", &path, e))?;
+        self.newest.set(Some((slot, generation)));
+        Ok(())
+    }
+}
+
+const USAGE_MAGIC: &str = "jongler-usage-v1";
+
+fn slot_path(base: &Path, slot: usize) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(format!(".usage{slot}"));
+    PathBuf::from(name)
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The newest valid slot of a usage record: the record, and (slot, generation).
+fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
+    let mut best: Option<(u64, usize, Usage)> = None;
+    for slot in 0..2 {
+        let Ok(data) = fs::read(slot_path(base, slot)) else {
+            continue;
+        };
+        let Some(newline) = data.iter().position(|b| *b == b'\n') else {
+            continue;
+        };
+        let header = String::from_utf8_lossy(&data[..newline]).into_owned();
+        let body = &data[newline + 1..];
+        let fields: Vec<&str> = header.split(' ').collect();
+        let valid = fields.len() == 4
+            && fields[0] == USAGE_MAGIC
+            && fields[2].parse::<usize>().ok() == Some(body.len())
+            && u64::from_str_radix(fields[3], 16).ok() == Some(fnv1a(body));
+        let Some(generation) = fields
+            .get(1)
+            .and_then(|g| g.parse::<u64>().ok())
+            .filter(|_| valid)
+        else {
+            continue;
+        };
+        if best.as_ref().is_some_and(|(g, _, _)| *g >= generation) {
+            continue;
+        }
+        match serde_json::from_slice(body) {
+            Ok(usage) => best = Some((generation, slot, usage)),
+            Err(e) => log::warn!(
+                "usage record {} is unreadable ({e})",
+                slot_path(base, slot).display()
+            ),
+        }
+    }
+    match best {
+        Some((generation, slot, usage)) => (usage, Some((slot, generation))),
+        None => (Usage::default(), None),
+    }
+}
+
+fn open_private(path: &Path, truncate: bool) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata().context("stat of a locked file")?;
+    match fs::metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("can't stat {}: {e}", path.display())),
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> Result<bool> {
+    Ok(path.exists())
+}
+
+fn read_marker(path: &Path) -> Result<Option<(Vec<u8>, Timestamp)>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::anyhow!("can't read {}: {e}", path.display())),
+    };
+    let mtime = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| Timestamp::try_from(t).ok())
+        .unwrap_or_else(Timestamp::now);
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)
+        .with_context(|| format!("can't read {}", path.display()))?;
+    Ok(Some((data, mtime)))
+}
+
+/// Reads a `.lockdown`; one that is empty or not ours (api-jongler's) is a
+/// LOCKDOWN without details.
+fn read_lockdown(path: &Path) -> Result<Option<Lockdown>> {
+    Ok(read_marker(path)?.map(|(data, mtime)| {
+        serde_json::from_slice(&data).unwrap_or(Lockdown {
+            until: None,
+            reason: "marker without details (api-jongler's?)".into(),
+            source: LockdownSource::Legacy,
+            since: mtime,
+        })
+    }))
+}
+
+/// Reads a `.error`; one that is empty or not ours is an ERROR without details.
+fn read_error(path: &Path) -> Result<Option<ErrorMark>> {
+    Ok(read_marker(path)?.map(|(data, mtime)| {
+        serde_json::from_slice(&data).unwrap_or(ErrorMark {
+            reason: "marker without details (api-jongler's?)".into(),
+            since: mtime,
+        })
+    }))
+}
+
+/// flock is unreliable on network filesystems: refuse them outright.
+/// The name of a network filesystem, from `statfs`'s `f_type`, if it is one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn network_fs_name(f_type: u32) -> Option<&'static str> {
+    const NETWORK_FS: &[(u32, &str)] = &[
+        (0x6969, "NFS"),
+        (0x517B, "SMB"),
+        (0xFF53_4D42, "CIFS"),
+        (0xFE53_4D42, "SMB2"),
+        (0x0BD0_0BD0, "Lustre"),
+        (0x6B41_4653, "AFS"),
+        (0x0102_1997, "9P"),
+    ];
+    NETWORK_FS
+        .iter()
+        .find(|(magic, _)| *magic == f_type)
+        .map(|(_, name)| *name)
+}
+
+#[cfg(target_os = "linux")]
+fn refuse_network_fs(dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+        usage(format!(
+            "state dir {} has a NUL byte in its path",
+            dir.display()
+        ))
+    })?;
+    let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is a valid NUL-terminated string and stat a valid out-pointer.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return Ok(());
+    }
+    // f_type's width and sign differ between platforms; the magic numbers are 32-bit.
+    #[allow(clippy::unnecessary_cast)]
+    let kind = stat.f_type as u32;
+    if let Some(name) = network_fs_name(kind) {
+        return Err(usage(format!(
+            "state dir {} is on {name}, where file locks are unreliable; \
+             pass --state-dir or set JONGLER_STATE_DIR to a local dir",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn refuse_network_fs(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(connector: &str) -> (tempfile::TempDir, FileStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new(tmp.path().join("state"), connector, &[]);
+        store.prepare().unwrap();
+        (tmp, store)
+    }
+
+    #[test]
+    fn the_file_store_meets_the_contract() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let known = ["local".to_string(), "local_b".to_string()];
+        super::super::contract::run_all(&|connector| {
+            Arc::new(FileStore::new(&dir, connector, &known)) as Arc<dyn StateStore>
+        });
+    }
+
+    #[test]
+    fn markers_are_named_as_api_jongler_names_them() {
+        let (_t, store) = store("c");
+        let hold = store.try_hold("k1").unwrap().expect("free");
+        assert!(store.dir().join("c_k1.lock").exists());
+        assert!(
+            store
+                .holder("k1")
+                .unwrap()
+                .unwrap()
+                .contains(&std::process::id().to_string())
+        );
+        store
+            .mark(
+                hold.as_ref(),
+                &Mark::Error(ErrorMark {
+                    reason: "x".into(),
+                    since: Timestamp::now(),
+                }),
+            )
+            .unwrap();
+        assert!(store.dir().join("c_k1.error").exists());
+        drop(hold);
+        assert!(!store.dir().join("c_k1.lock").exists());
+    }
+
+    #[test]
+    fn a_stale_lock_file_is_vacant() {
+        let (_t, store) = store("c");
+        fs::write(store.dir().join("c_k1.lock"), "pid 1 since then").unwrap();
+        assert!(store.holder("k1").unwrap().is_none());
+        assert!(store.try_hold("k1").unwrap().is_some());
+    }
+
+    #[test]
+    fn empty_or_foreign_markers_are_valid_states() {
+        let (_t, store) = store("c");
+        fs::write(store.dir().join("c_k2.error"), "").unwrap();
+        fs::write(store.dir().join("c_k3.lockdown"), "").unwrap();
+        fs::write(store.dir().join("other_k1.error"), "").unwrap();
+        let all = store.all_marks().unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all["k2"].error.is_some());
+        assert_eq!(
+            all["k3"].lockdown.as_ref().unwrap().source,
+            LockdownSource::Legacy
+        );
+        let hold = store.try_hold("k1").unwrap().unwrap();
+        store
+            .mark(
+                hold.as_ref(),
+                &Mark::Lockdown(Lockdown {
+                    until: None,
+                    reason: "r".into(),
+                    source: LockdownSource::Default,
+                    since: Timestamp::now(),
+                }),
+            )
+            .unwrap();
+        #[cfg(unix)]
+        {
+            let mode = fs::metadata(store.dir().join("c_k1.lockdown")).unwrap();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn cleanup_of_one_connector_leaves_longer_named_ones_and_clean_all_takes_everything() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let known = ["local".to_string(), "local_b".to_string()];
+        let local = FileStore::new(&dir, "local", &known);
+        local.prepare().unwrap();
+        for name in [
+            "local_k1.error",
+            "local_b_k1.error",
+            "local_b_k2.lock",
+            "x_k.lockdown",
+        ] {
+            fs::write(dir.join(name), "").unwrap();
+        }
+        fs::write(dir.join(".local_k1.error.99.tmp"), "").unwrap();
+        let report = local.clean().unwrap();
+        assert_eq!((report.errors, report.stale_locks), (1, 0), "{report:?}");
+        assert!(dir.join("local_b_k1.error").exists());
+        assert!(dir.join("local_b_k2.lock").exists());
+        let report = clean_all(&dir).unwrap();
+        assert_eq!(
+            (report.errors, report.lockdowns, report.stale_locks),
+            (1, 1, 1),
+            "{report:?}"
+        );
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.iter().all(|n| n == "usage"), "{left:?}");
+    }
+
+    #[test]
+    fn a_torn_usage_write_leaves_the_previous_record() {
+        let (_t, store) = store("c");
+        let bucket = BucketId::Key("k".into());
+        for id in [1, 2] {
+            store
+                .update_usage(&bucket, &mut |u| {
+                    u.next_id = id;
+                    true
+                })
+                .unwrap();
+        }
+        assert_eq!(store.usage(&bucket).next_id, 2);
+        // A writer killed halfway through its write of the newest slot.
+        let (newest, _) = read_usage(&store.usage_base(&bucket)).1.unwrap();
+        let slot = slot_path(&store.usage_base(&bucket), newest);
+        let data = fs::read(&slot).unwrap();
+        fs::write(&slot, &data[..data.len() - 3]).unwrap();
+        assert_eq!(
+            store.usage(&bucket).next_id,
+            1,
+            "the older whole record wins"
+        );
+        store.update_usage(&bucket, &mut |_| true).unwrap();
+        assert_eq!(
+            store.usage(&bucket).next_id,
+            1,
+            "and the next save goes over the torn slot"
+        );
+    }
+
+    #[test]
+    fn network_filesystems_are_recognised() {
+        assert_eq!(network_fs_name(0x6969), Some("NFS"));
+        assert_eq!(network_fs_name(0xFF53_4D42), Some("CIFS"));
+        assert_eq!(network_fs_name(0xEF53), None, "ext4");
+        assert_eq!(network_fs_name(0x0102_1994), None, "tmpfs");
+        // The dir the tests run in is local: it must pass.
+        let (_t, store) = store("c");
+        assert!(refuse_network_fs(store.dir()).is_ok());
+    }
+
+    #[test]
+    fn state_dir_is_private() {
+        let (_t, store) = store("c");
+        #[cfg(unix)]
+        {
+            let mode = fs::metadata(store.dir()).unwrap();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+                0o700
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_a_usage_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("f"), "").unwrap();
+        let err = FileStore::new(tmp.path().join("f"), "c", &[])
+            .prepare()
+            .unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&err).code(), 2);
+        let err = FileStore::new(tmp.path().join("f/state"), "c", &[])
+            .prepare()
+            .unwrap_err();
+        assert_eq!(crate::error::exit_code_of(&err).code(), 2, "{err}");
+    }
+}
