@@ -106,6 +106,8 @@ struct Shared {
     latency: Mutex<Duration>,
     /// Until when every model answers 503 "overloaded" (`None`: it doesn't).
     outage_until: Mutex<Option<Instant>>,
+    /// Prompt text → when its request arrived and when its answer was ready.
+    times: Mutex<HashMap<String, (Instant, Option<Instant>)>>,
     stats: Mutex<Stats>,
     in_flight: Mutex<HashMap<String, u32>>,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
@@ -140,6 +142,7 @@ impl Emulator {
             rate: config.rate,
             latency: Mutex::new(config.latency),
             outage_until: Mutex::new(None),
+            times: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             in_flight: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
@@ -204,6 +207,17 @@ impl Emulator {
             .lock()
             .expect("invariant: no panics under lock")
             .clone()
+    }
+
+    /// When the request whose prompt is `text` arrived, and when its answer
+    /// was ready (in this process's clock).
+    pub fn times(&self, text: &str) -> Option<(Instant, Option<Instant>)> {
+        self.shared
+            .times
+            .lock()
+            .expect("invariant: no panics under lock")
+            .get(text)
+            .copied()
     }
 
     /// Every model answers 503 `UNAVAILABLE` "The model is overloaded", as
@@ -594,10 +608,16 @@ async fn answer(
         .expect("invariant")
         .started
         .insert(text.clone());
+    let arrived = Instant::now();
     let latency = *shared.latency.lock().expect("invariant");
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    shared
+        .times
+        .lock()
+        .expect("invariant")
+        .insert(text.clone(), (arrived, Some(Instant::now())));
     let prompt_tokens = text.len().div_ceil(4).max(1);
     let reply = format!("echo: {text}");
     let reply_tokens = reply.len().div_ceil(4);

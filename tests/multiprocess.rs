@@ -35,6 +35,49 @@ fn a_sigkilled_holders_key_is_free_again_at_once() {
     assert!(stdout(&out).contains("echo: next"));
 }
 
+/// The engine issue: a process waiting for a key hears of its release (no
+/// polling), so it gets the key within 20 ms.
+#[test]
+fn a_waiting_process_gets_a_key_released_by_another_within_20ms() {
+    use jongler::pool::state::StateStore;
+    let env = Env::builder().keys(1).build();
+    std::fs::create_dir_all(env.state()).unwrap();
+    let store = jongler::pool::files::FileStore::new(env.state(), CONN, &[]);
+    let mut gaps = Vec::new();
+    for round in 0..5 {
+        let hold = store.try_hold("key1").unwrap().unwrap();
+        let text = format!("waiter {round}");
+        let child = env
+            .cmd()
+            .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Long enough to be waiting; far shorter than the 250 ms fallback poll
+        // would make a release found by polling look instant.
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(env.emulator.times(&text).is_none(), "it waited");
+        let released = Instant::now();
+        drop(hold);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let (arrived, _) = env.emulator.times(&text).unwrap();
+        gaps.push(arrived.duration_since(released));
+    }
+    gaps.sort();
+    eprintln!("release-to-request gaps: {gaps:?}");
+    assert!(
+        gaps[gaps.len() / 2] < Duration::from_millis(20),
+        "median {:?} (all: {gaps:?})",
+        gaps[gaps.len() / 2]
+    );
+    assert!(
+        gaps[gaps.len() - 1] < Duration::from_millis(200),
+        "{gaps:?}"
+    );
+}
+
 /// The issue's acceptance run: 320 calls from 32 processes at a time over 8
 /// keys, every 10th SIGKILLed while its request is in flight.
 #[test]

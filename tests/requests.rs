@@ -283,7 +283,11 @@ fn a_callers_openai_style_body_exits_4_and_marks_no_key() {
     let body = r#"{"contents":[{"parts":[{"text":"hi"}]}],"max_tokens":5}"#;
     let out = env.run(&[CONN, "POST", GENERATE, body]);
     assert_eq!(code(&out), 4, "{}", stderr(&out));
-    assert!(stdout(&out).contains(r#"Unknown name \"max_tokens\""#), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(r#"Unknown name \"max_tokens\""#),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(
         env.emulator.stats().requests,
         1,

@@ -506,3 +506,47 @@ fn a_sigkilled_proxy_strands_no_key() {
     let out = env.generate("after", &["--wait", "0"]);
     assert_eq!(code(&out), 0, "the key is free at once: {}", stderr(&out));
 }
+
+/// The engine issue: in one process a released key is handed straight to
+/// the request waiting for it, not found by a later poll.
+#[test]
+fn a_freed_key_reaches_a_waiting_request_within_5ms() {
+    let env = Arc::new(
+        Env::builder()
+            .keys(1)
+            .latency(Duration::from_millis(200))
+            .build(),
+    );
+    let proxy = Arc::new(Proxy::start(&env, &[]));
+    let post = |proxy: &Proxy, text: &str| {
+        let r = client()
+            .post(format!("{}{GENERATE}", proxy.url))
+            .bearer_auth(TOKEN)
+            .body(prompt(text))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{text}");
+    };
+    let mut gaps = Vec::new();
+    for round in 0..5 {
+        let (first, second) = (format!("first {round}"), format!("second {round}"));
+        let (p, f) = (proxy.clone(), first.clone());
+        let a = std::thread::spawn(move || post(&p, &f));
+        assert!(env.wait_started(&first, None));
+        let (p, s) = (proxy.clone(), second.clone());
+        let b = std::thread::spawn(move || post(&p, &s));
+        a.join().unwrap();
+        b.join().unwrap();
+        let (_, first_done) = env.emulator.times(&first).unwrap();
+        let (second_arrived, _) = env.emulator.times(&second).unwrap();
+        gaps.push(second_arrived.duration_since(first_done.unwrap()));
+    }
+    gaps.sort();
+    eprintln!("hand-off gaps: {gaps:?}");
+    assert!(
+        gaps[gaps.len() / 2] < Duration::from_millis(5),
+        "median hand-off {:?} (all: {gaps:?})",
+        gaps[gaps.len() / 2]
+    );
+    assert_eq!(env.emulator.stats().overlaps, 0);
+}
