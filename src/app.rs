@@ -174,6 +174,9 @@ fn request(cli: &Cli) -> Result<ExitCode> {
         );
     }
     output::write_response(&response, cli.include, cli.pretty)?;
+    // The process ends next: freeing a big pool key by key would only cost
+    // time (every key is released already, and nothing else is held).
+    std::mem::forget(jongler);
     Ok(ExitCode::for_status(response.status))
 }
 

@@ -200,8 +200,8 @@ impl Connector {
             spec.to_limit().map_err(|e| format!("limits[{i}]: {e}"))?;
         }
         if let Some(tz) = &self.daily_reset_tz {
-            jiff::tz::TimeZone::get(tz)
-                .map_err(|_| format!("daily_reset_tz {tz:?} is not a time zone"))?;
+            crate::daily::zone(tz)
+                .ok_or_else(|| format!("daily_reset_tz {tz:?} is not a time zone"))?;
         }
         if let Some(endpoint) = self.check_endpoint.as_ref().filter(|e| !e.starts_with('/')) {
             return Err(format!("check_endpoint {endpoint:?} must start with '/'"));

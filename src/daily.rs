@@ -1,15 +1,28 @@
 //! When daily quotas reset: midnight in a connector's time zone, from the
 //! time-zone database bundled into the binary (no directory walks).
 
+use jiff::tz::{TimeZone, TimeZoneDatabase};
 use jiff::{SignedDuration, Timestamp};
+use std::sync::OnceLock;
 
 /// The time zone Gemini's daily quotas reset in.
 pub const DAILY_RESET_TZ: &str = "America/Los_Angeles";
 
+/// The time zone called `name`, from the database bundled into the binary:
+/// looking it up costs no walk of the system's zoneinfo directory (jiff's
+/// default database), and answers the same on every machine.
+pub fn zone(name: &str) -> Option<TimeZone> {
+    static BUNDLED: OnceLock<TimeZoneDatabase> = OnceLock::new();
+    BUNDLED
+        .get_or_init(TimeZoneDatabase::bundled)
+        .get(name)
+        .ok()
+}
+
 /// The last midnight in `tz` at or before `now`: when today's daily counts began.
 pub fn previous_reset(now: Timestamp, tz: &str) -> Timestamp {
-    now.in_tz(tz)
-        .ok()
+    zone(tz)
+        .map(|zone| now.to_zoned(zone))
         .and_then(|z| z.start_of_day().ok())
         .map(|z| z.timestamp())
         .unwrap_or_else(|| {
@@ -22,7 +35,7 @@ pub fn previous_reset(now: Timestamp, tz: &str) -> Timestamp {
 /// midnight Pacific time). Falls back to 24 hours on an unknown zone.
 pub fn next_reset(now: Timestamp, tz: &str) -> Timestamp {
     let next = (|| {
-        let zoned = now.in_tz(tz).ok()?;
+        let zoned = now.to_zoned(zone(tz)?);
         zoned
             .date()
             .tomorrow()
