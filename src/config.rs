@@ -93,6 +93,10 @@ impl Paths {
     }
 }
 
+/// A section as rust-ini read it: its name (`None` before any header) and
+/// its `(name, value)` entries.
+type RawSection<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+
 /// A settings section: its name and its `(name, value, line)` entries.
 pub type Settings = (String, Vec<(String, String, usize)>);
 
@@ -156,7 +160,7 @@ impl KeyFile {
         })?;
         // The sections of every part in file order; a part that starts in the
         // middle of a section continues it.
-        let mut merged: Vec<(Option<&str>, Vec<(&str, &str)>)> = Vec::new();
+        let mut merged: Vec<RawSection<'_>> = Vec::new();
         for (n, (ini, _)) in parts.iter().enumerate() {
             let mut continues = n > 0;
             for (section, properties) in ini {
