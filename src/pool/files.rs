@@ -4,8 +4,10 @@
 //! as api-jongler names them:
 //!
 //! - `.lock` — LOCKED while some process holds an exclusive `flock` on it. A
-//!   `.lock` nobody has locked is stale (its holder died) and means VACANT, so
-//!   a SIGKILL never strands a key: the kernel drops the lock with the process.
+//!   `.lock` nobody has locked means VACANT: the file stays when its holder
+//!   lets go (creating and removing a file per request would cost more than
+//!   the rest of the state work together), and a SIGKILL never strands a key:
+//!   the kernel drops the lock with the process.
 //! - `.lockdown` — LOCKDOWN, with until-when and why, as JSON.
 //! - `.error` — ERROR, with why, as JSON.
 //!
@@ -43,13 +45,24 @@ pub struct FileStore {
     /// Other connectors whose names start with `<connector>_`: their marker
     /// files start with ours, and `clean` must leave them alone.
     longer: Vec<String>,
+    /// Whether `usage/` is known to exist (a long-running process needn't
+    /// ask again on every request).
+    usage_dir_made: Arc<std::sync::atomic::AtomicBool>,
+    /// The cursor file, kept open.
+    cursor_file: Arc<std::sync::Mutex<Option<File>>>,
 }
 
-/// A key held through its `.lock` file. Dropping it releases the key: the
-/// file is removed, then the lock let go.
+/// A key held through its `.lock` file. Dropping it releases the key (the
+/// lock is let go; the file stays for the next holder).
 #[derive(Debug)]
 struct FileHold {
+    /// Opened read-only and locked: an attempt on a busy key writes nothing,
+    /// so watchers hear only of releases.
     file: File,
+    /// Opened for writing once the lock is ours (who holds it, for
+    /// `status`); closed after the lock is let go, which is what a watcher
+    /// hears as "released".
+    writer: Option<File>,
     path: PathBuf,
     key: String,
 }
@@ -62,12 +75,10 @@ impl KeyHold for FileHold {
 
 impl Drop for FileHold {
     fn drop(&mut self) {
-        // Unlink while still holding the lock: anyone who opened this inode
-        // earlier will find the path gone after locking it, and retry.
-        if let Err(e) = fs::remove_file(&self.path) {
-            log::debug!("removing {}: {e}", self.path.display());
+        if let Err(e) = FileExt::unlock(&self.file) {
+            log::debug!("unlocking {}: {e}", self.path.display());
         }
-        let _ = FileExt::unlock(&self.file);
+        drop(self.writer.take());
     }
 }
 
@@ -85,6 +96,8 @@ impl FileStore {
                 .filter(|o| o.starts_with(&prefix))
                 .map(|o| format!("{o}_"))
                 .collect(),
+            usage_dir_made: Default::default(),
+            cursor_file: Default::default(),
         }
     }
 
@@ -131,14 +144,18 @@ impl FileStore {
 
     /// Locks the usage record at `base` for update, waiting for other processes.
     fn lock_usage(&self, base: &Path) -> Result<UsageLock> {
-        let dir = self.usage_dir();
-        let mut builder = fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        if let Err(e) = builder.create(&dir)
-            && e.kind() != io::ErrorKind::AlreadyExists
-        {
-            return Err(io_error("can't create", &dir, e));
+        use std::sync::atomic::Ordering;
+        if !self.usage_dir_made.load(Ordering::Relaxed) {
+            let dir = self.usage_dir();
+            let mut builder = fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            if let Err(e) = builder.create(&dir)
+                && e.kind() != io::ErrorKind::AlreadyExists
+            {
+                return Err(io_error("can't create", &dir, e));
+            }
+            self.usage_dir_made.store(true, Ordering::Relaxed);
         }
         let mut lock_path = base.as_os_str().to_owned();
         lock_path.push(".usage.lock");
@@ -194,11 +211,16 @@ impl FileStore {
             Locked::Busy => Ok(Some(false)),
             Locked::Ours => {
                 if same_file(&file, path)? {
-                    drop(FileHold {
+                    // Removed while locked: whoever opened it before us finds
+                    // the path gone once it gets the lock, and opens afresh.
+                    let hold = FileHold {
                         file,
+                        writer: None,
                         path: path.to_path_buf(),
                         key: key.to_string(),
-                    });
+                    };
+                    self.remove(path)?;
+                    drop(hold);
                     Ok(Some(true))
                 } else {
                     Ok(None)
@@ -296,24 +318,33 @@ impl StateStore for FileStore {
     fn try_hold(&self, key: &str) -> Result<Option<Box<dyn KeyHold>>> {
         let path = self.marker_path(key, LOCK);
         for _ in 0..16 {
-            let file = open_private(&path, false).map_err(|e| io_error("can't open", &path, e))?;
+            // Opening an existing file doesn't lock the dir against other
+            // openers the way creating one does: try that first.
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    open_private(&path, false).map_err(|e| io_error("can't open", &path, e))?
+                }
+                Err(e) => return Err(io_error("can't open", &path, e)),
+            };
             if let Locked::Busy = lock_state(&file, &path, &self.dir)? {
                 return Ok(None);
             }
-            // The path may have been unlinked (and maybe recreated) between
-            // our open and our lock: then we locked a dead inode. Retry.
+            // A cleanup may have removed the path between our open and our
+            // lock: then we locked a dead inode. Retry.
             if same_file(&file, &path)? {
-                let mut hold = FileHold {
+                // Who holds it, for `status`: fixed width, written in place.
+                let holder = format!("pid {} since {}", std::process::id(), Timestamp::now());
+                let writer = OpenOptions::new().write(true).open(&path).ok();
+                if let Some(writer) = &writer {
+                    let _ = write_at(writer, format!("{holder:<63}\n").as_bytes());
+                }
+                return Ok(Some(Box::new(FileHold {
                     file,
+                    writer,
                     path,
                     key: key.to_string(),
-                };
-                let holder = format!("pid {} since {}\n", std::process::id(), Timestamp::now());
-                let _ = hold
-                    .file
-                    .set_len(0)
-                    .and_then(|()| hold.file.write_all(holder.as_bytes()));
-                return Ok(Some(Box::new(hold)));
+                })));
             }
         }
         Err(anyhow::anyhow!(
@@ -417,10 +448,17 @@ impl StateStore for FileStore {
 
     /// A shared hint: a lost update only makes the spread a little less even.
     fn cursor(&self) -> usize {
+        let mut cached = self
+            .cursor_file
+            .lock()
+            .expect("invariant: no panics under lock");
+        if cached.is_none() {
+            *cached = open_private(&self.cursor_path(), false).ok();
+        }
         let mut text = [0u8; 24];
-        let n = File::open(self.cursor_path())
-            .and_then(|mut f| f.read(&mut text))
-            .unwrap_or(0);
+        let n = cached
+            .as_ref()
+            .map_or(0, |f| read_at(f, &mut text).unwrap_or(0));
         std::str::from_utf8(&text[..n])
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -428,11 +466,17 @@ impl StateStore for FileStore {
     }
 
     fn set_cursor(&self, at: usize) {
-        let path = self.cursor_path();
+        let mut cached = self
+            .cursor_file
+            .lock()
+            .expect("invariant: no panics under lock");
+        if cached.is_none() {
+            *cached = open_private(&self.cursor_path(), false).ok();
+        }
         // Fixed width, written in place: a torn write reads back as 0.
         let text = format!("{at:<20}\n");
-        if let Err(e) = open_private(&path, false).and_then(|mut f| f.write_all(text.as_bytes())) {
-            log::debug!("updating {}: {e}", path.display());
+        if let Some(Err(e)) = cached.as_ref().map(|f| write_at(f, text.as_bytes())) {
+            log::debug!("updating {}: {e}", self.cursor_path().display());
         }
     }
 
@@ -494,13 +538,26 @@ impl StateStore for FileStore {
         on_change: Arc<dyn Fn() + Send + Sync>,
     ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
         use notify::Watcher;
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        let store = self.clone();
         let handler = move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && matches!(
-                    event.kind,
-                    notify::EventKind::Remove(_) | notify::EventKind::Any
-                )
-            {
+            let Ok(event) = event else { return };
+            // A holder closing its `.lock` after letting go, or a mark or a
+            // stale lock removed: this connector's only.
+            let wanted: &[&str] = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => &[LOCK],
+                EventKind::Remove(_) => &[LOCK, LOCKDOWN, ERROR],
+                EventKind::Any | EventKind::Other => &[LOCK, LOCKDOWN, ERROR],
+                _ => return,
+            };
+            let ours = event.paths.iter().any(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| store.own(n))
+                    .and_then(|rest| rest.rsplit_once('.'))
+                    .is_some_and(|(_, ext)| wanted.contains(&ext))
+            });
+            if ours || event.need_rescan() {
                 on_change();
             }
         };
@@ -667,6 +724,36 @@ fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
     }
 }
 
+/// Writes `data` at the start of `file`, whatever its cursor.
+fn write_at(file: &File, data: &[u8]) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, data, 0)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Seek;
+        let mut file = file;
+        file.seek(io::SeekFrom::Start(0))?;
+        file.write_all(data)
+    }
+}
+
+/// Reads from the start of `file`, whatever its cursor.
+fn read_at(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, 0)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Seek;
+        let mut file = file;
+        file.seek(io::SeekFrom::Start(0))?;
+        file.read(buf)
+    }
+}
+
 fn open_private(path: &Path, truncate: bool) -> io::Result<File> {
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(truncate);
@@ -827,7 +914,11 @@ mod tests {
             .unwrap();
         assert!(store.dir().join("c_k1.error").exists());
         drop(hold);
-        assert!(!store.dir().join("c_k1.lock").exists());
+        assert!(store.holder("k1").unwrap().is_none(), "released");
+        assert!(
+            store.dir().join("c_k1.lock").exists(),
+            "the file stays for the next holder"
+        );
     }
 
     #[test]
