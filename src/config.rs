@@ -125,7 +125,18 @@ impl KeyFile {
                 )));
             }
         };
-        Self::parse(&text, path).map(Some)
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        // Big pools: rust-ini's reading of this very content, remembered.
+        if text.len() >= crate::keymemo::WORTH_IT
+            && let Some(file) = crate::keymemo::recall(path, text)
+        {
+            return Ok(Some(file));
+        }
+        let file = Self::parse(text, path)?;
+        if text.len() >= crate::keymemo::WORTH_IT {
+            crate::keymemo::remember(path, text, &file);
+        }
+        Ok(Some(file))
     }
 
     /// Parses INI text with rust-ini — `[section]` headers, `name = value` or

@@ -87,6 +87,9 @@ pub struct Stats {
     pub by_key_status: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Requests that arrived while another request on the same key was still being answered.
     pub overlaps: u64,
+    /// For each overlap: the prompt text of the request still being answered
+    /// and of the one that arrived ("" where a request has no prompt).
+    pub overlap_pairs: Vec<(String, String)>,
     /// Requests that carried a key in the URL (`?key=`), which jongler never does.
     pub key_in_url: u64,
     /// Requests that carried no key at all.
@@ -109,7 +112,9 @@ struct Shared {
     /// Prompt text → when its request arrived and when its answer was ready.
     times: Mutex<HashMap<String, (Instant, Option<Instant>)>>,
     stats: Mutex<Stats>,
-    in_flight: Mutex<HashMap<String, u32>>,
+    /// Key → the prompt texts of its requests being answered, by request id.
+    in_flight: Mutex<HashMap<String, Vec<(u64, String)>>>,
+    next_request: std::sync::atomic::AtomicU64,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
@@ -145,6 +150,7 @@ impl Emulator {
             times: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
             in_flight: Mutex::new(HashMap::new()),
+            next_request: Default::default(),
             windows: Mutex::new(HashMap::new()),
         });
         let listener = std::net::TcpListener::bind(addr)?;
@@ -314,18 +320,19 @@ async fn set_latency(
 struct InFlight {
     shared: Arc<Shared>,
     key: String,
+    id: u64,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(n) = self
+        if let Some(on_key) = self
             .shared
             .in_flight
             .lock()
             .expect("invariant")
             .get_mut(&self.key)
         {
-            *n -= 1;
+            on_key.retain(|(id, _)| *id != self.id);
         }
         self.shared.stats.lock().expect("invariant").in_flight -= 1;
     }
@@ -409,17 +416,27 @@ async fn answer(
         );
     };
     let in_flight = {
+        let id = shared
+            .next_request
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let text = serde_json::from_slice::<Value>(body)
+            .map(|v| prompt_text(&v))
+            .unwrap_or_default();
         let mut in_flight = shared.in_flight.lock().expect("invariant");
-        let n = in_flight.entry(key.to_string()).or_default();
-        *n += 1;
+        let on_key = in_flight.entry(key.to_string()).or_default();
         let mut stats = shared.stats.lock().expect("invariant");
         stats.in_flight += 1;
-        if *n > 1 {
+        if !on_key.is_empty() {
             stats.overlaps += 1;
+            for (_, earlier) in on_key.iter() {
+                stats.overlap_pairs.push((earlier.clone(), text.clone()));
+            }
         }
+        on_key.push((id, text));
         InFlight {
             shared: shared.clone(),
             key: key.to_string(),
+            id,
         }
     };
 

@@ -27,6 +27,7 @@ pub mod emulator;
 pub mod error;
 pub mod http;
 mod jongler;
+mod keymemo;
 pub mod names;
 pub mod output;
 pub mod pool;

@@ -96,6 +96,7 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
             let env = env.clone();
             std::thread::spawn(move || {
                 let (mut delivered, mut killed) = (0, 0);
+                let mut killed_texts = Vec::new();
                 for n in 0..PER_SLOT {
                     let text = format!("call {slot}-{n}");
                     let kill = (slot * PER_SLOT + n) % 10 == 7;
@@ -114,6 +115,7 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
                         child.kill().unwrap();
                         child.wait().unwrap();
                         killed += 1;
+                        killed_texts.push(text);
                         continue;
                     }
                     let out = child.wait_with_output().unwrap();
@@ -127,15 +129,17 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
                     );
                     delivered += 1;
                 }
-                (delivered, killed)
+                (delivered, killed, killed_texts)
             })
         })
         .collect();
     let (mut delivered, mut killed) = (0, 0);
+    let mut killed_texts = std::collections::HashSet::new();
     for t in threads {
-        let (d, k) = t.join().unwrap();
+        let (d, k, texts) = t.join().unwrap();
         delivered += d;
         killed += k;
+        killed_texts.extend(texts);
     }
     let elapsed = started.elapsed();
     let stats = env.emulator.stats();
@@ -145,7 +149,22 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
     );
     assert_eq!(delivered + killed, SLOTS * PER_SLOT);
     assert_eq!(killed, 32);
-    assert_eq!(stats.overlaps, 0, "a key was in use twice at once");
+    // A SIGKILLed caller's request may still be being answered upstream when
+    // its key, freed by the kernel, goes to the next caller: that overlap is
+    // the price of never stranding a key. Any other is double-booking.
+    let double_booked: Vec<_> = stats
+        .overlap_pairs
+        .iter()
+        .filter(|(earlier, _)| !killed_texts.contains(earlier))
+        .collect();
+    assert!(
+        double_booked.is_empty(),
+        "a key was in use twice at once: {double_booked:?}"
+    );
+    eprintln!(
+        "{} overlaps, each behind a SIGKILLed caller's request",
+        stats.overlaps
+    );
     // Killed calls never get an answer: the server drops them with the connection.
     assert_eq!(
         stats.by_status.get(&200).copied().unwrap_or(0) as usize,
