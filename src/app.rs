@@ -138,7 +138,8 @@ fn cleanup(cli: &Cli) -> Result<ExitCode> {
                     Vec::new()
                 }
             };
-            FileStore::new(&paths.state_dir, name, &others).clean()?
+            let store = Arc::new(FileStore::new(&paths.state_dir, name, &others));
+            Pool::new(name, Vec::new(), store, 60).clean()?
         }
         None => files::clean_all(&paths.state_dir)?,
     };

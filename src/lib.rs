@@ -27,7 +27,6 @@ pub mod emulator;
 pub mod error;
 pub mod http;
 mod jongler;
-mod keymemo;
 pub mod names;
 pub mod output;
 pub mod pool;

@@ -645,3 +645,33 @@ fn redirects_are_returned_not_followed_so_the_key_header_stays_home() {
         "the redirect was not followed with the key"
     );
 }
+
+/// The engine issue: `--cleanup local` also removed `local_b_…` markers.
+#[test]
+fn cleanup_of_one_connector_leaves_a_connector_whose_name_extends_it() {
+    let env = Env::builder().keys(1).build();
+    let longer = format!("{CONN}_b");
+    let mut connector: serde_json::Value =
+        serde_json::from_str(&env.emulator.connector_json(&longer)).unwrap();
+    connector["name"] = longer.clone().into();
+    std::fs::write(
+        env.connectors().join(format!("{longer}.json")),
+        connector.to_string(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.state()).unwrap();
+    for name in [format!("{CONN}_key1.error"), format!("{longer}_key1.error")] {
+        std::fs::write(env.state().join(name), "").unwrap();
+    }
+    let out = env.run(&["--cleanup", CONN]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 ERROR"), "{}", stderr(&out));
+    assert!(!env.state().join(format!("{CONN}_key1.error")).exists());
+    assert!(
+        env.state().join(format!("{longer}_key1.error")).exists(),
+        "`{longer}`'s marker is not `{CONN}`'s"
+    );
+    let out = env.run(&["--cleanup-all"]);
+    assert_eq!(code(&out), 0);
+    assert!(!env.state().join(format!("{longer}_key1.error")).exists());
+}

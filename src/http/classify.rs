@@ -238,7 +238,9 @@ fn quota_violations(details: &[Value]) -> Vec<QuotaViolation> {
                 Some(n) => n.as_u64(),
                 None => None,
             }
-            .filter(|n| *n > 0);
+            .filter(|n| *n > 0)
+            // A limit of more than a trillion is as good as none.
+            .map(|n| n.min(1_000_000_000_000));
             let model = v
                 .pointer("/quotaDimensions/model")
                 .and_then(Value::as_str)

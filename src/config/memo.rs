@@ -8,7 +8,7 @@
 //! and the byte ranges of the values in the key file — never a value. A memo
 //! that is missing, damaged or from another version is ignored.
 
-use crate::config::{KeyFile, Settings};
+use super::{KeyFile, Settings};
 use crate::pool::KeyEntry;
 use crate::secret::ApiKey;
 use std::hash::BuildHasher;

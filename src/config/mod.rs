@@ -1,6 +1,8 @@
 //! Where things live (config file, state dir, connector dirs) and the keys
 //! configured for a connector, from the INI file and the environment.
 
+mod memo;
+
 use crate::connector::{Connector, ConnectorDirs};
 use crate::error::usage;
 use crate::names;
@@ -127,14 +129,14 @@ impl KeyFile {
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         // Big pools: rust-ini's reading of this very content, remembered.
-        if text.len() >= crate::keymemo::WORTH_IT
-            && let Some(file) = crate::keymemo::recall(path, text)
+        if text.len() >= memo::WORTH_IT
+            && let Some(file) = memo::recall(path, text)
         {
             return Ok(Some(file));
         }
         let file = Self::parse(text, path)?;
-        if text.len() >= crate::keymemo::WORTH_IT {
-            crate::keymemo::remember(path, text, &file);
+        if text.len() >= memo::WORTH_IT {
+            memo::remember(path, text, &file);
         }
         Ok(Some(file))
     }
@@ -691,7 +693,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_file_is_valid() {
-        let text = include_str!("../APIJongler.ini.example");
+        let text = include_str!("../../APIJongler.ini.example");
         let f = KeyFile::parse(text, Path::new("APIJongler.ini.example")).unwrap();
         assert_eq!(
             f.section("generativelanguage.googleapis.com")
