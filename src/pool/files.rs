@@ -200,6 +200,29 @@ impl FileStore {
         }
     }
 
+    /// This connector's files in the state dir: (path, key name, extension).
+    fn own_files(&self) -> Result<Vec<(PathBuf, String, String)>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("can't list", &self.dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("can't list", &self.dir, e))?;
+            let name = entry.file_name();
+            let Some((key, ext)) = name
+                .to_str()
+                .and_then(|n| self.own(n))
+                .and_then(|rest| rest.rsplit_once('.'))
+            else {
+                continue;
+            };
+            out.push((entry.path(), key.to_string(), ext.to_string()));
+        }
+        Ok(out)
+    }
+
     /// Removes a `.lock` nobody holds; whether it was stale (else held).
     fn remove_if_stale(&self, path: &Path, key: &str) -> Result<Option<bool>> {
         let file = match OpenOptions::new().read(true).write(true).open(path) {
@@ -387,24 +410,10 @@ impl StateStore for FileStore {
 
     fn all_marks(&self) -> Result<HashMap<String, KeyMarks>> {
         let mut out: HashMap<String, KeyMarks> = HashMap::new();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_error("can't list", &self.dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error("can't list", &self.dir, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some(rest) = self.own(name) else { continue };
-            let Some((key, ext)) = rest.rsplit_once('.') else {
-                continue;
-            };
-            match ext {
-                LOCKDOWN => {
-                    out.entry(key.to_string()).or_default().lockdown = read_lockdown(&entry.path())?
-                }
-                ERROR => out.entry(key.to_string()).or_default().error = read_error(&entry.path())?,
+        for (path, key, ext) in self.own_files()? {
+            match ext.as_str() {
+                LOCKDOWN => out.entry(key).or_default().lockdown = read_lockdown(&path)?,
+                ERROR => out.entry(key).or_default().error = read_error(&path)?,
                 _ => {}
             }
         }
@@ -482,24 +491,11 @@ impl StateStore for FileStore {
 
     fn clean(&self) -> Result<CleanReport> {
         let mut report = CleanReport::default();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
-            Err(e) => return Err(io_error("can't list", &self.dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error("can't list", &self.dir, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some(rest) = self.own(name) else { continue };
-            let Some((key, ext)) = rest.rsplit_once('.') else {
-                continue;
-            };
-            let path = entry.path();
-            match ext {
+        for (path, key, ext) in self.own_files()? {
+            match ext.as_str() {
                 LOCKDOWN => report.lockdowns += usize::from(self.remove(&path)?),
                 ERROR => report.errors += usize::from(self.remove(&path)?),
-                LOCK => match self.remove_if_stale(&path, key)? {
+                LOCK => match self.remove_if_stale(&path, &key)? {
                     Some(true) => report.stale_locks += 1,
                     Some(false) => report.held += 1,
                     None => {}
