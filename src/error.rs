@@ -53,6 +53,9 @@ Exit codes:
 pub enum Error {
     /// Bad command line, configuration, connector or state dir (exit 2).
     Usage(String),
+    /// The shared state store can't be reached or refused a step (exit 1):
+    /// nothing was sent without a lease.
+    Unavailable(String),
     /// No key could be had within the wait (exit 3).
     NoKey {
         /// What happened, for people.
@@ -67,6 +70,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,
+            Error::Unavailable(_) => ExitCode::Runtime,
             Error::NoKey { .. } => ExitCode::NoKey,
         }
     }
@@ -75,7 +79,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(message) | Error::NoKey { message, .. } => f.write_str(message),
+            Error::Usage(message) | Error::Unavailable(message) | Error::NoKey { message, .. } => {
+                f.write_str(message)
+            }
         }
     }
 }

@@ -454,7 +454,9 @@ async fn proxy(
         Head::Failed(err) => {
             let typed = err.chain().find_map(|c| c.downcast_ref::<Error>());
             let (status, api_status) = match typed {
-                Some(Error::NoKey { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+                Some(Error::NoKey { .. } | Error::Unavailable(_)) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+                }
                 Some(Error::Usage(_)) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
                 None => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
             };

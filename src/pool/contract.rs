@@ -173,7 +173,8 @@ fn a_release_is_heard_by_a_watcher(open: Open<'_>) {
     })) else {
         return; // This backend can't tell: waiters poll.
     };
-    std::thread::sleep(Duration::from_millis(20));
+    // Let a watch that subscribes in the background settle first.
+    std::thread::sleep(Duration::from_millis(300));
     heard.store(false, std::sync::atomic::Ordering::SeqCst);
     drop(hold);
     let start = Instant::now();

@@ -12,6 +12,7 @@
 
 pub mod files;
 pub mod quota;
+pub mod redis;
 pub mod state;
 mod waiters;
 
@@ -24,8 +25,8 @@ use jiff::Timestamp;
 use quota::{Ask, Clock, Limit, LimitUse, Metric, Usage, Violation};
 use serde::Serialize;
 use state::{
-    BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark, MarkKind,
-    StateStore,
+    Attempt, BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark,
+    MarkKind, StateStore,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -475,12 +476,11 @@ impl Pool {
                     // A key handed over by a release in this process. Declined
                     // first: if it doesn't fit, it goes on to the next waiter.
                     queued.decline(i);
-                    let held = Held {
-                        hold: Some(hold),
-                        index: i,
-                        waiters: self.waiters.clone(),
-                    };
-                    if let Taken::Lease(lease) = self.checked(held, Timestamp::now(), ask, true)? {
+                    let marks = self.store.marks(&self.keys[i].name)?;
+                    let held = self.held(i, hold);
+                    if let Taken::Lease(lease) =
+                        self.checked(held, marks, Timestamp::now(), ask, true)?
+                    {
                         self.store.set_cursor(i + 1);
                         return Ok(Ok(lease));
                     }
@@ -595,16 +595,25 @@ impl Pool {
             if tried.contains(&i) {
                 continue;
             }
-            // A look at the marks without holding the key: a blocked key is
-            // skipped without touching its lock.
-            let marks = self.store.marks(&self.keys[i].name)?;
-            match self.blocker(&marks, now) {
-                Blocker::Error => shortfall.errors += 1,
-                Blocker::Exact(end) => shortfall.note(end, i, false),
-                Blocker::Guessed(end) => guessed.push((end, i)),
-                Blocker::None => match self.take(i, now, ask, false)? {
-                    Taken::Lease(lease) => return Ok(Ok(lease)),
-                    taken => self.account(taken, i, &mut shortfall),
+            // A key with marks is not taken by this first look (for files: not
+            // even its lock is touched); whether the marks block it is ours to say.
+            match self.store.attempt(&self.keys[i].name, false)? {
+                Attempt::Busy => shortfall.busy += 1,
+                Attempt::Held(hold, marks) => {
+                    match self.checked(self.held(i, hold), marks, now, ask, false)? {
+                        Taken::Lease(lease) => return Ok(Ok(lease)),
+                        taken => self.account(taken, i, &mut shortfall),
+                    }
+                }
+                Attempt::Marked(marks) => match self.blocker(&marks, now) {
+                    Blocker::Error => shortfall.errors += 1,
+                    Blocker::Exact(end) => shortfall.note(end, i, false),
+                    Blocker::Guessed(end) => guessed.push((end, i)),
+                    // Marks that no longer block (an ended LOCKDOWN): take it.
+                    Blocker::None => match self.take(i, now, ask, false)? {
+                        Taken::Lease(lease) => return Ok(Ok(lease)),
+                        taken => self.account(taken, i, &mut shortfall),
+                    },
                 },
             }
         }
@@ -690,30 +699,36 @@ impl Pool {
         }
     }
 
-    /// Holds key `i` and checks it under the hold.
-    fn take(&self, i: usize, now: Timestamp, ask: &Ask, guessed_ok: bool) -> Result<Taken<'_>> {
-        let Some(hold) = self.store.try_hold(&self.keys[i].name)? else {
-            return Ok(Taken::Busy);
-        };
-        let held = Held {
+    fn held(&self, i: usize, hold: Box<dyn KeyHold>) -> Held {
+        Held {
             hold: Some(hold),
             index: i,
             waiters: self.waiters.clone(),
-        };
-        self.checked(held, now, ask, guessed_ok)
+        }
     }
 
-    /// Reads a held key's marks again (another process may have marked it
-    /// since we looked) and reserves room for `ask` in its quota.
+    /// Holds key `i` whatever its marks say, and checks it under the hold.
+    fn take(&self, i: usize, now: Timestamp, ask: &Ask, guessed_ok: bool) -> Result<Taken<'_>> {
+        match self.store.attempt(&self.keys[i].name, true)? {
+            Attempt::Held(hold, marks) => {
+                self.checked(self.held(i, hold), marks, now, ask, guessed_ok)
+            }
+            Attempt::Busy | Attempt::Marked(_) => Ok(Taken::Busy),
+        }
+    }
+
+    /// Checks a held key's marks as read under the hold (another process
+    /// may have marked it since we looked) and reserves room for `ask` in its
+    /// quota.
     fn checked(
         &self,
         held: Held,
+        fresh: KeyMarks,
         now: Timestamp,
         ask: &Ask,
         guessed_ok: bool,
     ) -> Result<Taken<'_>> {
         let i = held.index;
-        let fresh = self.store.marks(&self.keys[i].name)?;
         let lockdown = match self.blocker(&fresh, now) {
             blocker @ (Blocker::Error | Blocker::Exact(_)) => {
                 held.release_to_all();

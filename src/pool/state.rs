@@ -145,9 +145,20 @@ impl BucketId {
     }
 }
 
+/// What an attempt on one key found.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The key is ours now, with its marks as they stand under the hold.
+    Held(Box<dyn KeyHold>, KeyMarks),
+    /// Someone else holds it.
+    Busy,
+    /// It carries marks, and the attempt was told not to take marked keys.
+    Marked(KeyMarks),
+}
+
 /// A key held by this process: while it lives, no other holder anywhere gets
 /// the same key. Dropping it releases the key.
-pub trait KeyHold: Send + Sync + Debug {
+pub trait KeyHold: std::any::Any + Send + Sync + Debug {
     /// The held key's name.
     fn key(&self) -> &str;
 }
@@ -172,6 +183,26 @@ pub trait StateStore: Send + Sync + Debug {
 
     /// Takes `key` without waiting: `None` if someone else holds it.
     fn try_hold(&self, key: &str) -> Result<Option<Box<dyn KeyHold>>>;
+
+    /// Takes `key` if nobody holds it — unless it carries any mark and
+    /// `take_marked` is false — and reads its marks under the hold, so a mark
+    /// set by another holder just before is seen. Backends that can do this
+    /// in one step (one round trip) override it.
+    fn attempt(&self, key: &str, take_marked: bool) -> Result<Attempt> {
+        if !take_marked {
+            let marks = self.marks(key)?;
+            if !marks.is_empty() {
+                return Ok(Attempt::Marked(marks));
+            }
+        }
+        match self.try_hold(key)? {
+            None => Ok(Attempt::Busy),
+            Some(hold) => {
+                let marks = self.marks(key)?;
+                Ok(Attempt::Held(hold, marks))
+            }
+        }
+    }
 
     /// Who holds `key` (for people), if anyone.
     fn holder(&self, key: &str) -> Result<Option<String>>;

@@ -1,0 +1,884 @@
+//! The Redis store: the only code that talks to Redis (or Valkey). One pool
+//! for many machines: every process that names the same Redis shares its
+//! leases, marks, usage records and cursor.
+//!
+//! Everything lives under `jongler:{<connector>}:` — the connector in a hash
+//! tag, so one connector's data sits in one cluster slot — and only names are
+//! stored, never a key's value:
+//!
+//! - `lease:<key>` — the holder's token (random, with its pid and host), set
+//!   `NX PX <ttl>`: a key is LOCKED while its lease lives. The holder renews
+//!   it while it holds the key (a background thread, every third of the TTL)
+//!   and releases it by compare-and-delete, so it never deletes a lease it no
+//!   longer owns. A holder killed by SIGKILL frees its key when the lease runs
+//!   out, not at once as with `flock`.
+//! - `lockdown:<key>` — the LOCKDOWN as JSON, expiring by itself (`PXAT`);
+//!   `error:<key>` — the ERROR mark. Both set only by the lease's holder.
+//! - `usage:<bucket>` — the usage record (the same JSON as the file store's),
+//!   updated by compare-and-set on a version number: no update is lost.
+//! - `cursor` — where the next key search starts.
+//! - channel `released` — a release or a cleared mark is published there, so
+//!   waiters on every machine look again at once.
+//!
+//! Each step that must be atomic is one Lua script, loaded once and called by
+//! its SHA. Redis unreachable, refusing auth or erroring: the step fails, and
+//! no request goes out without a lease (fails closed).
+
+use super::quota::Usage;
+use super::state::{
+    Attempt, BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, Mark, MarkKind,
+    StateStore,
+};
+use crate::error::{Error, usage};
+use anyhow::Result;
+use redis::{Commands, Script};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+/// The default lease: how long a SIGKILLed holder keeps its key.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// How long usage records live without a write (daily counts need a day).
+const USAGE_TTL_MS: u64 = 8 * 24 * 3600 * 1000;
+
+/// How long to wait for Redis to answer before failing the step.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Takes a key if no lease lives on it (and, unless told to take marked
+/// keys, if it has no mark), then reads its marks under the lease.
+/// KEYS: lease, lockdown, error. ARGV: token, ttl ms, take marked (0/1).
+/// Returns {status, lockdown, error}: 1 held, 0 busy, 2 marked.
+const ATTEMPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false, false} end
+local lockdown = redis.call('GET', KEYS[2])
+local err = redis.call('GET', KEYS[3])
+if ARGV[3] == '0' and (lockdown or err) then return {2, lockdown, err} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, lockdown, err}
+";
+
+/// Compare-and-delete of a lease, then a word to waiters. KEYS: lease.
+/// ARGV: token, channel, key name. Returns 1 if it was still ours.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// Renews a lease that is still ours. KEYS: lease. ARGV: token, ttl ms.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// Sets a mark if the lease is ours. KEYS: lease, mark. ARGV: token, JSON,
+/// expiry (unix ms, or 0 for none). Returns 1 if set.
+const MARK: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[2], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+end
+return 1
+";
+
+/// Clears a mark if the lease is ours. KEYS: lease, mark. ARGV: token,
+/// channel, key name. Returns the number of marks removed, -1 if not ours.
+const CLEAR: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local n = redis.call('DEL', KEYS[2])
+if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return n
+";
+
+/// Compare-and-set of a usage record on its version. KEYS: record. ARGV:
+/// expected version, new value ("<version>\n<json>"), ttl ms. Returns 1 if set.
+const SWAP: &str = r"
+local cur = redis.call('GET', KEYS[1])
+local v = '0'
+if cur then v = string.match(cur, '^(%d+)\n') or '0' end
+if v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        attempt: Script::new(ATTEMPT),
+        release: Script::new(RELEASE),
+        renew: Script::new(RENEW),
+        mark: Script::new(MARK),
+        clear: Script::new(CLEAR),
+        swap: Script::new(SWAP),
+    })
+}
+
+struct Scripts {
+    attempt: Script,
+    release: Script,
+    renew: Script,
+    mark: Script,
+    clear: Script,
+    swap: Script,
+}
+
+/// A Redis server, as named by a `redis://` or `rediss://` URL.
+#[derive(Clone)]
+pub struct Server {
+    client: redis::Client,
+    /// The URL without its password, for messages.
+    shown: String,
+    /// Idle connections, reused.
+    idle: Arc<Mutex<Vec<redis::Connection>>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl Server {
+    /// Parses the URL; nothing is connected yet.
+    pub fn open(url: &str) -> Result<Server> {
+        let shown = without_password(url);
+        let client = redis::Client::open(url).map_err(|e| {
+            usage(format!(
+                "--state {shown} is not a Redis URL ({e}); use redis://[user:password@]host:port[/db] or rediss://…"
+            ))
+        })?;
+        Ok(Server {
+            client,
+            shown,
+            idle: Default::default(),
+        })
+    }
+
+    /// Runs `step` on a connection (an idle one, or a new one). A connection
+    /// that failed is dropped rather than reused.
+    fn with<T>(
+        &self,
+        step: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let idle = self
+            .idle
+            .lock()
+            .expect("invariant: no panics under lock")
+            .pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        match step(&mut conn) {
+            Ok(value) => {
+                let mut idle = self.idle.lock().expect("invariant: no panics under lock");
+                if idle.len() < 64 {
+                    idle.push(conn);
+                }
+                Ok(value)
+            }
+            Err(e) => Err(self.unavailable(&e)),
+        }
+    }
+
+    fn connect(&self) -> Result<redis::Connection> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(IO_TIMEOUT)
+            .map_err(|e| self.unavailable(&e))?;
+        conn.set_read_timeout(Some(IO_TIMEOUT))
+            .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)))
+            .map_err(|e| self.unavailable(&e))?;
+        Ok(conn)
+    }
+
+    /// The error for a failed step: names the server, never the password.
+    fn unavailable(&self, e: &redis::RedisError) -> anyhow::Error {
+        let hint = if e.kind() == redis::ErrorKind::AuthenticationFailed {
+            "check the user and password in the URL"
+        } else if e.is_connection_refusal() || e.is_timeout() || e.is_io_error() {
+            "check that Redis is running and reachable from here"
+        } else {
+            "check the server's log"
+        };
+        let text = without_password(&e.to_string());
+        Error::Unavailable(format!(
+            "state store {} failed: {text}; {hint} (no request is sent without a lease)",
+            self.shown
+        ))
+        .into()
+    }
+
+    /// Every key (name) matching `pattern`, by SCAN.
+    fn scan(&self, pattern: &str) -> Result<Vec<String>> {
+        self.with(|conn| {
+            let keys: Vec<String> = conn.scan_match(pattern)?.collect();
+            Ok(keys)
+        })
+    }
+}
+
+/// The URL (or any text) with the password of a `user:password@` part hidden.
+fn without_password(text: &str) -> String {
+    let mut out = text.to_string();
+    for scheme in ["redis://", "rediss://"] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(scheme) {
+            let start = from + at + scheme.len();
+            let rest = &out[start..];
+            let end = rest.find(['/', ' ', '?']).unwrap_or(rest.len());
+            if let Some(at_sign) = rest[..end].rfind('@') {
+                let creds = &rest[..at_sign];
+                let shown = match creds.split_once(':') {
+                    Some((user, _)) => format!("{user}:***"),
+                    None => "***".to_string(),
+                };
+                out.replace_range(start..start + at_sign, &shown);
+            }
+            from = start;
+        }
+    }
+    out
+}
+
+/// The keys of one connector in one Redis.
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    server: Server,
+    prefix: String,
+    lease_ttl: Duration,
+    renewer: Arc<Renewer>,
+}
+
+/// A key held through its lease.
+#[derive(Debug)]
+struct Lease {
+    key: String,
+    token: String,
+    lease_key: String,
+    store: RedisStore,
+    alive: Arc<AtomicBool>,
+}
+
+impl KeyHold for Lease {
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Relaxed);
+        let store = &self.store;
+        let released = store.server.with(|conn| {
+            scripts()
+                .release
+                .key(&self.lease_key)
+                .arg(&self.token)
+                .arg(store.channel())
+                .arg(&self.key)
+                .invoke::<i64>(conn)
+        });
+        match released {
+            Ok(1) => {}
+            Ok(_) => log::warn!(
+                "the lease on key `{}` ran out while this process held it (stopped for longer than --lease-ttl?); \
+                 another holder may have used the key meanwhile",
+                self.key
+            ),
+            Err(e) => log::warn!(
+                "can't release key `{}`: {e:#}; it comes free when its lease runs out",
+                self.key
+            ),
+        }
+    }
+}
+
+/// Renews the leases this process holds, from one background thread.
+#[derive(Debug)]
+struct Renewer {
+    leases: Mutex<Vec<Renewal>>,
+    started: std::sync::Once,
+}
+
+impl Default for Renewer {
+    fn default() -> Renewer {
+        Renewer {
+            leases: Mutex::default(),
+            started: std::sync::Once::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Renewal {
+    lease_key: String,
+    token: String,
+    alive: Arc<AtomicBool>,
+}
+
+impl Renewer {
+    fn add(self: &Arc<Self>, store: &RedisStore, renewal: Renewal) {
+        self.leases
+            .lock()
+            .expect("invariant: no panics under lock")
+            .push(renewal);
+        self.started.call_once(|| {
+            let renewer = Arc::downgrade(self);
+            let server = store.server.clone();
+            let ttl = store.lease_ttl;
+            let spawned = std::thread::Builder::new()
+                .name("lease-renewer".into())
+                .spawn(move || renew_loop(renewer, server, ttl));
+            if let Err(e) = spawned {
+                log::warn!("can't start the lease renewer: {e}");
+            }
+        });
+    }
+}
+
+fn renew_loop(renewer: Weak<Renewer>, server: Server, ttl: Duration) {
+    let ttl_ms = ttl.as_millis().max(1) as u64;
+    loop {
+        std::thread::sleep(ttl / 3);
+        let Some(renewer) = renewer.upgrade() else {
+            return;
+        };
+        let due: Vec<(String, String)> = {
+            let mut leases = renewer
+                .leases
+                .lock()
+                .expect("invariant: no panics under lock");
+            leases.retain(|l| l.alive.load(Ordering::Relaxed));
+            leases
+                .iter()
+                .map(|l| (l.lease_key.clone(), l.token.clone()))
+                .collect()
+        };
+        for (lease_key, token) in due {
+            let renewed = server.with(|conn| {
+                scripts()
+                    .renew
+                    .key(&lease_key)
+                    .arg(&token)
+                    .arg(ttl_ms)
+                    .invoke::<i64>(conn)
+            });
+            match renewed {
+                Ok(1) => {}
+                Ok(_) => log::debug!("lease {lease_key} was released or lost before renewal"),
+                Err(e) => log::warn!("can't renew lease {lease_key}: {e:#}"),
+            }
+        }
+    }
+}
+
+impl RedisStore {
+    /// The store of `connector` on `server`; nothing is touched until used.
+    pub fn new(server: Server, connector: &str, lease_ttl: Duration) -> RedisStore {
+        RedisStore {
+            server,
+            prefix: format!("jongler:{{{connector}}}:"),
+            lease_ttl,
+            renewer: Default::default(),
+        }
+    }
+
+    fn name(&self, kind: &str, key: &str) -> String {
+        format!("{}{kind}:{key}", self.prefix)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}released", self.prefix)
+    }
+
+    fn usage_key(&self, bucket: &BucketId) -> String {
+        self.name("usage", &bucket.label())
+    }
+
+    /// Reads a usage record and its version.
+    fn read_usage(&self, bucket: &BucketId) -> Result<(u64, Usage)> {
+        let raw: Option<String> = self.server.with(|conn| conn.get(self.usage_key(bucket)))?;
+        Ok(parse_usage(raw.as_deref()))
+    }
+
+    fn lease_token(&self) -> String {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+        format!(
+            "pid {} on {host} ({:016x})",
+            std::process::id(),
+            crate::xorshift(&mut crate::jitter_seed())
+        )
+    }
+}
+
+fn parse_usage(raw: Option<&str>) -> (u64, Usage) {
+    let Some((version, json)) = raw.and_then(|r| r.split_once('\n')) else {
+        return (0, Usage::default());
+    };
+    let version = version.parse().unwrap_or(0);
+    match serde_json::from_str(json) {
+        Ok(usage) => (version, usage),
+        Err(e) => {
+            log::warn!("a usage record in Redis is unreadable ({e}); starting it afresh");
+            (version, Usage::default())
+        }
+    }
+}
+
+fn parse_marks(lockdown: Option<String>, error: Option<String>) -> KeyMarks {
+    KeyMarks {
+        lockdown: lockdown.and_then(|l| serde_json::from_str::<Lockdown>(&l).ok()),
+        error: error.map(|e| {
+            serde_json::from_str::<ErrorMark>(&e).unwrap_or(ErrorMark {
+                reason: "a mark without details".into(),
+                since: jiff::Timestamp::now(),
+            })
+        }),
+    }
+}
+
+impl StateStore for RedisStore {
+    fn describe(&self) -> String {
+        format!("Redis {}", self.server.shown)
+    }
+
+    /// Checks that Redis answers (and takes the password), so a bad URL is
+    /// reported before anything else happens.
+    fn prepare(&self) -> Result<()> {
+        self.server
+            .with(|conn| redis::cmd("PING").query::<String>(conn))
+            .map(drop)
+    }
+
+    fn try_hold(&self, key: &str) -> Result<Option<Box<dyn KeyHold>>> {
+        match self.attempt(key, true)? {
+            Attempt::Held(hold, _) => Ok(Some(hold)),
+            _ => Ok(None),
+        }
+    }
+
+    fn attempt(&self, key: &str, take_marked: bool) -> Result<Attempt> {
+        let token = self.lease_token();
+        let lease_key = self.name("lease", key);
+        let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;
+        let (status, lockdown, error): (i64, Option<String>, Option<String>) =
+            self.server.with(|conn| {
+                scripts()
+                    .attempt
+                    .key(&lease_key)
+                    .key(self.name("lockdown", key))
+                    .key(self.name("error", key))
+                    .arg(&token)
+                    .arg(ttl_ms)
+                    .arg(if take_marked { "1" } else { "0" })
+                    .invoke(conn)
+            })?;
+        let marks = parse_marks(lockdown, error);
+        Ok(match status {
+            1 => {
+                let alive = Arc::new(AtomicBool::new(true));
+                self.renewer.add(
+                    self,
+                    Renewal {
+                        lease_key: lease_key.clone(),
+                        token: token.clone(),
+                        alive: alive.clone(),
+                    },
+                );
+                Attempt::Held(
+                    Box::new(Lease {
+                        key: key.to_string(),
+                        token,
+                        lease_key,
+                        store: self.clone(),
+                        alive,
+                    }),
+                    marks,
+                )
+            }
+            2 => Attempt::Marked(marks),
+            _ => Attempt::Busy,
+        })
+    }
+
+    fn holder(&self, key: &str) -> Result<Option<String>> {
+        let lease_key = self.name("lease", key);
+        let (token, ttl): (Option<String>, i64) = self
+            .server
+            .with(|conn| redis::pipe().get(&lease_key).pttl(&lease_key).query(conn))?;
+        Ok(token.map(|t| {
+            let who = t.rsplit_once(" (").map_or(t.as_str(), |(who, _)| who);
+            format!("{who}, lease {:.1} s left", ttl.max(0) as f64 / 1000.0)
+        }))
+    }
+
+    fn marks(&self, key: &str) -> Result<KeyMarks> {
+        let (lockdown, error): (Option<String>, Option<String>) = self
+            .server
+            .with(|conn| conn.mget((self.name("lockdown", key), self.name("error", key))))?;
+        Ok(parse_marks(lockdown, error))
+    }
+
+    fn all_marks(&self) -> Result<HashMap<String, KeyMarks>> {
+        let mut out: HashMap<String, KeyMarks> = HashMap::new();
+        for kind in ["lockdown", "error"] {
+            let pattern = format!("{}{kind}:*", self.prefix);
+            let names = self.server.scan(&pattern)?;
+            if names.is_empty() {
+                continue;
+            }
+            let values: Vec<Option<String>> = self.server.with(|conn| conn.mget(&names))?;
+            for (name, value) in names.iter().zip(values) {
+                let Some(key) = name.strip_prefix(&pattern[..pattern.len() - 1]) else {
+                    continue;
+                };
+                let marks = out.entry(key.to_string()).or_default();
+                let parsed = if kind == "lockdown" {
+                    parse_marks(value, None)
+                } else {
+                    parse_marks(None, value)
+                };
+                if kind == "lockdown" {
+                    marks.lockdown = parsed.lockdown;
+                } else {
+                    marks.error = parsed.error;
+                }
+            }
+        }
+        out.retain(|_, m| !m.is_empty());
+        Ok(out)
+    }
+
+    fn mark(&self, hold: &dyn KeyHold, mark: &Mark) -> Result<()> {
+        let key = hold.key();
+        let (kind, json, expires) = match mark {
+            Mark::Lockdown(lockdown) => (
+                "lockdown",
+                serde_json::to_string(lockdown),
+                lockdown
+                    .until
+                    .map_or(0, |t| t.as_millisecond().max(1) as u64),
+            ),
+            Mark::Error(error) => ("error", serde_json::to_string(error), 0),
+        };
+        let json = json.expect("invariant: marks serialize");
+        let set: i64 = self.server.with(|conn| {
+            scripts()
+                .mark
+                .key(self.name("lease", key))
+                .key(self.name(kind, key))
+                .arg(self.holder_token(hold))
+                .arg(&json)
+                .arg(expires)
+                .invoke(conn)
+        })?;
+        if set != 1 {
+            anyhow::bail!("can't mark key `{key}`: its lease ran out while this process held it");
+        }
+        Ok(())
+    }
+
+    fn clear(&self, hold: &dyn KeyHold, kind: MarkKind) -> Result<bool> {
+        let key = hold.key();
+        let name = match kind {
+            MarkKind::Lockdown => "lockdown",
+            MarkKind::Error => "error",
+        };
+        let removed: i64 = self.server.with(|conn| {
+            scripts()
+                .clear
+                .key(self.name("lease", key))
+                .key(self.name(name, key))
+                .arg(self.holder_token(hold))
+                .arg(self.channel())
+                .arg(key)
+                .invoke(conn)
+        })?;
+        if removed < 0 {
+            anyhow::bail!(
+                "can't clear key `{key}`'s mark: its lease ran out while this process held it"
+            );
+        }
+        Ok(removed > 0)
+    }
+
+    fn update_usage(
+        &self,
+        bucket: &BucketId,
+        update: &mut dyn FnMut(&mut Usage) -> bool,
+    ) -> Result<()> {
+        let record = self.usage_key(bucket);
+        for _ in 0..100 {
+            let (version, mut usage) = self.read_usage(bucket)?;
+            if !update(&mut usage) {
+                return Ok(());
+            }
+            let json = serde_json::to_string(&usage).expect("invariant: usage serializes");
+            let swapped: i64 = self.server.with(|conn| {
+                scripts()
+                    .swap
+                    .key(&record)
+                    .arg(version.to_string())
+                    .arg(format!("{}\n{json}", version + 1))
+                    .arg(USAGE_TTL_MS)
+                    .invoke(conn)
+            })?;
+            if swapped == 1 {
+                return Ok(());
+            }
+            // Someone else updated it first: run the update again on theirs.
+        }
+        anyhow::bail!(
+            "usage record {record} keeps changing under us; too many processes updating one bucket at once"
+        )
+    }
+
+    fn usage(&self, bucket: &BucketId) -> Usage {
+        match self.read_usage(bucket) {
+            Ok((_, usage)) => usage,
+            Err(e) => {
+                log::warn!("{e:#}");
+                Usage::default()
+            }
+        }
+    }
+
+    fn cursor(&self) -> usize {
+        let name = format!("{}cursor", self.prefix);
+        self.server
+            .with(|conn| conn.get::<_, Option<u64>>(&name))
+            .ok()
+            .flatten()
+            .unwrap_or(0) as usize
+    }
+
+    fn set_cursor(&self, at: usize) {
+        let name = format!("{}cursor", self.prefix);
+        if let Err(e) = self
+            .server
+            .with(|conn| conn.set::<_, _, ()>(&name, at as u64))
+        {
+            log::debug!("updating the cursor: {e:#}");
+        }
+    }
+
+    fn clean(&self) -> Result<CleanReport> {
+        let mut report = CleanReport::default();
+        for (kind, count) in [
+            ("lockdown", &mut report.lockdowns),
+            ("error", &mut report.errors),
+        ] {
+            let names = self.server.scan(&format!("{}{kind}:*", self.prefix))?;
+            if !names.is_empty() {
+                let removed: usize = self.server.with(|conn| conn.del(&names))?;
+                *count += removed;
+            }
+        }
+        // Leases end by themselves: a live one is a live holder's.
+        report.held = self.server.scan(&format!("{}lease:*", self.prefix))?.len();
+        for record in self.server.scan(&format!("{}usage:*", self.prefix))? {
+            let Some(label) = record.strip_prefix(&format!("{}usage:", self.prefix)) else {
+                continue;
+            };
+            let bucket = match label.split_once(':') {
+                Some(("group", name)) => BucketId::Group(name.to_string()),
+                Some((_, name)) => BucketId::Key(name.to_string()),
+                None => continue,
+            };
+            let mut cleared = 0;
+            self.update_usage(&bucket, &mut |usage| {
+                cleared = 0;
+                for bucket in usage.buckets.values_mut() {
+                    cleared += bucket.lockdowns.len();
+                    bucket.lockdowns.clear();
+                    bucket.learned.clear();
+                }
+                true
+            })?;
+            report.lockdowns += cleared;
+        }
+        let _: std::result::Result<i64, _> = self
+            .server
+            .with(|conn| conn.publish(self.channel(), "cleanup"));
+        Ok(report)
+    }
+
+    /// A subscription to the connector's `released` channel, on a thread of
+    /// its own that reconnects when Redis comes back.
+    fn watch(
+        &self,
+        on_change: Arc<dyn Fn() + Send + Sync>,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let guard = StopOnDrop(stop.clone());
+        let client = self.server.client.clone();
+        let channel = self.channel();
+        let spawned = std::thread::Builder::new()
+            .name("redis-watch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let listened = (|| -> redis::RedisResult<()> {
+                        let mut conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
+                        let mut pubsub = conn.as_pubsub();
+                        pubsub.set_read_timeout(Some(Duration::from_millis(500)))?;
+                        pubsub.subscribe(&channel)?;
+                        // Anything may have been released while we were away.
+                        on_change();
+                        while !stop.load(Ordering::Relaxed) {
+                            match pubsub.get_message() {
+                                Ok(_) => on_change(),
+                                Err(e) if e.is_timeout() => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Ok(())
+                    })();
+                    if let Err(e) = listened {
+                        log::debug!("listening for releases: {e}; again in 1 s");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            });
+        spawned
+            .ok()
+            .map(|_| Box::new(guard) as Box<dyn std::any::Any + Send + Sync>)
+    }
+}
+
+impl RedisStore {
+    /// The token of a hold this store made.
+    fn holder_token(&self, hold: &dyn KeyHold) -> String {
+        // Holds reach a store only from that store's own attempts.
+        let any: &dyn std::any::Any = hold;
+        let lease = any.downcast_ref::<Lease>();
+        lease.map(|l| l.token.clone()).unwrap_or_default()
+    }
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Removes every connector's marks, model lockdowns and learned limits in
+/// this Redis (`--cleanup-all`).
+pub fn clean_all(server: &Server) -> Result<CleanReport> {
+    let mut connectors: Vec<String> = Vec::new();
+    for name in server.scan("jongler:{*}:*")? {
+        if let Some(rest) = name.strip_prefix("jongler:{")
+            && let Some((connector, _)) = rest.split_once("}:")
+            && !connectors.iter().any(|c| c == connector)
+        {
+            connectors.push(connector.to_string());
+        }
+    }
+    let mut report = CleanReport::default();
+    for connector in connectors {
+        report += RedisStore::new(server.clone(), &connector, DEFAULT_LEASE_TTL).clean()?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            without_password("redis://user:s3cret@host:6379/2"),
+            "redis://user:***@host:6379/2"
+        );
+        assert_eq!(
+            without_password("rediss://s3cret@host:6380"),
+            "rediss://***@host:6380"
+        );
+        assert_eq!(without_password("redis://host:6379"), "redis://host:6379");
+        assert_eq!(
+            without_password("error: rediss://a:b@h failed"),
+            "error: rediss://a:***@h failed"
+        );
+    }
+
+    #[test]
+    fn the_redis_store_meets_the_contract() {
+        let server = crate::pool::redis::testing::RedisServer::start();
+        let shared = Server::open(&server.url()).unwrap();
+        super::super::contract::run_all(&|connector| {
+            Arc::new(RedisStore::new(
+                shared.clone(),
+                connector,
+                DEFAULT_LEASE_TTL,
+            )) as Arc<dyn StateStore>
+        });
+    }
+}
+
+/// A `redis-server` of our own on a random loopback port, for tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Stops the server when dropped.
+    pub(crate) struct RedisServer {
+        child: std::process::Child,
+        port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl RedisServer {
+        pub(crate) fn start() -> RedisServer {
+            let dir = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (.ci/run installs it)");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server never listened"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            RedisServer {
+                child,
+                port,
+                _dir: dir,
+            }
+        }
+
+        pub(crate) fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
