@@ -59,7 +59,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help --version status check serve demo completions help"
+            opts="-i -v -q -h -V --pretty --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help --version status check serve demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -93,6 +93,14 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connectors-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -113,7 +121,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__check)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -140,6 +148,14 @@ _jongler() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -163,7 +179,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__completions)
-            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help bash elvish fish powershell zsh"
+            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +209,14 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connectors-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -213,7 +237,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__demo)
-            opts="-v -q -h --requests --workers --keys --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --requests --workers --keys --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,6 +276,14 @@ _jongler() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -373,7 +405,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__serve)
-            opts="-v -q -h --listen --token --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --listen --token --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -411,6 +443,14 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connectors-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -431,7 +471,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__status)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +498,14 @@ _jongler() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lease-ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

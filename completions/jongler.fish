@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jongler_global_optspecs
-    string join \n pretty i/include cleanup= cleanup-all wait= timeout= fallback-model= tor proxy= config= state-dir= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
+    string join \n pretty i/include cleanup= cleanup-all wait= timeout= fallback-model= tor proxy= config= state-dir= state= lease-ttl= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
 end
 
 function __fish_jongler_needs_command
@@ -31,6 +31,8 @@ complete -c jongler -n "__fish_jongler_needs_command" -l fallback-model -d 'When
 complete -c jongler -n "__fish_jongler_needs_command" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_needs_command" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_needs_command" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_needs_command" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -56,6 +58,8 @@ complete -c jongler -n "__fish_jongler_using_subcommand status" -l fallback-mode
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -72,6 +76,8 @@ complete -c jongler -n "__fish_jongler_using_subcommand check" -l fallback-model
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -90,6 +96,8 @@ complete -c jongler -n "__fish_jongler_using_subcommand serve" -l fallback-model
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -108,6 +116,8 @@ complete -c jongler -n "__fish_jongler_using_subcommand demo" -l fallback-model 
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -123,6 +133,8 @@ complete -c jongler -n "__fish_jongler_using_subcommand completions" -l fallback
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'

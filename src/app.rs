@@ -8,9 +8,8 @@ use crate::error::{ExitCode, exit_code_of, usage};
 use crate::http::{NetOptions, TOR_PROXY};
 use crate::jongler::{Jongler, Options};
 use crate::output::{self, ConnectorStatus};
-use crate::pool::Pool;
-use crate::pool::files::{self, FileStore};
 use crate::pool::state::{CleanReport, StateStore};
+use crate::pool::{Backend, Pool};
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::io::{IsTerminal, Read, Write};
@@ -82,6 +81,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Where key state lives: `--state` (Redis) or the state dir.
+fn backend(cli: &Cli, paths: &Paths) -> Result<Backend> {
+    let g = &cli.global;
+    Backend::resolve(
+        g.state.as_deref(),
+        &paths.state_dir,
+        seconds(g.lease_ttl, "--lease-ttl")?,
+    )
+}
+
 fn paths(cli: &Cli) -> Result<Paths> {
     let g = &cli.global;
     Paths::resolve(
@@ -109,7 +118,7 @@ fn demo(cli: &Cli, requests: usize, workers: usize, keys: usize) -> Result<ExitC
 
 fn status_command(cli: &Cli, connector: Option<&str>, json: bool) -> Result<ExitCode> {
     let paths = paths(cli)?;
-    let statuses = status(&paths, connector)?;
+    let statuses = status(cli, &paths, connector)?;
     if json {
         output::write_status_json(&statuses, connector.is_some())?;
     } else {
@@ -138,10 +147,15 @@ fn cleanup(cli: &Cli) -> Result<ExitCode> {
                     Vec::new()
                 }
             };
-            let store = Arc::new(FileStore::new(&paths.state_dir, name, &others));
-            Pool::new(name, Vec::new(), store, 60).clean()?
+            Pool::new(
+                name,
+                Vec::new(),
+                backend(cli, &paths)?.store(name, &others),
+                60,
+            )
+            .clean()?
         }
-        None => files::clean_all(&paths.state_dir)?,
+        None => backend(cli, &paths)?.clean_all()?,
     };
     report_cleanup(&report, cli.cleanup.as_deref(), cli.global.quiet);
     Ok(ExitCode::Success)
@@ -188,6 +202,8 @@ fn request_options(cli: &Cli) -> Result<Options> {
     Ok(Options {
         config: g.config.clone(),
         state_dir: g.state_dir.clone(),
+        state: g.state.clone(),
+        lease_ttl: seconds(g.lease_ttl, "--lease-ttl")?,
         connectors_dir: g.connectors_dir.clone(),
         env_keys: true,
         wait: seconds(cli.wait, "--wait")?,
@@ -224,7 +240,7 @@ fn read_body(arg: &str) -> Result<Vec<u8>> {
 }
 
 /// Every key's state for one connector, or for every connector with keys.
-fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
+fn status(cli: &Cli, paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
     let connectors = Connectors::load(&paths.connector_dirs)?;
     let file = KeyFile::read(&paths.config_file)?;
     if file.is_none() && paths.config_explicit {
@@ -234,9 +250,8 @@ fn status(paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
         )));
     }
     let all_names = connectors.names();
-    let store = |name: &str| -> Arc<dyn StateStore> {
-        Arc::new(FileStore::new(&paths.state_dir, name, &all_names))
-    };
+    let backend = backend(cli, paths)?;
+    let store = |name: &str| -> Arc<dyn StateStore> { backend.store(name, &all_names) };
     let mut names: Vec<String> = match only {
         Some(name) => vec![connectors.get(name)?.name.clone()],
         None => {

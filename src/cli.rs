@@ -92,6 +92,23 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 
+    /// Keep key state in Redis instead of the state dir, shared by every machine
+    /// that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        env = "JONGLER_STATE",
+        hide_env_values = true,
+        conflicts_with = "state_dir"
+    )]
+    pub state: Option<String>,
+
+    /// With --state: how long a key stays LOCKED after its holder dies, in seconds
+    /// (live holders renew their lease)
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, global = true)]
+    pub lease_ttl: f64,
+
     /// Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)
     #[arg(long, value_name = "DIR", global = true)]
     pub connectors_dir: Option<PathBuf>,

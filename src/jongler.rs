@@ -6,10 +6,9 @@ use crate::connector::{Connector, Connectors};
 use crate::error::{Error, usage};
 use crate::http::classify::{RetryHint, Rules, Verdict, classify};
 use crate::http::{self, Answer, NetOptions, Outgoing};
-use crate::pool::files::FileStore;
 use crate::pool::quota::{Ask, Metric, Violation, estimate_tokens, model_of, reported_tokens};
 use crate::pool::state::{CleanReport, LockdownSource, StateStore};
-use crate::pool::{Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas};
+use crate::pool::{Backend, Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas};
 use crate::secret::ApiKey;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
@@ -35,6 +34,10 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// The state dir (default: `JONGLER_STATE_DIR`, else the platform state dir).
     pub state_dir: Option<PathBuf>,
+    /// A Redis URL to keep key state in (default: `JONGLER_STATE`, else the state dir).
+    pub state: Option<String>,
+    /// With Redis: how long a dead holder's key stays LOCKED.
+    pub lease_ttl: Duration,
     /// An extra connectors dir, overriding the others.
     pub connectors_dir: Option<PathBuf>,
     /// Also take keys from the connector's `key_env_prefix` variables.
@@ -53,6 +56,8 @@ impl Default for Options {
         Options {
             config: None,
             state_dir: None,
+            state: None,
+            lease_ttl: crate::pool::redis::DEFAULT_LEASE_TTL,
             connectors_dir: None,
             env_keys: true,
             wait: Duration::from_secs(60),
@@ -263,8 +268,13 @@ impl Jongler {
         } else {
             (Vec::new(), Quotas::default())
         };
-        let store = FileStore::new(&paths.state_dir, &connector.name, &connectors.names());
-        Self::build(connector, keys, quotas, Arc::new(store), &options)
+        let backend = Backend::resolve(
+            options.state.as_deref(),
+            &paths.state_dir,
+            options.lease_ttl,
+        )?;
+        let store = backend.store(&connector.name, &connectors.names());
+        Self::build(connector, keys, quotas, store, &options)
     }
 
     /// A connection from parts already loaded (the demo, tests), with the

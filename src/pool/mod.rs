@@ -33,6 +33,73 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use waiters::Waiters;
 
+/// Where key state lives: the marker files of a state dir (one machine), or
+/// a Redis shared by every machine that names it.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Marker files in this dir.
+    Files(std::path::PathBuf),
+    /// A Redis server.
+    Redis {
+        /// The server.
+        server: redis::Server,
+        /// How long a dead holder's key stays LOCKED.
+        lease_ttl: Duration,
+    },
+}
+
+/// Environment variable naming a Redis URL for key state.
+pub const STATE_ENV: &str = "JONGLER_STATE";
+
+impl Backend {
+    /// Redis when `state` (else `$JONGLER_STATE`) names one, else the files
+    /// in `state_dir`.
+    pub fn resolve(
+        state: Option<&str>,
+        state_dir: &std::path::Path,
+        lease_ttl: Duration,
+    ) -> Result<Backend> {
+        let from_env = std::env::var(STATE_ENV).ok().filter(|v| !v.is_empty());
+        let Some(url) = state.map(str::to_string).or(from_env) else {
+            return Ok(Backend::Files(state_dir.to_path_buf()));
+        };
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(crate::error::usage(
+                "--state takes a redis:// or rediss:// URL (for a directory, use --state-dir)",
+            ));
+        }
+        if lease_ttl < Duration::from_millis(100) {
+            return Err(crate::error::usage(
+                "--lease-ttl must be at least 0.1 seconds",
+            ));
+        }
+        Ok(Backend::Redis {
+            server: redis::Server::open(&url)?,
+            lease_ttl,
+        })
+    }
+
+    /// The store of `connector`; `others` are every known connector's name.
+    pub fn store(&self, connector: &str, others: &[String]) -> Arc<dyn StateStore> {
+        match self {
+            Backend::Files(dir) => Arc::new(files::FileStore::new(dir, connector, others)),
+            Backend::Redis { server, lease_ttl } => Arc::new(redis::RedisStore::new(
+                server.clone(),
+                connector,
+                *lease_ttl,
+            )),
+        }
+    }
+
+    /// Cleans every connector's state (`--cleanup-all`).
+    pub fn clean_all(&self) -> Result<CleanReport> {
+        match self {
+            Backend::Files(dir) => files::clean_all(dir),
+            Backend::Redis { server, .. } => redis::clean_all(server),
+        }
+    }
+}
+
 /// One configured key: its name (used in marker files and messages) and value.
 #[derive(Debug, Clone)]
 pub struct KeyEntry {

@@ -24,6 +24,8 @@
 //! its SHA. Redis unreachable, refusing auth or erroring: the step fails, and
 //! no request goes out without a lease (fails closed).
 
+#![allow(clippy::disallowed_methods)] // This module owns the Redis connections.
+
 use super::quota::Usage;
 use super::state::{
     Attempt, BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, Mark, MarkKind,

@@ -1,0 +1,325 @@
+//! One pool for many machines: key state in Redis. "Machines" are groups of
+//! processes that share nothing but the Redis URL (their own HOME, config
+//! copy and state dir). Each test starts its own `redis-server`.
+
+#![allow(clippy::disallowed_methods)] // a test client for serve
+
+mod common;
+use common::*;
+use jongler::emulator::Behavior;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A `jongler` of "machine" `m`: its own HOME, INI copy and (unused) state dir.
+fn machine(env: &Env, redis: &Redis, m: usize) -> std::process::Command {
+    let home = env.dir.path().join(format!("machine-{m}"));
+    std::fs::create_dir_all(home.join("connectors")).unwrap();
+    let ini = home.join("keys.ini");
+    if !ini.exists() {
+        std::fs::copy(env.ini(), &ini).unwrap();
+        for entry in std::fs::read_dir(env.connectors()).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(
+                entry.path(),
+                home.join("connectors").join(entry.file_name()),
+            )
+            .unwrap();
+        }
+    }
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jongler"));
+    cmd.env_clear()
+        .env("HOME", &home)
+        .env("NO_COLOR", "1")
+        .env("APIJONGLER_CONFIG", &ini)
+        .env("JONGLER_STATE_DIR", home.join("state"))
+        .env("JONGLER_CONNECTORS_DIR", home.join("connectors"))
+        .env("JONGLER_STATE", redis.url())
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(mut cmd: std::process::Command, args: &[&str]) -> std::process::Output {
+    cmd.args(args).output().unwrap()
+}
+
+#[test]
+fn marks_made_on_one_machine_are_seen_on_another_and_cleaned_from_a_third() {
+    let env = Env::builder()
+        .keys(2)
+        .key("broken", Behavior::Invalid)
+        .build();
+    let redis = Redis::start();
+    for i in 0..4 {
+        let out = run(
+            machine(&env, &redis, 0),
+            &[CONN, "POST", GENERATE, &prompt(&format!("a{i}"))],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        env.assert_no_secrets(&out);
+    }
+    let out = run(machine(&env, &redis, 1), &["status", CONN, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let broken = status["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "broken")
+        .unwrap();
+    assert_eq!(broken["state"], "error", "{status}");
+    assert!(
+        !env.state().exists() && !env.dir.path().join("machine-0/state").exists(),
+        "nothing in any state dir"
+    );
+    let stored = redis.keys("*");
+    assert!(
+        stored
+            .iter()
+            .all(|k| k.starts_with("jongler:{gemini-test}:")),
+        "{stored:?}"
+    );
+    for (_, value) in &env.keys {
+        assert!(
+            !stored.iter().any(|k| k.contains(value.as_str())),
+            "a key's value is in Redis"
+        );
+    }
+    let out = run(machine(&env, &redis, 2), &["--cleanup", CONN]);
+    assert!(stderr(&out).contains("1 ERROR"), "{}", stderr(&out));
+    assert!(redis.keys("*:error:*").is_empty());
+    // The bad key was used once only, by the first machine.
+    assert_eq!(env.emulator.stats().by_status[&400], 1);
+}
+
+#[test]
+fn a_sigkilled_holders_key_comes_free_when_its_lease_runs_out() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_secs(5))
+        .build();
+    let redis = Redis::start();
+    let mut holder = machine(&env, &redis, 0)
+        .args([
+            "--lease-ttl",
+            "1",
+            CONN,
+            "POST",
+            GENERATE,
+            &prompt("doomed"),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(env.wait_started("doomed", Some(&mut holder)));
+    let out = run(machine(&env, &redis, 1), &["status", CONN]);
+    assert!(stdout(&out).contains("locked"), "{}", stdout(&out));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    env.emulator.set_latency(Duration::ZERO);
+    let killed = Instant::now();
+    let out = run(
+        machine(&env, &redis, 1),
+        &[CONN, "POST", GENERATE, &prompt("next"), "--wait", "10"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let waited = killed.elapsed();
+    assert!(
+        waited < Duration::from_millis(2500),
+        "free once the 1 s lease ran out: {waited:?}"
+    );
+    assert!(redis.keys("*:lease:*").is_empty(), "no lease is left");
+}
+
+/// The Redis issue's acceptance run: four "machines", 320 calls from 32
+/// processes at a time over 8 keys, every tenth SIGKILLed mid-request.
+#[test]
+fn four_machines_share_one_pool_with_10_percent_sigkilled() {
+    const SLOTS: usize = 32;
+    const PER_SLOT: usize = 10;
+    let env = Arc::new(
+        Env::builder()
+            .keys(8)
+            .latency(Duration::from_millis(60))
+            .build(),
+    );
+    let redis = Arc::new(Redis::start());
+    let threads: Vec<_> = (0..SLOTS)
+        .map(|slot| {
+            let (env, redis) = (env.clone(), redis.clone());
+            std::thread::spawn(move || {
+                let mut delivered = 0;
+                let mut killed = Vec::new();
+                for n in 0..PER_SLOT {
+                    let text = format!("call {slot}-{n}");
+                    let kill = (slot * PER_SLOT + n) % 10 == 7;
+                    let mut child = machine(&env, &redis, slot % 4)
+                        .args(["--lease-ttl", "2"])
+                        .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "120"])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    if kill {
+                        assert!(env.wait_started(&text, Some(&mut child)));
+                        child.kill().unwrap();
+                        child.wait().unwrap();
+                        killed.push(text);
+                        continue;
+                    }
+                    let out = child.wait_with_output().unwrap();
+                    env.assert_no_secrets(&out);
+                    assert_eq!(code(&out), 0, "{text}: {}", stderr(&out));
+                    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                    assert_eq!(
+                        body["candidates"][0]["content"]["parts"][0]["text"],
+                        format!("echo: {text}")
+                    );
+                    delivered += 1;
+                }
+                (delivered, killed)
+            })
+        })
+        .collect();
+    let mut delivered = 0;
+    let mut killed = std::collections::HashSet::new();
+    for t in threads {
+        let (d, k) = t.join().unwrap();
+        delivered += d;
+        killed.extend(k);
+    }
+    assert_eq!(delivered, 288);
+    assert_eq!(killed.len(), 32);
+    let stats = env.emulator.stats();
+    let double_booked: Vec<_> = stats
+        .overlap_pairs
+        .iter()
+        .filter(|(earlier, _)| !killed.contains(earlier))
+        .collect();
+    assert!(
+        double_booked.is_empty(),
+        "a key was in use twice at once: {double_booked:?}"
+    );
+    assert_eq!(stats.by_key.len(), 8, "every key was used");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(
+        redis.keys("*:lease:*").is_empty(),
+        "no lease is left once the TTL has passed"
+    );
+}
+
+#[test]
+fn redis_killed_mid_run_fails_closed_and_calls_work_again_once_it_is_back() {
+    let env = Arc::new(
+        Env::builder()
+            .keys(4)
+            .latency(Duration::from_millis(300))
+            .build(),
+    );
+    let mut redis = Redis::start();
+    let url = redis.url();
+    // Eight calls in flight or waiting when Redis dies.
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let text = format!("in flight {i}");
+            let child = machine(&env, &redis, i % 2)
+                .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "5"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (text, child)
+        })
+        .collect();
+    assert!(env.wait_started("in flight 0", None) || env.wait_started("in flight 4", None));
+    redis.kill();
+    for (text, child) in children {
+        let out = child.wait_with_output().unwrap();
+        match code(&out) {
+            0 => assert!(stdout(&out).contains(&format!("echo: {text}"))),
+            1 => {
+                let err = stderr(&out);
+                assert!(
+                    err.contains(&url) && err.contains("no request is sent without a lease"),
+                    "{err}"
+                );
+                // If it failed, it was before its request went out or after.
+                env.assert_no_secrets(&out);
+            }
+            other => panic!("{text}: exit {other}: {}", stderr(&out)),
+        }
+    }
+    // While Redis is away: exit 1 with a clear message, nothing sent.
+    let before = env.emulator.stats().requests;
+    let out = run(
+        machine(&env, &redis, 0),
+        &[CONN, "POST", GENERATE, &prompt("away")],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("check that Redis is running"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.emulator.stats().requests,
+        before,
+        "no request without a lease"
+    );
+    let redis = redis.restart();
+    env.emulator.set_latency(Duration::ZERO);
+    let out = run(
+        machine(&env, &redis, 1),
+        &[CONN, "POST", GENERATE, &prompt("back")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn serve_answers_503_while_redis_is_away_and_recovers_by_itself() {
+    use std::io::BufRead;
+    let env = Env::builder().keys(2).build();
+    let redis = Redis::start();
+    let mut serve = machine(&env, &redis, 0)
+        .args(["serve", CONN, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let client = reqwest::blocking::Client::new();
+    let post = |text: &str| {
+        client
+            .post(format!("{url}{GENERATE}"))
+            .body(prompt(text))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(post("one").status(), 200);
+    let mut redis = redis;
+    redis.kill();
+    let before = env.emulator.stats().requests;
+    let r = post("away");
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
+    assert_eq!(body["error"]["status"], "UNAVAILABLE", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("check that Redis is running"),
+        "{body}"
+    );
+    assert_eq!(env.emulator.stats().requests, before);
+    let _redis = redis.restart();
+    assert_eq!(post("back").status(), 200, "no restart of serve needed");
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    assert!(serve.wait().unwrap().success());
+}
