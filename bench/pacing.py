@@ -2,13 +2,16 @@
 """Quota pacing, measured: 200 requests from 16 processes over 8 keys, against
 the emulator enforcing 5 requests per 2 s per key.
 
-Two runs side by side, each with a fresh state dir:
+Three runs side by side, each with fresh state:
   declared  the connector declares the limit ({"requests": 5, "per": "2s"})
   learned   nothing declared: jongler learns from the 429 bodies alone
+  redis     declared, with the processes split over four "machines" that
+            share nothing but a Redis URL (--state; own HOME, config copy,
+            state dir): the Redis issue's scenario
 
 Ideal time = requests / total rate = 200 / (8 keys * 5 / 2 s) = 10 s.
 Targets (quota issue): declared <= 1.15x ideal with <= 2% of upstream calls
-answered 429; learned <= 1.5x ideal.
+answered 429; learned <= 1.5x ideal; (Redis issue) redis <= 1.15x, <= 2%.
 
 Usage: bench/pacing.py [--requests N] [--processes N]
 """
@@ -29,7 +32,24 @@ ENDPOINT = "/v1beta/models/gemini-2.5-flash:generateContent"
 KEYS, RATE, WINDOW = 8, 5, 2.0
 
 
-def run(label, limits, args, jongler, emulator_bin, work):
+def start_redis(work):
+    """A redis-server of our own on a free loopback port: (process, URL)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", work], stdout=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.01)
+    return proc, f"redis://127.0.0.1:{port}"
+
+
+def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups=1):
     keys = [f"AIzaSyPACE{label}{i:04d}xxxxxxxxxxxxxxxxxxxxx" for i in range(KEYS)]
     emulator = subprocess.Popen([emulator_bin, "--rate", f"{RATE}/{WINDOW}", *sum((["--key", k] for k in keys), [])],
                                 stdout=subprocess.PIPE, text=True)
@@ -44,13 +64,25 @@ def run(label, limits, args, jongler, emulator_bin, work):
             json.dump(connector, f)
         with open(os.path.join(d, "keys.ini"), "w") as f:
             f.write("[paced]\n" + "".join(f"key{i} = {k}\n" for i, k in enumerate(keys)))
-        env = dict(os.environ, APIJONGLER_CONFIG=os.path.join(d, "keys.ini"), JONGLER_STATE_DIR=os.path.join(d, "state"),
-                   JONGLER_CONNECTORS_DIR=os.path.join(d, "connectors"), HOME=d, NO_COLOR="1")
+        envs = []
+        for g in range(groups):
+            # A "machine": its own HOME, config copy and state dir.
+            home = os.path.join(d, f"machine-{g}")
+            shutil.copytree(os.path.join(d, "connectors"), os.path.join(home, "connectors"))
+            shutil.copy(os.path.join(d, "keys.ini"), os.path.join(home, "keys.ini"))
+            env = dict(os.environ, APIJONGLER_CONFIG=os.path.join(home, "keys.ini"),
+                       JONGLER_STATE_DIR=os.path.join(home, "state"),
+                       JONGLER_CONNECTORS_DIR=os.path.join(home, "connectors"), HOME=home, NO_COLOR="1")
+            env.pop("JONGLER_STATE", None)
+            if redis_url:
+                env["JONGLER_STATE"] = redis_url
+            envs.append(env)
 
         counter = iter(range(args.requests))
         failures = []
 
-        def worker(_):
+        def worker(w):
+            env = envs[w % groups]
             for i in counter:
                 body = json.dumps({"contents": [{"parts": [{"text": f"request {i}"}]}]})
                 p = subprocess.run([jongler, "paced", "POST", ENDPOINT, body, "--wait", "120"], env=env,
@@ -84,11 +116,14 @@ def main():
     try:
         print(f"pacing: {args.requests} requests, {args.processes} processes, {KEYS} keys at {RATE} per {WINDOW:g}s; "
               f"ideal {ideal:.1f}s; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
-        for label, limits, max_ratio, max_429 in [
-            ("declared", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02),
-            ("learned", [], 1.5, None),
+        redis, redis_url = start_redis(work)
+        for label, limits, max_ratio, max_429, url, groups in [
+            ("declared", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, None, 1),
+            ("learned", [], 1.5, None, None, 1),
+            ("redis", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, redis_url, 4),
         ]:
-            elapsed, upstream, r429, failures, overlaps = run(label, limits, args, jongler, emulator_bin, work)
+            elapsed, upstream, r429, failures, overlaps = run(label, limits, args, jongler, emulator_bin, work,
+                                                              url, groups)
             ratio = elapsed / ideal
             share = r429 / upstream if upstream else 0
             met = not failures and ratio <= max_ratio and (max_429 is None or share <= max_429)
@@ -100,6 +135,8 @@ def main():
             for f in failures[:5]:
                 print(f"    failed: {f}")
     finally:
+        if "redis" in locals():
+            redis.kill()
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if ok else 1)
 

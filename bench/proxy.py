@@ -52,14 +52,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def load(host, port, seconds, header_for):
-    """64 clients for `seconds`: (requests/s, latencies, non-200 statuses)."""
+def load(host, port, seconds, header_for, targets=None):
+    """64 clients for `seconds`: (requests/s, latencies, non-200 statuses).
+    With `targets` [(host, port), …], client n goes to targets[n % len]."""
     stop = time.perf_counter() + seconds
     latencies = [[] for _ in range(CLIENTS)]
     errors = []
 
     def client(n):
-        conn = http.client.HTTPConnection(host, port, timeout=60)
+        h, p = targets[n % len(targets)] if targets else (host, port)
+        conn = http.client.HTTPConnection(h, p, timeout=60)
         headers = {"content-type": "application/json", **header_for(n)}
         while time.perf_counter() < stop:
             start = time.perf_counter()
@@ -98,7 +100,7 @@ def ttfb(host, port, headers, n=40):
 class Serve:
     """A `jongler serve` over `keys` keys, `locked` of them locked down."""
 
-    def __init__(self, jongler, work, name, host, port, keys, locked):
+    def __init__(self, jongler, work, name, host, port, keys, locked, extra_env=None):
         conn_dir = os.path.join(work, "connectors")
         os.makedirs(conn_dir, exist_ok=True)
         with open(os.path.join(conn_dir, name + ".json"), "w") as f:
@@ -117,7 +119,7 @@ class Serve:
             with open(os.path.join(state, f"{name}_key{i}.lockdown"), "w") as f:
                 f.write(marker)
         env = dict(os.environ, APIJONGLER_CONFIG=ini, HOME=work, NO_COLOR="1", JONGLER_STATE_DIR=state,
-                   JONGLER_CONNECTORS_DIR=conn_dir)
+                   JONGLER_CONNECTORS_DIR=conn_dir, **(extra_env or {}))
         self.proc = subprocess.Popen([jongler, "-q", "serve", name, "--listen", "127.0.0.1:0", "--token", TOKEN],
                                      env=env, stderr=subprocess.PIPE, text=True)
         line = self.proc.stderr.readline()
@@ -131,6 +133,9 @@ class Serve:
         before = cpu_seconds(self.proc.pid)
         rps, latencies, errors = load(self.host, self.port, seconds, lambda n: {"x-goog-api-key": TOKEN})
         return rps, latencies, errors, cpu_seconds(self.proc.pid) - before
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
 
     def stop(self):
         self.proc.terminate()

@@ -664,7 +664,10 @@ impl Pool {
             }
             // A key with marks is not taken by this first look (for files: not
             // even its lock is touched); whether the marks block it is ours to say.
-            match self.store.attempt(&self.keys[i].name, false)? {
+            match self
+                .store
+                .attempt(&self.keys[i].name, false, &self.bucket(i))?
+            {
                 Attempt::Busy => shortfall.busy += 1,
                 Attempt::Held(hold, marks) => {
                     match self.checked(self.held(i, hold), marks, now, ask, false)? {
@@ -776,7 +779,10 @@ impl Pool {
 
     /// Holds key `i` whatever its marks say, and checks it under the hold.
     fn take(&self, i: usize, now: Timestamp, ask: &Ask, guessed_ok: bool) -> Result<Taken<'_>> {
-        match self.store.attempt(&self.keys[i].name, true)? {
+        match self
+            .store
+            .attempt(&self.keys[i].name, true, &self.bucket(i))?
+        {
             Attempt::Held(hold, marks) => {
                 self.checked(self.held(i, hold), marks, now, ask, guessed_ok)
             }

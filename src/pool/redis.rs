@@ -49,16 +49,17 @@ const USAGE_TTL_MS: u64 = 8 * 24 * 3600 * 1000;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Takes a key if no lease lives on it (and, unless told to take marked
-/// keys, if it has no mark), then reads its marks under the lease.
-/// KEYS: lease, lockdown, error. ARGV: token, ttl ms, take marked (0/1).
-/// Returns {status, lockdown, error}: 1 held, 0 busy, 2 marked.
+/// keys, if it has no mark), then reads its marks under the lease, and the
+/// usage record the caller updates next. KEYS: lease, lockdown, error, usage.
+/// ARGV: token, ttl ms, take marked (0/1).
+/// Returns {status, lockdown, error, usage}: 1 held, 0 busy, 2 marked.
 const ATTEMPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false, false} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false, false, false} end
 local lockdown = redis.call('GET', KEYS[2])
 local err = redis.call('GET', KEYS[3])
-if ARGV[3] == '0' and (lockdown or err) then return {2, lockdown, err} end
+if ARGV[3] == '0' and (lockdown or err) then return {2, lockdown, err, false} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, lockdown, err}
+return {1, lockdown, err, redis.call('GET', KEYS[4])}
 ";
 
 /// Compare-and-delete of a lease, then a word to waiters. KEYS: lease.
@@ -259,6 +260,9 @@ pub struct RedisStore {
     prefix: String,
     lease_ttl: Duration,
     renewer: Arc<Renewer>,
+    /// Usage records fetched by an attempt, for the update that follows it
+    /// (the update's compare-and-set still checks they are current).
+    prefetched: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 /// A key held through its lease.
@@ -392,7 +396,12 @@ impl RedisStore {
             prefix: format!("jongler:{{{connector}}}:"),
             lease_ttl,
             renewer: Default::default(),
+            prefetched: Default::default(),
         }
+    }
+
+    fn cursor_key(&self) -> String {
+        format!("{}cursor", self.prefix)
     }
 
     fn name(&self, kind: &str, key: &str) -> String {
@@ -414,9 +423,12 @@ impl RedisStore {
     }
 
     fn lease_token(&self) -> String {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "?".into());
+        static HOST: OnceLock<String> = OnceLock::new();
+        let host = HOST.get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "?".into())
+        });
         format!(
             "pid {} on {host} ({:016x})",
             std::process::id(),
@@ -456,40 +468,48 @@ impl StateStore for RedisStore {
         format!("Redis {}", self.server.shown)
     }
 
-    /// Checks that Redis answers (and takes the password), so a bad URL is
-    /// reported before anything else happens.
+    /// Nothing to prepare: the first step reports an unreachable Redis (and
+    /// a refused password) as well as a PING would, one round trip sooner.
     fn prepare(&self) -> Result<()> {
-        self.server
-            .with(|conn| redis::cmd("PING").query::<String>(conn))
-            .map(drop)
+        Ok(())
     }
 
     fn try_hold(&self, key: &str) -> Result<Option<Box<dyn KeyHold>>> {
-        match self.attempt(key, true)? {
+        match self.attempt(key, true, &BucketId::Key(key.to_string()))? {
             Attempt::Held(hold, _) => Ok(Some(hold)),
             _ => Ok(None),
         }
     }
 
-    fn attempt(&self, key: &str, take_marked: bool) -> Result<Attempt> {
+    fn attempt(&self, key: &str, take_marked: bool, bucket: &BucketId) -> Result<Attempt> {
         let token = self.lease_token();
         let lease_key = self.name("lease", key);
         let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;
-        let (status, lockdown, error): (i64, Option<String>, Option<String>) =
-            self.server.with(|conn| {
-                scripts()
-                    .attempt
-                    .key(&lease_key)
-                    .key(self.name("lockdown", key))
-                    .key(self.name("error", key))
-                    .arg(&token)
-                    .arg(ttl_ms)
-                    .arg(if take_marked { "1" } else { "0" })
-                    .invoke(conn)
-            })?;
+        let usage_key = self.usage_key(bucket);
+        let (status, lockdown, error, usage): (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = self.server.with(|conn| {
+            scripts()
+                .attempt
+                .key(&lease_key)
+                .key(self.name("lockdown", key))
+                .key(self.name("error", key))
+                .key(&usage_key)
+                .arg(&token)
+                .arg(ttl_ms)
+                .arg(if take_marked { "1" } else { "0" })
+                .invoke(conn)
+        })?;
         let marks = parse_marks(lockdown, error);
         Ok(match status {
             1 => {
+                self.prefetched
+                    .lock()
+                    .expect("invariant: no panics under lock")
+                    .insert(usage_key, usage);
                 let alive = Arc::new(AtomicBool::new(true));
                 self.renewer.add(
                     self,
@@ -622,8 +642,16 @@ impl StateStore for RedisStore {
         update: &mut dyn FnMut(&mut Usage) -> bool,
     ) -> Result<()> {
         let record = self.usage_key(bucket);
+        let mut prefetched = self
+            .prefetched
+            .lock()
+            .expect("invariant: no panics under lock")
+            .remove(&record);
         for _ in 0..100 {
-            let (version, mut usage) = self.read_usage(bucket)?;
+            let (version, mut usage) = match prefetched.take() {
+                Some(raw) => parse_usage(raw.as_deref()),
+                None => self.read_usage(bucket)?,
+            };
             if !update(&mut usage) {
                 return Ok(());
             }
@@ -667,10 +695,9 @@ impl StateStore for RedisStore {
     }
 
     fn set_cursor(&self, at: usize) {
-        let name = format!("{}cursor", self.prefix);
         if let Err(e) = self
             .server
-            .with(|conn| conn.set::<_, _, ()>(&name, at as u64))
+            .with(|conn| conn.set::<_, _, ()>(self.cursor_key(), at as u64))
         {
             log::debug!("updating the cursor: {e:#}");
         }

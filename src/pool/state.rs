@@ -186,9 +186,12 @@ pub trait StateStore: Send + Sync + Debug {
 
     /// Takes `key` if nobody holds it — unless it carries any mark and
     /// `take_marked` is false — and reads its marks under the hold, so a mark
-    /// set by another holder just before is seen. Backends that can do this
-    /// in one step (one round trip) override it.
-    fn attempt(&self, key: &str, take_marked: bool) -> Result<Attempt> {
+    /// set by another holder just before is seen. `bucket` is the usage
+    /// record the caller will update next, for backends that fetch it in the
+    /// same step. Backends that can do all this in one step (one round trip)
+    /// override it.
+    fn attempt(&self, key: &str, take_marked: bool, bucket: &BucketId) -> Result<Attempt> {
+        let _ = bucket;
         if !take_marked {
             let marks = self.marks(key)?;
             if !marks.is_empty() {
