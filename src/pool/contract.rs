@@ -15,6 +15,7 @@ pub(crate) type Open<'a> = &'a dyn Fn(&str) -> Arc<dyn StateStore>;
 /// can serve them all.
 pub(crate) fn run_all(open: Open<'_>) {
     a_key_is_held_once_and_free_after_release(open);
+    attempts_stop_at_the_first_key_held(open);
     marks_round_trip_through_a_hold(open);
     usage_updates_are_never_lost(open);
     the_cursor_is_shared(open);
@@ -44,6 +45,33 @@ fn a_key_is_held_once_and_free_after_release(open: Open<'_>) {
     drop(hold);
     assert!(b.holder("k1").unwrap().is_none());
     assert!(b.try_hold("k1").unwrap().is_some(), "free after release");
+}
+
+fn attempts_stop_at_the_first_key_held(open: Open<'_>) {
+    use super::state::Attempt;
+    let store = open("each");
+    store.prepare().unwrap();
+    let busy = store.try_hold("k1").unwrap().unwrap();
+    let marked = store.try_hold("k2").unwrap().unwrap();
+    store
+        .mark(marked.as_ref(), &Mark::Lockdown(lockdown(60)))
+        .unwrap();
+    drop(marked);
+    let bucket = |k: &str| BucketId::Key(k.to_string());
+    let keys = ["k1", "k2", "k3", "k4"].map(|k| (k, bucket(k)));
+    let attempts = store.attempt_each(&keys, false).unwrap();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert!(matches!(attempts[0], Attempt::Busy));
+    assert!(matches!(&attempts[1], Attempt::Marked(m) if m.lockdown.is_some()));
+    assert!(matches!(&attempts[2], Attempt::Held(h, m) if h.key() == "k3" && m.is_empty()));
+    assert!(
+        store.try_hold("k4").unwrap().is_some(),
+        "k4 was not touched"
+    );
+    // Told to take marked keys, it takes k2 with its marks.
+    let attempts = store.attempt_each(&keys[1..2], true).unwrap();
+    assert!(matches!(&attempts[0], Attempt::Held(h, m) if h.key() == "k2" && m.lockdown.is_some()));
+    drop(busy);
 }
 
 fn marks_round_trip_through_a_hold(open: Open<'_>) {

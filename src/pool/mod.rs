@@ -421,6 +421,10 @@ enum Taken<'p> {
     NoRoom(quota::RoomLater),
 }
 
+/// How many keys one look at the store covers at most (one round trip on a
+/// shared backend; the file store looks at them one by one anyway).
+const ATTEMPT_BATCH: usize = 16;
+
 /// How long a waiter sleeps without hearing anything before it looks again,
 /// when the store can tell of releases (else: short, growing polls).
 const WATCHED_POLL: Duration = Duration::from_millis(250);
@@ -658,33 +662,43 @@ impl Pool {
             ..Shortfall::default()
         };
         let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
-        for i in (start..n).chain(0..start) {
-            if tried.contains(&i) {
-                continue;
-            }
+        let order: Vec<usize> = (start..n)
+            .chain(0..start)
+            .filter(|i| !tried.contains(i))
+            .collect();
+        // A batch at a time (one round trip each, on a shared backend); the
+        // first key free usually ends the search in the first batch.
+        let mut next = 0;
+        while next < order.len() {
+            let batch = &order[next..(next + ATTEMPT_BATCH).min(order.len())];
+            let names: Vec<(&str, BucketId)> = batch
+                .iter()
+                .map(|&i| (self.keys[i].name.as_str(), self.bucket(i)))
+                .collect();
             // A key with marks is not taken by this first look (for files: not
             // even its lock is touched); whether the marks block it is ours to say.
-            match self
-                .store
-                .attempt(&self.keys[i].name, false, &self.bucket(i))?
-            {
-                Attempt::Busy => shortfall.busy += 1,
-                Attempt::Held(hold, marks) => {
-                    match self.checked(self.held(i, hold), marks, now, ask, false)? {
-                        Taken::Lease(lease) => return Ok(Ok(lease)),
-                        taken => self.account(taken, i, &mut shortfall),
+            let attempts = self.store.attempt_each(&names, false)?;
+            next += attempts.len().max(1);
+            for (&i, attempt) in batch.iter().zip(attempts) {
+                match attempt {
+                    Attempt::Busy => shortfall.busy += 1,
+                    Attempt::Held(hold, marks) => {
+                        match self.checked(self.held(i, hold), marks, now, ask, false)? {
+                            Taken::Lease(lease) => return Ok(Ok(lease)),
+                            taken => self.account(taken, i, &mut shortfall),
+                        }
                     }
-                }
-                Attempt::Marked(marks) => match self.blocker(&marks, now) {
-                    Blocker::Error => shortfall.errors += 1,
-                    Blocker::Exact(end) => shortfall.note(end, i, false),
-                    Blocker::Guessed(end) => guessed.push((end, i)),
-                    // Marks that no longer block (an ended LOCKDOWN): take it.
-                    Blocker::None => match self.take(i, now, ask, false)? {
-                        Taken::Lease(lease) => return Ok(Ok(lease)),
-                        taken => self.account(taken, i, &mut shortfall),
+                    Attempt::Marked(marks) => match self.blocker(&marks, now) {
+                        Blocker::Error => shortfall.errors += 1,
+                        Blocker::Exact(end) => shortfall.note(end, i, false),
+                        Blocker::Guessed(end) => guessed.push((end, i)),
+                        // Marks that no longer block (an ended LOCKDOWN): take it.
+                        Blocker::None => match self.take(i, now, ask, false)? {
+                            Taken::Lease(lease) => return Ok(Ok(lease)),
+                            taken => self.account(taken, i, &mut shortfall),
+                        },
                     },
-                },
+                }
             }
         }
         guessed.sort();

@@ -48,18 +48,30 @@ const USAGE_TTL_MS: u64 = 8 * 24 * 3600 * 1000;
 /// How long to wait for Redis to answer before failing the step.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Takes a key if no lease lives on it (and, unless told to take marked
-/// keys, if it has no mark), then reads its marks under the lease, and the
-/// usage record the caller updates next. KEYS: lease, lockdown, error, usage.
-/// ARGV: token, ttl ms, take marked (0/1).
-/// Returns {status, lockdown, error, usage}: 1 held, 0 busy, 2 marked.
-const ATTEMPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, false, false, false} end
-local lockdown = redis.call('GET', KEYS[2])
-local err = redis.call('GET', KEYS[3])
-if ARGV[3] == '0' and (lockdown or err) then return {2, lockdown, err, false} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, lockdown, err, redis.call('GET', KEYS[4])}
+/// Attempts keys in order, stopping after the first held: a key is taken if
+/// no lease lives on it (and, unless told to take marked keys, if it has no
+/// mark); its marks are read under the lease, with the usage record the
+/// caller updates next. KEYS: 4 per key (lease, lockdown, error, usage).
+/// ARGV: token, ttl ms, take marked (0/1). Returns one {status, lockdown,
+/// error, usage} per key attempted: 1 held, 0 busy, 2 marked.
+const ATTEMPT_EACH: &str = r"
+local out = {}
+for i = 1, #KEYS, 4 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    out[#out + 1] = {0, false, false, false}
+  else
+    local lockdown = redis.call('GET', KEYS[i + 1])
+    local err = redis.call('GET', KEYS[i + 2])
+    if ARGV[3] == '0' and (lockdown or err) then
+      out[#out + 1] = {2, lockdown, err, false}
+    else
+      redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+      out[#out + 1] = {1, lockdown, err, redis.call('GET', KEYS[i + 3])}
+      return out
+    end
+  end
+end
+return out
 ";
 
 /// Compare-and-delete of a lease, then a word to waiters. KEYS: lease.
@@ -116,7 +128,7 @@ return 1
 fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        attempt: Script::new(ATTEMPT),
+        attempt_each: Script::new(ATTEMPT_EACH),
         release: Script::new(RELEASE),
         renew: Script::new(RENEW),
         mark: Script::new(MARK),
@@ -126,7 +138,7 @@ fn scripts() -> &'static Scripts {
 }
 
 struct Scripts {
-    attempt: Script,
+    attempt_each: Script,
     release: Script,
     renew: Script,
     mark: Script,
@@ -482,57 +494,32 @@ impl StateStore for RedisStore {
     }
 
     fn attempt(&self, key: &str, take_marked: bool, bucket: &BucketId) -> Result<Attempt> {
+        let mut attempts = self.attempt_each(&[(key, bucket.clone())], take_marked)?;
+        Ok(attempts.pop().unwrap_or(Attempt::Busy))
+    }
+
+    fn attempt_each(&self, keys: &[(&str, BucketId)], take_marked: bool) -> Result<Vec<Attempt>> {
         let token = self.lease_token();
-        let lease_key = self.name("lease", key);
         let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;
-        let usage_key = self.usage_key(bucket);
-        let (status, lockdown, error, usage): (
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        ) = self.server.with(|conn| {
-            scripts()
-                .attempt
-                .key(&lease_key)
-                .key(self.name("lockdown", key))
-                .key(self.name("error", key))
-                .key(&usage_key)
-                .arg(&token)
+        let usage_keys: Vec<String> = keys.iter().map(|(_, b)| self.usage_key(b)).collect();
+        let rows: Vec<Row> = self.server.with(|conn| {
+            let mut call = scripts().attempt_each.prepare_invoke();
+            for ((key, _), usage_key) in keys.iter().zip(&usage_keys) {
+                call.key(self.name("lease", key))
+                    .key(self.name("lockdown", key))
+                    .key(self.name("error", key))
+                    .key(usage_key);
+            }
+            call.arg(&token)
                 .arg(ttl_ms)
                 .arg(if take_marked { "1" } else { "0" })
                 .invoke(conn)
         })?;
-        let marks = parse_marks(lockdown, error);
-        Ok(match status {
-            1 => {
-                self.prefetched
-                    .lock()
-                    .expect("invariant: no panics under lock")
-                    .insert(usage_key, usage);
-                let alive = Arc::new(AtomicBool::new(true));
-                self.renewer.add(
-                    self,
-                    Renewal {
-                        lease_key: lease_key.clone(),
-                        token: token.clone(),
-                        alive: alive.clone(),
-                    },
-                );
-                Attempt::Held(
-                    Box::new(Lease {
-                        key: key.to_string(),
-                        token,
-                        lease_key,
-                        store: self.clone(),
-                        alive,
-                    }),
-                    marks,
-                )
-            }
-            2 => Attempt::Marked(marks),
-            _ => Attempt::Busy,
-        })
+        Ok(rows
+            .into_iter()
+            .zip(keys.iter().zip(&usage_keys))
+            .map(|(row, ((key, _), usage_key))| self.outcome(key, &token, usage_key, row))
+            .collect())
     }
 
     fn holder(&self, key: &str) -> Result<Option<String>> {
@@ -786,7 +773,47 @@ impl StateStore for RedisStore {
     }
 }
 
+/// One key's outcome as the attempt scripts return it.
+type Row = (i64, Option<String>, Option<String>, Option<String>);
+
 impl RedisStore {
+    /// The attempt a script's row stands for; a held key gets its lease
+    /// renewed from now on, and its usage record is kept for the update.
+    fn outcome(&self, key: &str, token: &str, usage_key: &str, row: Row) -> Attempt {
+        let (status, lockdown, error, usage) = row;
+        let marks = parse_marks(lockdown, error);
+        match status {
+            1 => {
+                self.prefetched
+                    .lock()
+                    .expect("invariant: no panics under lock")
+                    .insert(usage_key.to_string(), usage);
+                let lease_key = self.name("lease", key);
+                let alive = Arc::new(AtomicBool::new(true));
+                self.renewer.add(
+                    self,
+                    Renewal {
+                        lease_key: lease_key.clone(),
+                        token: token.to_string(),
+                        alive: alive.clone(),
+                    },
+                );
+                Attempt::Held(
+                    Box::new(Lease {
+                        key: key.to_string(),
+                        token: token.to_string(),
+                        lease_key,
+                        store: self.clone(),
+                        alive,
+                    }),
+                    marks,
+                )
+            }
+            2 => Attempt::Marked(marks),
+            _ => Attempt::Busy,
+        }
+    }
+
     /// The token of a hold this store made.
     fn holder_token(&self, hold: &dyn KeyHold) -> String {
         // Holds reach a store only from that store's own attempts.

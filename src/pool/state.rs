@@ -207,6 +207,23 @@ pub trait StateStore: Send + Sync + Debug {
         }
     }
 
+    /// [`StateStore::attempt`] on each of `keys` in order (each with the
+    /// usage record it would update), stopping after the first one held: the
+    /// outcome for every key attempted, at least one. Shared backends do it in
+    /// one round trip.
+    fn attempt_each(&self, keys: &[(&str, BucketId)], take_marked: bool) -> Result<Vec<Attempt>> {
+        let mut out = Vec::new();
+        for (key, bucket) in keys {
+            let attempt = self.attempt(key, take_marked, bucket)?;
+            let held = matches!(attempt, Attempt::Held(..));
+            out.push(attempt);
+            if held {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Who holds `key` (for people), if anyone.
     fn holder(&self, key: &str) -> Result<Option<String>>;
 
