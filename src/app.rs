@@ -101,13 +101,20 @@ fn paths(cli: &Cli) -> Result<Paths> {
 }
 
 fn demo(cli: &Cli, requests: usize, workers: usize, keys: usize) -> Result<ExitCode> {
-    let summary = crate::demo::run(crate::demo::DemoOptions {
-        requests,
-        workers,
-        keys,
-        live: std::io::stderr().is_terminal(),
-        color: use_color(cli.global.color),
-    })?;
+    let redis = match backend(cli, &paths(cli)?)? {
+        redis @ Backend::Redis { .. } => Some(redis),
+        Backend::Files(_) => None,
+    };
+    let summary = crate::demo::run_on(
+        crate::demo::DemoOptions {
+            requests,
+            workers,
+            keys,
+            live: std::io::stderr().is_terminal(),
+            color: use_color(cli.global.color),
+        },
+        redis,
+    )?;
     output::write_text(&summary.render())?;
     Ok(if summary.delivered == summary.requests {
         ExitCode::Success

@@ -59,6 +59,12 @@ pub struct DemoSummary {
 
 /// Runs the demo; the table goes to stderr, the summary is returned.
 pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
+    run_on(opts, None)
+}
+
+/// Runs the demo with its pool's state in `redis` (`--state`) rather than in
+/// a temporary dir; the demo's marks are cleaned up afterwards.
+pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<DemoSummary> {
     if !(2..=26).contains(&opts.keys) {
         return Err(usage(
             "--keys must be between 2 and 26 (one of them is invalid on purpose)",
@@ -100,7 +106,12 @@ pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
         accept_unknown: false,
         daily_exhausted_models: Vec::new(),
     })?;
-    let connector = Connector::parse(&emulator.connector_json("gemini-demo"), "(demo)")?;
+    // On a shared Redis, a name of its own: demos running at once don't mix.
+    let name = match &redis {
+        Some(_) => format!("gemini-demo-{}", std::process::id()),
+        None => "gemini-demo".to_string(),
+    };
+    let connector = Connector::parse(&emulator.connector_json(&name), "(demo)")?;
     let state = tempfile::Builder::new().prefix("jongler-demo-").tempdir()?;
     let keys = names
         .iter()
@@ -114,12 +125,23 @@ pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
         wait: Duration::from_secs(120),
         ..Options::default()
     };
-    let jongler = Jongler::with_keys(
-        connector.clone(),
-        keys,
-        std::sync::Arc::new(FileStore::new(state.path(), &connector.name, &[])),
-        &options,
-    )?;
+    let store: std::sync::Arc<dyn crate::pool::state::StateStore> = match &redis {
+        Some(backend) => backend.store(&connector.name, &[]),
+        None => std::sync::Arc::new(FileStore::new(state.path(), &connector.name, &[])),
+    };
+    let jongler = Jongler::with_keys(connector.clone(), keys, store.clone(), &options)?;
+    // Whatever happens next, the demo's marks don't stay in a shared Redis.
+    struct CleanUp(std::sync::Arc<dyn crate::pool::state::StateStore>, bool);
+    impl Drop for CleanUp {
+        fn drop(&mut self) {
+            if self.1
+                && let Err(e) = self.0.clean()
+            {
+                log::warn!("cleaning the demo's state up: {e:#}");
+            }
+        }
+    }
+    let _clean_up = CleanUp(store, redis.is_some());
 
     let valid = (opts.keys - 1) as f64;
     // The quotas let `valid × QUOTA` requests out at once, then as many per window.

@@ -90,6 +90,49 @@ fn marks_made_on_one_machine_are_seen_on_another_and_cleaned_from_a_third() {
     assert!(redis.keys("*:error:*").is_empty());
     // The bad key was used once only, by the first machine.
     assert_eq!(env.emulator.stats().by_status[&400], 1);
+    // `check` from a fourth finds it bad again; `--cleanup-all` from a fifth clears it.
+    let out = run(machine(&env, &redis, 3), &["check", CONN]);
+    assert_eq!(code(&out), 1, "a bad key fails the check: {}", stderr(&out));
+    assert!(stdout(&out).contains("bad"), "{}", stdout(&out));
+    assert_eq!(redis.keys("*:error:*").len(), 1);
+    let out = run(machine(&env, &redis, 4), &["--cleanup-all"]);
+    assert!(stderr(&out).contains("1 ERROR"), "{}", stderr(&out));
+    assert!(redis.keys("*:error:*").is_empty());
+}
+
+#[test]
+fn a_live_holder_keeps_its_key_past_the_lease_ttl_by_renewing_it() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_millis(2500))
+        .build();
+    let redis = Redis::start();
+    let holder = machine(&env, &redis, 0)
+        .args(["--lease-ttl", "1", CONN, "POST", GENERATE, &prompt("long")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(env.wait_started("long", None));
+    std::thread::sleep(Duration::from_millis(1600));
+    let out = run(
+        machine(&env, &redis, 1),
+        &[
+            "--lease-ttl",
+            "1",
+            CONN,
+            "POST",
+            GENERATE,
+            &prompt("intruder"),
+            "--wait",
+            "0",
+        ],
+    );
+    assert_eq!(code(&out), 3, "the key is still held: {}", stderr(&out));
+    let out = holder.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("ran out"), "{}", stderr(&out));
+    assert_eq!(env.emulator.stats().overlaps, 0);
 }
 
 #[test]
@@ -322,4 +365,22 @@ fn serve_answers_503_while_redis_is_away_and_recovers_by_itself() {
     assert_eq!(post("back").status(), 200, "no restart of serve needed");
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
     assert!(serve.wait().unwrap().success());
+}
+
+#[test]
+fn the_demo_runs_on_redis_and_leaves_no_marks() {
+    let env = Env::builder().keys(1).build();
+    let redis = Redis::start();
+    let out = run(
+        machine(&env, &redis, 0),
+        &["demo", "--requests", "12", "--workers", "3", "--keys", "3"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("delivered 12/12"), "{}", stdout(&out));
+    let left: Vec<String> = redis
+        .keys("*")
+        .into_iter()
+        .filter(|k| k.contains(":lease:") || k.contains(":error:") || k.contains(":lockdown:"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -684,7 +684,7 @@ impl StateStore for RedisStore {
     fn set_cursor(&self, at: usize) {
         if let Err(e) = self
             .server
-            .with(|conn| conn.set::<_, _, ()>(self.cursor_key(), at as u64))
+            .with(|conn| conn.pset_ex::<_, _, ()>(self.cursor_key(), at as u64, USAGE_TTL_MS))
         {
             log::debug!("updating the cursor: {e:#}");
         }
