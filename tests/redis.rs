@@ -384,3 +384,67 @@ fn the_demo_runs_on_redis_and_leaves_no_marks() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_refused_password_is_named_without_the_password_and_nothing_is_sent() {
+    let env = Env::builder().keys(1).build();
+    let mut redis = Redis::start();
+    redis.kill();
+    let port = redis.port;
+    let dir = tempfile::tempdir().unwrap();
+    let mut guarded = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no", "--requirepass", "right-password"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (url, hint) in [
+        (
+            format!("redis://:wrong-password@127.0.0.1:{port}"),
+            "check the user and password",
+        ),
+        (format!("redis://127.0.0.1:{port}"), "wants a password"),
+    ] {
+        let out = run(
+            machine(&env, &redis, 0),
+            &["--state", &url, CONN, "POST", GENERATE, &prompt("x")],
+        );
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(hint) && !err.contains("wrong-password"),
+            "{err}"
+        );
+    }
+    let out = run(
+        machine(&env, &redis, 0),
+        &[
+            "--state",
+            &format!("redis://:right-password@127.0.0.1:{port}"),
+            CONN,
+            "POST",
+            GENERATE,
+            &prompt("y"),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        env.emulator.stats().requests,
+        1,
+        "only the call with a lease went out"
+    );
+    let _ = guarded.kill();
+    let _ = guarded.wait();
+}

@@ -218,14 +218,17 @@ impl Server {
 
     /// The error for a failed step: names the server, never the password.
     fn unavailable(&self, e: &redis::RedisError) -> anyhow::Error {
+        let text = e.to_string();
         let hint = if e.kind() == redis::ErrorKind::AuthenticationFailed {
             "check the user and password in the URL"
+        } else if text.contains("NOAUTH") || text.contains("unauthenticated") {
+            "this Redis wants a password: redis://[user]:password@host:port"
         } else if e.is_connection_refusal() || e.is_timeout() || e.is_io_error() {
             "check that Redis is running and reachable from here"
         } else {
             "check the server's log"
         };
-        let text = without_password(&e.to_string());
+        let text = without_password(&text);
         Error::Unavailable(format!(
             "state store {} failed: {text}; {hint} (no request is sent without a lease)",
             self.shown
