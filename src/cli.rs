@@ -200,3 +200,20 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+impl Cli {
+    /// Parses the process's arguments like [`Parser::parse`] (errors and
+    /// `--help` exit), without dropping clap's command tree afterwards: the
+    /// process ends after one command, and freeing the tree costs a call more
+    /// than the rest of its argument handling.
+    pub fn parse_args() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let mut matches = command.get_matches_mut();
+        let cli = Cli::from_arg_matches_mut(&mut matches)
+            .unwrap_or_else(|e| e.format(&mut command).exit());
+        std::mem::forget(command);
+        std::mem::forget(matches);
+        cli
+    }
+}

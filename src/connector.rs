@@ -268,10 +268,32 @@ pub struct ConnectorDirs {
     pub optional: Vec<PathBuf>,
 }
 
-/// All known connectors, by name: built-ins overridden by user files.
+/// All known connectors, by name: built-ins overridden by user files. A
+/// built-in is parsed only when it is asked for (most calls use one).
 #[derive(Debug, Clone)]
 pub struct Connectors {
-    by_name: BTreeMap<String, (Connector, String)>,
+    by_name: BTreeMap<String, Known>,
+}
+
+#[derive(Debug, Clone)]
+struct Known {
+    /// Where it came from, for people.
+    origin: String,
+    /// A built-in's JSON, parsed on first use.
+    text: Option<&'static str>,
+    parsed: std::sync::OnceLock<Connector>,
+}
+
+impl Known {
+    fn connector(&self) -> &Connector {
+        self.parsed.get_or_init(|| {
+            let text = self
+                .text
+                .expect("invariant: user connectors are parsed on load");
+            // Built-ins are checked by the tests (every field, time zone included).
+            serde_json::from_str(text).expect("invariant: built-in connectors are valid")
+        })
+    }
 }
 
 impl Connectors {
@@ -279,11 +301,17 @@ impl Connectors {
     pub fn load(dirs: &ConnectorDirs) -> Result<Connectors> {
         let mut by_name = BTreeMap::new();
         for (file, text) in BUILT_IN {
-            let connector = Connector::parse(text, &format!("(built in) {file}"))
-                .expect("invariant: built-in connectors are valid");
+            // A built-in's file is named after it.
+            let name = file
+                .strip_suffix(".json")
+                .expect("invariant: built-ins are .json");
             by_name.insert(
-                connector.name.clone(),
-                (connector, format!("built in ({file})")),
+                name.to_string(),
+                Known {
+                    origin: format!("built in ({file})"),
+                    text: Some(text),
+                    parsed: std::sync::OnceLock::new(),
+                },
             );
         }
         for dir in &dirs.optional {
@@ -305,7 +333,7 @@ impl Connectors {
 
     /// The connector called `name`, or an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&Connector> {
-        self.by_name.get(name).map(|(c, _)| c).ok_or_else(|| {
+        self.by_name.get(name).map(Known::connector).ok_or_else(|| {
             let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
             usage(format!(
                 "unknown connector `{name}`; known: {} (add {name}.json to a connectors dir to define it)",
@@ -323,7 +351,7 @@ impl Connectors {
     pub fn iter(&self) -> impl Iterator<Item = (&Connector, &str)> {
         self.by_name
             .values()
-            .map(|(c, origin)| (c, origin.as_str()))
+            .map(|known| (known.connector(), known.origin.as_str()))
     }
 }
 
@@ -335,7 +363,7 @@ fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, (Connector, String)>) -> Result<()> {
+fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, Known>) -> Result<()> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| usage(format!("can't read connectors dir {}: {e}", dir.display())))?;
     let mut files: Vec<PathBuf> = entries
@@ -350,7 +378,11 @@ fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, (Connector, String)>) -> 
             .with_context(|| format!("loading connectors from {}", dir.display()))?;
         by_name.insert(
             connector.name.clone(),
-            (connector, path.display().to_string()),
+            Known {
+                origin: path.display().to_string(),
+                text: None,
+                parsed: std::sync::OnceLock::from(connector),
+            },
         );
     }
     Ok(())
@@ -359,6 +391,14 @@ fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, (Connector, String)>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_built_in_is_valid_and_named_after_its_file() {
+        for (file, text) in BUILT_IN {
+            let connector = Connector::parse(text, file).unwrap();
+            assert_eq!(format!("{}.json", connector.name), *file);
+        }
+    }
 
     #[test]
     fn built_ins_load_and_gemini_sends_its_key_in_a_header() {

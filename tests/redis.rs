@@ -17,15 +17,17 @@ fn machine(env: &Env, redis: &Redis, m: usize) -> std::process::Command {
     std::fs::create_dir_all(home.join("connectors")).unwrap();
     let ini = home.join("keys.ini");
     if !ini.exists() {
-        std::fs::copy(env.ini(), &ini).unwrap();
+        // Connectors first, the key file last and whole (renamed into place):
+        // a process started for this machine meanwhile finds either nothing
+        // (and copies too) or everything.
+        let tmp = home.join(format!(".copy.{:?}", std::thread::current().id()));
         for entry in std::fs::read_dir(env.connectors()).unwrap() {
             let entry = entry.unwrap();
-            std::fs::copy(
-                entry.path(),
-                home.join("connectors").join(entry.file_name()),
-            )
-            .unwrap();
+            std::fs::copy(entry.path(), &tmp).unwrap();
+            std::fs::rename(&tmp, home.join("connectors").join(entry.file_name())).unwrap();
         }
+        std::fs::copy(env.ini(), &tmp).unwrap();
+        std::fs::rename(&tmp, &ini).unwrap();
     }
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jongler"));
     cmd.env_clear()

@@ -62,6 +62,14 @@ impl Proxy {
     }
 }
 
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // A test that doesn't stop its proxy (or panics first) leaves none running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -148,6 +148,10 @@ pub struct Sent {
 pub struct DayCount {
     /// The reset these counts started at, Unix milliseconds.
     pub start: i64,
+    /// The next reset, Unix milliseconds (0: not known): until then the
+    /// counts are today's, and no time-zone arithmetic is needed to know it.
+    #[serde(default)]
+    pub until: i64,
     /// Requests per model (`*`: all).
     pub requests: BTreeMap<String, u64>,
     /// Tokens per model (`*`: all).
@@ -240,13 +244,25 @@ fn ts(ms: i64) -> Timestamp {
 
 impl Bucket {
     fn roll_day(&mut self, clock: &Clock) {
+        if self.is_today(clock) {
+            return;
+        }
         let start = clock.day_start().as_millisecond();
+        let until = clock.next_reset().as_millisecond();
         if self.day.start != start {
             self.day = DayCount {
                 start,
+                until,
                 ..DayCount::default()
             };
+        } else {
+            self.day.until = until;
         }
+    }
+
+    /// Whether the day counts are today's (cheap: no time zones).
+    fn is_today(&self, clock: &Clock) -> bool {
+        self.day.start != 0 && self.day.start <= clock.ms() && clock.ms() < self.day.until
     }
 
     /// Forgets what no window needs any more: sends older than the longest
@@ -293,7 +309,9 @@ impl Bucket {
                     Metric::Requests => &self.day.requests,
                     Metric::Tokens => &self.day.tokens,
                 };
-                let used = if self.day.start == clock.day_start().as_millisecond() {
+                let today =
+                    self.is_today(clock) || self.day.start == clock.day_start().as_millisecond();
+                let used = if today {
                     counts.get(model).copied().unwrap_or(0)
                 } else {
                     0

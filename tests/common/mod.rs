@@ -276,12 +276,23 @@ impl Redis {
     }
 
     fn start_on(port: u16, dir: tempfile::TempDir) -> Redis {
-        let child = std::process::Command::new("redis-server")
+        let mut command = std::process::Command::new("redis-server");
+        command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
+        // If the test process dies without dropping us (a panic on another
+        // thread), the server goes with it instead of holding pipes open.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
             .spawn()
             .expect("redis-server is installed (.ci/run installs it)");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
