@@ -234,6 +234,8 @@ pub struct Lease<'p> {
     lockdown: Option<Lockdown>,
     /// The send recorded in the usage record.
     reservation: Option<u64>,
+    /// The tokens it was recorded with (the estimate).
+    estimate: u64,
 }
 
 impl Lease<'_> {
@@ -272,8 +274,9 @@ impl Lease<'_> {
                 .clear(self.held.hold(), MarkKind::Lockdown)?;
             log::info!("key `{}` works again; its LOCKDOWN is cleared", self.name());
         }
+        // A count equal to the estimate would change nothing: no write.
         if let (Some(tokens), Some(id)) = (
-            tokens.filter(|_| self.pool.counts_tokens()),
+            tokens.filter(|t| self.pool.counts_tokens() && *t != self.estimate),
             self.reservation,
         ) {
             let bucket = self.pool.bucket(self.index);
@@ -420,10 +423,6 @@ enum Taken<'p> {
     Blocked(Blocker),
     NoRoom(quota::RoomLater),
 }
-
-/// How many keys one look at the store covers at most (one round trip on a
-/// shared backend; the file store looks at them one by one anyway).
-const ATTEMPT_BATCH: usize = 16;
 
 /// How long a waiter sleeps without hearing anything before it looks again,
 /// when the store can tell of releases (else: short, growing polls).
@@ -662,15 +661,17 @@ impl Pool {
             ..Shortfall::default()
         };
         let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
-        let order: Vec<usize> = (start..n)
-            .chain(0..start)
-            .filter(|i| !tried.contains(i))
-            .collect();
+        let mut order = (start..n).chain(0..start).filter(|i| !tried.contains(i));
         // A batch at a time (one round trip each, on a shared backend); the
         // first key free usually ends the search in the first batch.
-        let mut next = 0;
-        while next < order.len() {
-            let batch = &order[next..(next + ATTEMPT_BATCH).min(order.len())];
+        let size = self.store.batch().max(1);
+        let mut pending: Vec<usize> = Vec::with_capacity(size);
+        loop {
+            pending.extend(order.by_ref().take(size - pending.len()));
+            if pending.is_empty() {
+                break;
+            }
+            let batch = std::mem::take(&mut pending);
             let names: Vec<(&str, BucketId)> = batch
                 .iter()
                 .map(|&i| (self.keys[i].name.as_str(), self.bucket(i)))
@@ -678,7 +679,8 @@ impl Pool {
             // A key with marks is not taken by this first look (for files: not
             // even its lock is touched); whether the marks block it is ours to say.
             let attempts = self.store.attempt_each(&names, false)?;
-            next += attempts.len().max(1);
+            // Keys the store didn't get to go first in the next batch.
+            pending.extend_from_slice(&batch[attempts.len().max(1)..]);
             for (&i, attempt) in batch.iter().zip(attempts) {
                 match attempt {
                     Attempt::Busy => shortfall.busy += 1,
@@ -853,6 +855,7 @@ impl Pool {
                 held,
                 lockdown,
                 reservation: Some(id),
+                estimate: ask.tokens,
             })),
             Err(later) => Ok(Taken::NoRoom(later)),
         }
@@ -874,6 +877,7 @@ impl Pool {
                     },
                     lockdown: None,
                     reservation: None,
+                    estimate: 0,
                 }));
             }
             let left = deadline.saturating_duration_since(Instant::now());

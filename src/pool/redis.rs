@@ -501,6 +501,10 @@ impl StateStore for RedisStore {
         Ok(attempts.pop().unwrap_or(Attempt::Busy))
     }
 
+    fn batch(&self) -> usize {
+        16
+    }
+
     fn attempt_each(&self, keys: &[(&str, BucketId)], take_marked: bool) -> Result<Vec<Attempt>> {
         let token = self.lease_token();
         let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;

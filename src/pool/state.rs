@@ -207,6 +207,13 @@ pub trait StateStore: Send + Sync + Debug {
         }
     }
 
+    /// How many keys [`StateStore::attempt_each`] should be given at once: 1
+    /// where each costs the same alone (files), more where a call costs a
+    /// round trip (a shared backend).
+    fn batch(&self) -> usize {
+        1
+    }
+
     /// [`StateStore::attempt`] on each of `keys` in order (each with the
     /// usage record it would update), stopping after the first one held: the
     /// outcome for every key attempted, at least one. Shared backends do it in
