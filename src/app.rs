@@ -52,11 +52,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             connector,
             listen,
             token,
+            token_file,
         }) => {
+            let token = match token_file {
+                Some(path) => Some(crate::serve::read_token_file(path)?),
+                None => token.clone(),
+            };
             let jongler = Jongler::connect(connector, request_options(&cli)?)?;
             let opts = crate::serve::ServeOptions {
                 listen: *listen,
-                token: token.clone(),
+                token,
             };
             crate::serve::run(jongler, opts)?;
             Ok(ExitCode::Success)

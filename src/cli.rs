@@ -174,9 +174,14 @@ pub enum Command {
         /// Address to listen on
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
-        /// The token clients must present (without one, only loopback listening is allowed)
+        /// The token clients must present (without one, only loopback listening is
+        /// allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is
+        /// visible to every user in `ps`
         #[arg(long, env = "JONGLER_PROXY_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Read the token from this file (its first line)
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        token_file: Option<std::path::PathBuf>,
     },
     /// See the whole job done on this machine: no config, keys or network needed
     ///

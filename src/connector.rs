@@ -81,6 +81,10 @@ pub struct Connector {
     /// `/v1/chat/completions`, `/v1/models` and `/v1/embeddings` (Gemini: `/v1beta/openai`).
     #[serde(default)]
     pub openai_base_path: Option<String>,
+    /// Client headers `jongler serve` passes upstream besides `content-type`,
+    /// `accept` and `x-goog-api-client` (e.g. `anthropic-version`).
+    #[serde(default)]
+    pub forward_headers: Vec<String>,
     /// A request that costs no quota, for `jongler check` (e.g. `/v1beta/models`).
     #[serde(default)]
     pub check_endpoint: Option<String>,
@@ -176,6 +180,23 @@ impl Connector {
         }
         if let Some(header) = self.api_key_header.as_ref().filter(|h| !is_token(h)) {
             return Err(format!("api_key_header {header:?} is not a header name"));
+        }
+        let key_header = self.key_header().0.to_ascii_lowercase();
+        if let Some(header) = self.forward_headers.iter().find(|h| {
+            let lower = h.to_ascii_lowercase();
+            !is_token(h)
+                || [
+                    "authorization",
+                    "x-goog-api-key",
+                    "host",
+                    "cookie",
+                    key_header.as_str(),
+                ]
+                .contains(&lower.as_str())
+        }) {
+            return Err(format!(
+                "forward_headers holds {header:?}, which is not a header name or would carry a key, a cookie or the host"
+            ));
         }
         if let Some(bad) = self
             .rate_limit_statuses

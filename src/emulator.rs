@@ -87,6 +87,9 @@ pub struct Stats {
     pub by_key_status: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Requests that arrived while another request on the same key was still being answered.
     pub overlaps: u64,
+    /// Every request header name seen (lowercase), to check what a proxy
+    /// passes on.
+    pub header_names: std::collections::BTreeSet<String>,
     /// For each overlap: the prompt text of the request still being answered
     /// and of the one that arrived ("" where a request has no prompt).
     pub overlap_pairs: Vec<(String, String)>,
@@ -367,6 +370,12 @@ async fn handle(
         })
         .or(url_key.clone());
 
+    {
+        let mut stats = shared.stats.lock().expect("invariant");
+        for name in headers.keys() {
+            stats.header_names.insert(name.as_str().to_string());
+        }
+    }
     let response = answer(
         &shared,
         &method,

@@ -22,7 +22,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Headers that are about one hop, or carry the client's token: never forwarded.
+/// The client's headers that go upstream: what the API needs to read the
+/// request, nothing about the client's hop, identity or cookies (a
+/// connector's `forward_headers` adds to it).
+const FORWARDED: &[&str] = &["content-type", "accept", "x-goog-api-client"];
+
+/// Headers of an answer that are about one hop: never relayed.
 const NOT_FORWARDED: &[&str] = &[
     "host",
     "authorization",
@@ -62,8 +67,27 @@ pub struct ServeOptions {
 
 struct App {
     jongler: Jongler,
-    token: Option<String>,
+    /// The SHA-256 of the token clients must present.
+    token: Option<ring::digest::Digest>,
     openai_base: Option<String>,
+    /// Client headers passed upstream (lowercase).
+    forward: Vec<String>,
+    /// Where we listen (the port bound), for the Host check without a token.
+    listen: std::sync::OnceLock<SocketAddr>,
+}
+
+/// Reads a token from the first line of `path`.
+pub fn read_token_file(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(format!("can't read --token-file {}: {e}", path.display())))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(usage(format!(
+            "--token-file {} is empty: put the token on its first line",
+            path.display()
+        )));
+    }
+    Ok(token)
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -80,10 +104,20 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
     }
     let connector = jongler.connector().name.clone();
     let openai_base = jongler.connector().openai_base_path.clone();
+    let mut forward: Vec<String> = FORWARDED.iter().map(|h| h.to_string()).collect();
+    forward.extend(
+        jongler
+            .connector()
+            .forward_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase()),
+    );
     let app = Arc::new(App {
         jongler,
-        token: opts.token,
+        token: opts.token.as_deref().map(digest),
         openai_base,
+        forward,
+        listen: std::sync::OnceLock::new(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -96,6 +130,7 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             .await
             .with_context(|| format!("can't listen on {}", opts.listen))?;
         let addr = listener.local_addr()?;
+        let _ = app.listen.set(addr);
         // Streamed answers go out in small writes: without TCP_NODELAY, Nagle
         // holds the last one until the client's delayed ACK (~40 ms).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -105,9 +140,12 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
         );
         let router = Router::new()
-            .route("/healthz", get(|| async { "ok\n" }))
             .route("/status", get(status))
             .fallback(proxy)
+            // The token (or, without one, the Host and Origin) is checked from
+            // the request line and headers, before any body byte is read.
+            .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+            .route("/healthz", get(|| async { "ok\n" }))
             // Gemini takes inline images and documents of up to 20 MB a request.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(app);
@@ -153,16 +191,100 @@ impl App {
                 .map(str::to_string),
             query_key(uri),
         ];
-        presented
-            .iter()
-            .flatten()
-            .any(|p| same(p.as_bytes(), token.as_bytes()))
+        presented.iter().flatten().any(|p| same(&digest(p), token))
+    }
+
+    /// Without a token (loopback only), whether the request names us: a web
+    /// page the user visits can't make the browser spend keys (a foreign
+    /// `Origin`) nor reach us under another name (DNS rebinding, a foreign
+    /// `Host`).
+    fn local_origin(&self, headers: &HeaderMap) -> bool {
+        if self.token.is_some() {
+            return true;
+        }
+        let Some(listen) = self.listen.get() else {
+            return false;
+        };
+        let port = listen.port();
+        let ours = |authority: &str| {
+            let authority = authority.trim().to_ascii_lowercase();
+            [
+                format!("localhost:{port}"),
+                format!("127.0.0.1:{port}"),
+                format!("[::1]:{port}"),
+                listen.to_string(),
+            ]
+            .contains(&authority)
+        };
+        let host_ok = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(ours);
+        let origin_ok = headers
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|o| o.strip_prefix("http://").is_some_and(ours));
+        host_ok && origin_ok
     }
 }
 
-/// Compares without an early exit, so timing tells nothing about the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// The SHA-256 of a token: compared whole, in constant time, so neither the
+/// content nor the length of the right token leaks through timing.
+fn digest(token: &str) -> ring::digest::Digest {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+}
+
+fn same(a: &ring::digest::Digest, b: &ring::digest::Digest) -> bool {
+    let (a, b) = (a.as_ref(), b.as_ref());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks every request but `/healthz` before its body is read: a wrong or
+/// missing token gets 401 and the connection is closed (so an unread upload
+/// is never taken in); a foreign Host or Origin without a token gets 403.
+async fn guard(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let started = Instant::now();
+    if !app.local_origin(request.headers()) {
+        access(
+            &method,
+            &uri,
+            403,
+            None,
+            started,
+            " (foreign Host or Origin)",
+        );
+        let mut response = error_json(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "jongler serve: this request names another host or comes from a web page; \
+             without --token only requests to this address are served",
+        );
+        response
+            .headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+        return response;
+    }
+    if !app.authorized(request.headers(), &uri) {
+        access(
+            &method,
+            &uri,
+            401,
+            None,
+            started,
+            " (wrong or missing token)",
+        );
+        let mut response = unauthorized();
+        response
+            .headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(request).await
 }
 
 fn query_key(uri: &Uri) -> Option<String> {
@@ -219,9 +341,6 @@ fn access(
 }
 
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    if !app.authorized(&headers, &uri) {
-        return unauthorized();
-    }
     let app2 = app.clone();
     let keys = match tokio::task::spawn_blocking(move || app2.jongler.key_states()).await {
         Ok(Ok(keys)) => keys,
@@ -312,17 +431,6 @@ async fn proxy(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    if !app.authorized(&headers, &uri) {
-        access(
-            &method,
-            &uri,
-            401,
-            None,
-            started,
-            " (wrong or missing token)",
-        );
-        return unauthorized();
-    }
     let mut path = upstream_path(&uri);
     let mut bearer = false;
     if let Some(base) = &app.openai_base
@@ -332,9 +440,18 @@ async fn proxy(
         path = format!("{base}{}", &path[3..]);
         bearer = true;
     }
+    // Headers the client names in `Connection:` are about its hop only.
+    let hop: Vec<String> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
     let forwarded: Vec<(String, String)> = headers
         .iter()
-        .filter(|(name, _)| !NOT_FORWARDED.contains(&name.as_str()))
+        .filter(|(name, _)| app.forward.iter().any(|f| f == name.as_str()))
+        .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()))
         .filter_map(|(name, value)| {
             Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
         })
@@ -511,6 +628,7 @@ mod tests {
             "/v1beta/models/m:streamGenerateContent?alt=sse"
         );
         assert_eq!(query_key(&uri).as_deref(), Some("t"));
-        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+        assert!(same(&digest("abc"), &digest("abc")));
+        assert!(!same(&digest("abc"), &digest("abd")) && !same(&digest("ab"), &digest("abc")));
     }
 }

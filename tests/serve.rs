@@ -558,3 +558,217 @@ fn a_freed_key_reaches_a_waiting_request_within_5ms() {
     );
     assert_eq!(env.emulator.stats().overlaps, 0);
 }
+
+/// Peak RSS of a process, in MB.
+fn peak_rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+/// The hostile-clients issue: the token was checked only after the body was
+/// read, so 32 uploads of 60 MB without a token took serve to 1.2 GB.
+#[test]
+fn uploads_without_the_token_are_refused_before_their_body_is_read() {
+    use std::io::{Read, Write};
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &[]);
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let body_len = 60 * 1024 * 1024;
+    let uploads: Vec<_> = (0..32)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                write!(
+                    conn,
+                    "POST {GENERATE} HTTP/1.1\r\nHost: {addr}\r\nx-goog-api-key: wrong\r\n\
+                     content-type: application/json\r\ncontent-length: {body_len}\r\n\r\n"
+                )
+                .unwrap();
+                // Push the body until the server stops taking it.
+                let chunk = vec![b' '; 1024 * 1024];
+                let mut sent = 0;
+                while sent < body_len && conn.write_all(&chunk).is_ok() {
+                    sent += chunk.len();
+                }
+                let mut answer = String::new();
+                let _ = conn.read_to_string(&mut answer);
+                (sent, answer)
+            })
+        })
+        .collect();
+    for upload in uploads {
+        let (sent, answer) = upload.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer:.200}");
+        assert!(
+            sent < body_len,
+            "the connection was closed before the whole body was sent"
+        );
+    }
+    let peak = peak_rss_mb(proxy.child.id());
+    eprintln!("serve's peak RSS through 32 x 60 MB unauthenticated uploads: {peak} MB");
+    assert!(peak < 200, "peak RSS {peak} MB");
+    assert_eq!(env.emulator.stats().requests, 0);
+}
+
+#[test]
+fn only_the_headers_the_api_needs_go_upstream() {
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &[]);
+    let r = client()
+        .post(format!("{}{GENERATE}", proxy.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .header("x-goog-api-client", "genai-py/1.0")
+        .header("x-forwarded-for", "10.0.0.1")
+        .header("x-forwarded-host", "example.com")
+        .header("x-forwarded-proto", "https")
+        .header("forwarded", "for=10.0.0.1")
+        .header("x-real-ip", "10.0.0.1")
+        .header("cookie", "session=secret")
+        .header("via", "1.1 proxy")
+        .header("x-goog-user-project", "someone-elses-project")
+        .header("x-http-method-override", "DELETE")
+        .header("x-custom-hop", "1")
+        .header("connection", "x-custom-hop")
+        .body(prompt("headers"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = env.emulator.stats().header_names;
+    for dropped in [
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "forwarded",
+        "x-real-ip",
+        "cookie",
+        "via",
+        "x-goog-user-project",
+        "x-http-method-override",
+        "x-custom-hop",
+    ] {
+        assert!(
+            !seen.contains(dropped),
+            "{dropped} reached the API: {seen:?}"
+        );
+    }
+    assert!(seen.contains("x-goog-api-client") && seen.contains("content-type"));
+}
+
+#[test]
+fn without_a_token_only_requests_naming_this_address_are_served() {
+    use std::io::{Read, Write};
+    let env = Env::builder().keys(1).build();
+    let mut child = env
+        .cmd()
+        .args(["serve", CONN, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap()
+        .to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let send = |extra: &str, host: &str| {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        let body = prompt("no token");
+        write!(
+            conn,
+            "POST {GENERATE} HTTP/1.1\r\nHost: {host}\r\n{extra}content-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let local = format!("localhost:{port}");
+    let answer = send("", &local);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.300}");
+    assert!(send("", &addr).starts_with("HTTP/1.1 200"));
+    let before = env.emulator.stats().requests;
+    for (extra, host) in [
+        ("", "attacker.example".to_string()),
+        ("", format!("attacker.example:{port}")),
+        ("origin: http://attacker.example\r\n", local.clone()),
+        ("origin: null\r\n", local.clone()),
+    ] {
+        let answer = send(extra, &host);
+        assert!(
+            answer.starts_with("HTTP/1.1 403"),
+            "{extra}{host}: {answer:.200}"
+        );
+    }
+    assert!(send(&format!("origin: http://{local}\r\n"), &local).starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        env.emulator.stats().requests,
+        before + 1,
+        "no 403 spent a key"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_token_can_come_from_a_file() {
+    let env = Env::builder().keys(1).build();
+    let file = env.dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let mut child = env
+        .cmd()
+        .args(["serve", CONN, "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let ok = client()
+        .post(format!("{url}{GENERATE}"))
+        .bearer_auth(TOKEN)
+        .body(prompt("file"))
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let wrong = client()
+        .post(format!("{url}{GENERATE}"))
+        .bearer_auth(format!("{TOKEN}x"))
+        .body(prompt("file"))
+        .send()
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::write(&file, "\n").unwrap();
+    let out = env
+        .cmd()
+        .args(["serve", CONN, "--token-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
+}
