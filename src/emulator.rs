@@ -646,6 +646,9 @@ async fn answer(
         .insert(text.clone(), (arrived, Some(Instant::now())));
     let prompt_tokens = text.len().div_ceil(4).max(1);
     let reply = format!("echo: {text}");
+    // Some APIs echo the key in an answer (a debug field, a 200 carrying an
+    // error text): jongler must mask it, streams included.
+    let echoed_key = (model == "gemini-echo-key").then(|| key.to_string());
     let reply_tokens = reply.len().div_ceil(4);
     let usage = json!({"promptTokenCount": prompt_tokens, "candidatesTokenCount": reply_tokens,
                        "totalTokenCount": prompt_tokens + reply_tokens});
@@ -654,6 +657,9 @@ async fn answer(
             "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}],
             "modelVersion": model
         });
+        if let Some(key) = &echoed_key {
+            chunk["echoedKey"] = key.clone().into();
+        }
         if last {
             chunk["candidates"][0]["finishReason"] = "STOP".into();
             chunk["usageMetadata"] = usage.clone();

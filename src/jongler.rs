@@ -190,7 +190,12 @@ pub struct StreamReply {
 }
 
 impl StreamReply {
-    fn new(pending: http::Pending, key_name: Option<String>, hold: Option<Held>) -> StreamReply {
+    fn new(
+        pending: http::Pending,
+        key_name: Option<String>,
+        hold: Option<Held>,
+        key: Option<&ApiKey>,
+    ) -> StreamReply {
         struct Holding<R> {
             inner: R,
             _hold: Option<Held>,
@@ -200,14 +205,19 @@ impl StreamReply {
                 self.inner.read(buf)
             }
         }
+        let (status, headers) = (pending.status, pending.headers.clone());
+        let inner: Box<dyn Read + Send> = match key {
+            Some(key) if key.expose().len() >= 8 => Box::new(crate::secret::MaskingReader::new(
+                pending.into_reader(),
+                key,
+            )),
+            _ => Box::new(pending.into_reader()),
+        };
         StreamReply {
-            status: pending.status,
-            headers: pending.headers.clone(),
+            status,
+            headers,
             key_name,
-            body: Box::new(Holding {
-                inner: pending.into_reader(),
-                _hold: hold,
-            }),
+            body: Box::new(Holding { inner, _hold: hold }),
         }
     }
 }
@@ -376,7 +386,7 @@ impl Jongler {
         let Some(pool) = &self.pool else {
             let pending = self.client.start(&call.outgoing(method), None)?;
             return Ok(if stream && (200..300).contains(&pending.status) {
-                Reply::Stream(StreamReply::new(pending, None, None))
+                Reply::Stream(StreamReply::new(pending, None, None, None))
             } else {
                 Reply::Whole(into_response(pending.read_all()?, None))
             });
@@ -506,8 +516,14 @@ impl Jongler {
                     if let Some((bad, reason, _)) = suspect.take() {
                         self.suspect_confirmed(bad, &reason)?;
                     }
+                    let key = lease.key().clone();
                     let hold = lease.succeeded_holding()?;
-                    return Ok(Reply::Stream(StreamReply::new(p, Some(name), Some(hold))));
+                    return Ok(Reply::Stream(StreamReply::new(
+                        p,
+                        Some(name),
+                        Some(hold),
+                        Some(&key),
+                    )));
                 }
                 other => other,
             };

@@ -772,3 +772,34 @@ fn the_token_can_come_from_a_file() {
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
 }
+
+/// The hostile-clients issue: only 4xx answers were masked; a key echoed in
+/// a streamed 2xx answer reached the client whole.
+#[test]
+fn a_key_echoed_in_a_streamed_answer_arrives_masked() {
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &[]);
+    let (_, key) = &env.keys[0];
+    for path in [
+        "/v1beta/models/gemini-echo-key:streamGenerateContent?alt=sse",
+        "/v1beta/models/gemini-echo-key:generateContent",
+    ] {
+        let r = client()
+            .post(format!("{}{path}", proxy.url))
+            .bearer_auth(TOKEN)
+            .body(prompt("echo"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let length = r.content_length();
+        let body = r.text().unwrap();
+        assert!(!body.contains(key.as_str()), "{path}: {body}");
+        assert!(
+            body.contains(&key[key.len() - 4..]) && body.contains("*****"),
+            "{path}: the mask keeps the last 4 characters: {body}"
+        );
+        if let Some(length) = length {
+            assert_eq!(length as usize, body.len(), "the length still holds");
+        }
+    }
+}
