@@ -147,8 +147,9 @@ pub struct Call {
     pub method: String,
     /// Path and query, starting with '/'.
     pub path: String,
-    /// The body.
-    pub body: Option<Vec<u8>>,
+    /// The body (a shared buffer: a proxy hands over what it received, and
+    /// retries send it again, without copies).
+    pub body: Option<bytes::Bytes>,
     /// Headers to pass on (never a key: the pool's key is added).
     pub headers: Vec<(String, String)>,
     /// Send the key as `Authorization: Bearer` (OpenAI-style routes).
@@ -160,7 +161,7 @@ impl Call {
         Outgoing {
             method,
             path: &self.path,
-            body: self.body.as_deref(),
+            body: self.body.clone(),
             headers: &self.headers,
             bearer: self.bearer,
         }
@@ -359,7 +360,7 @@ impl Jongler {
         let call = Call {
             method: method.to_string(),
             path: endpoint.to_string(),
-            body: body.map(<[u8]>::to_vec),
+            body: body.map(bytes::Bytes::copy_from_slice),
             headers: Vec::new(),
             bearer: false,
         };
@@ -827,10 +828,10 @@ impl Jongler {
 /// (`/models/<model>:`) or an OpenAI body's `"model"`.
 fn swap_model(
     endpoint: &str,
-    body: Option<Vec<u8>>,
+    body: Option<bytes::Bytes>,
     from: &str,
     to: &str,
-) -> (String, Option<Vec<u8>>) {
+) -> (String, Option<bytes::Bytes>) {
     let needle = format!("/models/{from}");
     if endpoint.contains(&needle) {
         return (
@@ -841,7 +842,7 @@ fn swap_model(
     let body = body.map(|b| match serde_json::from_slice::<serde_json::Value>(&b) {
         Ok(mut json) if json.get("model").is_some() => {
             json["model"] = to.into();
-            json.to_string().into_bytes()
+            bytes::Bytes::from(json.to_string().into_bytes())
         }
         _ => b,
     });

@@ -56,6 +56,13 @@ fn is_openai_route(rest: &str) -> bool {
 /// The largest request body the proxy takes.
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
+/// The most request-body bytes buffered at once, over all requests: beyond
+/// it a request gets 503 with Retry-After before its body is read, so many
+/// large uploads can't exhaust memory.
+pub const MAX_BUFFERED: usize = 128 * 1024 * 1024;
+
+const MIB: usize = 1024 * 1024;
+
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -74,6 +81,8 @@ struct App {
     forward: Vec<String>,
     /// Where we listen (the port bound), for the Host check without a token.
     listen: std::sync::OnceLock<SocketAddr>,
+    /// Room for request bodies, in MiB.
+    buffered: Arc<tokio::sync::Semaphore>,
 }
 
 /// Reads a token from the first line of `path`.
@@ -118,6 +127,7 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
         openai_base,
         forward,
         listen: std::sync::OnceLock::new(),
+        buffered: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED / MIB)),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -284,6 +294,44 @@ async fn guard(
             .insert("connection", HeaderValue::from_static("close"));
         return response;
     }
+    // Room for the body it announces (a chunked one may be as large as any).
+    let headers = request.headers();
+    let announced = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let chunked = headers.contains_key("transfer-encoding");
+    let need = match (announced, chunked) {
+        (Some(n), _) => n.min(MAX_BODY).div_ceil(MIB),
+        (None, true) => MAX_BODY / MIB,
+        (None, false) => 0,
+    };
+    let _room = if need > 0 {
+        match app.buffered.clone().try_acquire_many_owned(need as u32) {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                access(
+                    &method,
+                    &uri,
+                    503,
+                    None,
+                    started,
+                    " (too many large bodies at once)",
+                );
+                let mut response = error_json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "jongler serve: too many large request bodies at once; try again shortly",
+                );
+                let headers = response.headers_mut();
+                headers.insert("retry-after", HeaderValue::from_static("1"));
+                headers.insert("connection", HeaderValue::from_static("close"));
+                return response;
+            }
+        }
+    } else {
+        None
+    };
     next.run(request).await
 }
 
@@ -459,7 +507,7 @@ async fn proxy(
     let call = Call {
         method: method.to_string(),
         path,
-        body: (!body.is_empty()).then(|| body.to_vec()),
+        body: (!body.is_empty()).then_some(body),
         headers: forwarded,
         bearer,
     };

@@ -803,3 +803,54 @@ fn a_key_echoed_in_a_streamed_answer_arrives_masked() {
         }
     }
 }
+
+/// The hostile-clients issue: the token estimate parsed a whole body into a
+/// tree — 3 GB for one 67 MB `[0,0,…]`, 10 GB for four.
+#[test]
+fn huge_bodies_cost_about_their_size_and_no_more_are_buffered_than_the_cap() {
+    use std::io::{Read, Write};
+    let env = Env::builder().keys(4).build();
+    let proxy = Proxy::start(&env, &[]);
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut body = String::with_capacity(64 * 1024 * 1024);
+    body.push('[');
+    while body.len() < 64 * 1024 * 1024 - 3 {
+        body.push_str("0,");
+    }
+    body.push_str("0]");
+    let body = Arc::new(body);
+    let uploads: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, body) = (addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                write!(
+                    conn,
+                    "POST {GENERATE} HTTP/1.1\r\nHost: {addr}\r\nx-goog-api-key: {TOKEN}\r\n\
+                     content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+                .unwrap();
+                let _ = conn.write_all(body.as_bytes());
+                let mut answer = String::new();
+                let _ = conn.read_to_string(&mut answer);
+                answer.lines().next().unwrap_or("").to_string()
+            })
+        })
+        .collect();
+    let statuses: Vec<String> = uploads.into_iter().map(|u| u.join().unwrap()).collect();
+    for status in &statuses {
+        assert!(
+            status.starts_with("HTTP/1.1 400") || status.starts_with("HTTP/1.1 503"),
+            "{statuses:?}"
+        );
+    }
+    assert!(
+        statuses.iter().any(|s| s.contains("400")),
+        "some went through: {statuses:?}"
+    );
+    let peak = peak_rss_mb(proxy.child.id());
+    eprintln!("serve's peak RSS through four 64 MiB bodies: {peak} MB ({statuses:?})");
+    assert!(peak < 200, "peak RSS {peak} MB");
+}

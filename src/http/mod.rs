@@ -117,7 +117,7 @@ impl Client {
             &Outgoing {
                 method,
                 path: endpoint,
-                body,
+                body: body.map(bytes::Bytes::copy_from_slice),
                 headers: &[],
                 bearer: false,
             },
@@ -151,7 +151,7 @@ impl Client {
             value.set_sensitive(true);
             request = request.header(header, value);
         }
-        if let Some(body) = out.body {
+        if let Some(body) = &out.body {
             let has_type = out
                 .headers
                 .iter()
@@ -159,7 +159,8 @@ impl Client {
             if self.json && !has_type {
                 request = request.header(CONTENT_TYPE, "application/json");
             }
-            request = request.body(body.to_vec());
+            // A shared buffer: retries on other keys send it again, uncopied.
+            request = request.body(body.clone());
         }
         let where_ = format!("{} {}", out.method, url.split('?').next().unwrap_or(&url));
         let response = request.send().map_err(|e| describe(&where_, e))?;
@@ -186,14 +187,14 @@ impl Client {
 }
 
 /// One request to send.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
     /// The method.
     pub method: &'a reqwest::Method,
     /// Path and query, starting with '/'.
     pub path: &'a str,
     /// The body.
-    pub body: Option<&'a [u8]>,
+    pub body: Option<bytes::Bytes>,
     /// Extra headers (never the key: that is added here).
     pub headers: &'a [(String, String)],
     /// Send the key as `Authorization: Bearer` (OpenAI-style routes) instead

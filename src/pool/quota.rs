@@ -648,37 +648,110 @@ pub fn model_of(endpoint: &str, body: Option<&[u8]>) -> Option<String> {
             return Some(model.to_string());
         }
     }
-    let json: serde_json::Value = serde_json::from_slice(body?).ok()?;
-    json.get("model")?
-        .as_str()
+    // Only the one field is read: a huge body builds no tree.
+    #[derive(serde::Deserialize)]
+    struct WithModel {
+        model: Option<String>,
+    }
+    let parsed: WithModel = serde_json::from_slice(body?).ok()?;
+    parsed
+        .model
         .map(|m| m.trim_start_matches("models/").to_string())
 }
 
 /// A rough token count of a request: a quarter of the characters of its text.
 pub fn estimate_tokens(body: Option<&[u8]>) -> u64 {
-    fn text_len(v: &serde_json::Value) -> usize {
-        match v {
-            serde_json::Value::String(s) => s.chars().count(),
-            serde_json::Value::Array(a) => a.iter().map(text_len).sum(),
-            serde_json::Value::Object(o) => o.values().map(text_len).sum(),
-            _ => 0,
-        }
-    }
     let Some(body) = body else { return 1 };
-    let chars = serde_json::from_slice::<serde_json::Value>(body)
-        .map(|v| text_len(&v))
-        .unwrap_or(body.len());
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let chars = serde::de::DeserializeSeed::deserialize(TextLen, &mut de).unwrap_or(body.len());
     (chars as u64).div_ceil(4).max(1)
+}
+
+/// Counts the characters of every string value in a JSON document as it is
+/// read, building nothing: memory stays flat whatever the body's size.
+#[derive(Clone, Copy)]
+struct TextLen;
+
+impl<'de> serde::de::DeserializeSeed<'de> for TextLen {
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TextLen {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<usize, E> {
+        Ok(v.chars().count())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
+        Ok(0)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
+        Ok(0)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
+        Ok(0)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
+        Ok(0)
+    }
+
+    fn visit_unit<E>(self) -> Result<usize, E> {
+        Ok(0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut total = 0usize;
+        while let Some(n) = seq.next_element_seed(self)? {
+            total = total.saturating_add(n);
+        }
+        Ok(total)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let mut total = 0usize;
+        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            total = total.saturating_add(map.next_value_seed(self)?);
+        }
+        Ok(total)
+    }
 }
 
 /// The tokens an answer reports against a tokens-per-minute quota: Gemini's
 /// `usageMetadata.promptTokenCount` (its TPM counts input tokens), or
 /// OpenAI's `usage.total_tokens`.
 pub fn reported_tokens(body: &[u8]) -> Option<u64> {
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    json.pointer("/usageMetadata/promptTokenCount")
-        .or_else(|| json.pointer("/usage/total_tokens"))
-        .and_then(serde_json::Value::as_u64)
+    #[derive(serde::Deserialize)]
+    #[allow(non_snake_case)]
+    struct Reported {
+        usageMetadata: Option<Gemini>,
+        usage: Option<OpenAi>,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(non_snake_case)]
+    struct Gemini {
+        promptTokenCount: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct OpenAi {
+        total_tokens: Option<u64>,
+    }
+    let parsed: Reported = serde_json::from_slice(body).ok()?;
+    parsed
+        .usageMetadata
+        .and_then(|g| g.promptTokenCount)
+        .or_else(|| parsed.usage.and_then(|u| u.total_tokens))
 }
 
 #[cfg(test)]
