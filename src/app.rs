@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             token,
             token_file,
+            stall_timeout,
         }) => {
             let token = match token_file {
                 Some(path) => Some(crate::serve::read_token_file(path)?),
@@ -62,6 +63,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let opts = crate::serve::ServeOptions {
                 listen: *listen,
                 token,
+                stall_timeout: seconds(*stall_timeout, "--stall-timeout")?,
             };
             crate::serve::run(jongler, opts)?;
             Ok(ExitCode::Success)

@@ -182,6 +182,10 @@ pub enum Command {
         /// Read the token from this file (its first line)
         #[arg(long, value_name = "FILE", conflicts_with = "token")]
         token_file: Option<std::path::PathBuf>,
+        /// A client that reads nothing of a streamed answer for this many
+        /// seconds loses it, and its key is released
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        stall_timeout: f64,
     },
     /// See the whole job done on this machine: no config, keys or network needed
     ///

@@ -671,6 +671,28 @@ async fn answer(
     match (openai, action) {
         (false, "countTokens") => axum::Json(json!({"totalTokens": prompt_tokens})).into_response(),
         (false, "generateContent") => axum::Json(gemini_chunk(&reply, true)).into_response(),
+        (false, "streamGenerateContent") if model == "gemini-big-stream" => {
+            // A long answer (64 MB in 64 KB events, no pauses): a client that
+            // stops reading fills every buffer between it and here.
+            let filler = "x".repeat(64 * 1024);
+            let event = format!("data: {}\r\n\r\n", gemini_chunk(&filler, false));
+            let events = futures_util::stream::iter(
+                (0..1024)
+                    .map(move |_| Ok::<_, std::convert::Infallible>(Bytes::from(event.clone()))),
+            );
+            let guarded = futures_util::stream::unfold(
+                (events, in_flight),
+                |(mut events, guard)| async move {
+                    use futures_util::StreamExt;
+                    let next = events.next().await?;
+                    Some((next, (events, guard)))
+                },
+            );
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(axum::body::Body::from_stream(guarded))
+                .expect("invariant: a valid response")
+        }
         (false, "streamGenerateContent") => {
             let parts = split_reply(&reply);
             let n = parts.len();

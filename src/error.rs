@@ -56,6 +56,9 @@ pub enum Error {
     /// The shared state store can't be reached or refused a step (exit 1):
     /// nothing was sent without a lease.
     Unavailable(String),
+    /// The caller went away before its request was sent (a proxy's client
+    /// hung up): nothing was sent (exit 1).
+    Gone,
     /// No key could be had within the wait (exit 3).
     NoKey {
         /// What happened, for people.
@@ -70,7 +73,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,
-            Error::Unavailable(_) => ExitCode::Runtime,
+            Error::Unavailable(_) | Error::Gone => ExitCode::Runtime,
             Error::NoKey { .. } => ExitCode::NoKey,
         }
     }
@@ -82,6 +85,7 @@ impl fmt::Display for Error {
             Error::Usage(message) | Error::Unavailable(message) | Error::NoKey { message, .. } => {
                 f.write_str(message)
             }
+            Error::Gone => f.write_str("the caller went away before its request was sent"),
         }
     }
 }

@@ -140,8 +140,19 @@ impl Response {
     }
 }
 
+/// Tells whether whoever asked for a call has gone (a proxy's client hung
+/// up): checked once a key is held, before anything is sent.
+#[derive(Clone)]
+pub struct Gone(pub std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Gone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gone")
+    }
+}
+
 /// A request as a proxy forwards it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Call {
     /// The method.
     pub method: String,
@@ -154,6 +165,9 @@ pub struct Call {
     pub headers: Vec<(String, String)>,
     /// Send the key as `Authorization: Bearer` (OpenAI-style routes).
     pub bearer: bool,
+    /// Whether the caller has gone: then nothing is sent (it would cost quota
+    /// for an answer nobody reads).
+    pub gone: Option<Gone>,
 }
 
 impl Call {
@@ -363,6 +377,7 @@ impl Jongler {
             body: body.map(bytes::Bytes::copy_from_slice),
             headers: Vec::new(),
             bearer: false,
+            gone: None,
         };
         match self.run(&method, call, false)? {
             Reply::Whole(response) => Ok(response),
@@ -510,6 +525,10 @@ impl Jongler {
             };
             tried.insert(lease.index());
             let name = lease.name().to_string();
+            if call.gone.as_ref().is_some_and(|gone| (gone.0)()) {
+                drop(lease);
+                return Err(Error::Gone.into());
+            }
             log::debug!("{method} {endpoint} with key `{name}`");
             let pending = match self.client.start(&out, Some(lease.key())) {
                 Ok(p) if stream && (200..300).contains(&p.status) => {

@@ -35,7 +35,7 @@ pub mod secret;
 pub mod serve;
 
 pub use error::{Error, ExitCode};
-pub use jongler::{Call, Health, Jongler, KeyHealth, Options, Reply, Response, StreamReply};
+pub use jongler::{Call, Gone, Health, Jongler, KeyHealth, Options, Reply, Response, StreamReply};
 pub use pool::state::CleanReport;
 pub use pool::{Held, KeyStatus, State};
 pub use secret::ApiKey;

@@ -7,7 +7,7 @@
 //! body chunk by chunk as it arrives.
 
 use crate::error::{Error, usage};
-use crate::jongler::{Call, Jongler, Reply};
+use crate::jongler::{Call, Gone, Jongler, Reply};
 use crate::output::ConnectorStatus;
 use anyhow::{Context, Result};
 use axum::Router;
@@ -19,7 +19,7 @@ use axum::routing::get;
 use serde_json::json;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The client's headers that go upstream: what the API needs to read the
@@ -70,6 +70,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// The token clients must present; `None` allows loopback listening only.
     pub token: Option<String>,
+    /// A client that stops reading a streamed answer for this long loses it
+    /// (and its key is released).
+    pub stall_timeout: std::time::Duration,
 }
 
 struct App {
@@ -83,6 +86,7 @@ struct App {
     listen: std::sync::OnceLock<SocketAddr>,
     /// Room for request bodies, in MiB.
     buffered: Arc<tokio::sync::Semaphore>,
+    stall_timeout: std::time::Duration,
 }
 
 /// Reads a token from the first line of `path`.
@@ -128,6 +132,7 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
         forward,
         listen: std::sync::OnceLock::new(),
         buffered: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED / MIB)),
+        stall_timeout: opts.stall_timeout,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -510,11 +515,25 @@ async fn proxy(
         body: (!body.is_empty()).then_some(body),
         headers: forwarded,
         bearer,
+        gone: None,
     };
 
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Head>();
     let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    // The handler is dropped when its client hangs up, and the receiver with it.
+    let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
+    let alive = Arc::new(Mutex::new(alive_tx));
+    let watched = alive.clone();
+    let mut call = call;
+    call.gone = Some(Gone(Arc::new(move || {
+        watched
+            .lock()
+            .expect("invariant: no panics under lock")
+            .is_closed()
+    })));
     let app2 = app.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let (method2, uri2) = (method.clone(), uri.clone());
     tokio::task::spawn_blocking(move || match app2.jongler.forward(call) {
         Ok(Reply::Whole(response)) => {
             let _ = head_tx.send(Head::Whole(response));
@@ -533,12 +552,30 @@ async fn proxy(
                 match stream.body.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        // The client went away: stop reading; dropping the stream releases the key.
-                        if chunk_tx
-                            .blocking_send(Bytes::copy_from_slice(&buf[..n]))
-                            .is_err()
-                        {
-                            break;
+                        let chunk = Bytes::copy_from_slice(&buf[..n]);
+                        let sent = runtime.block_on(tokio::time::timeout(
+                            app2.stall_timeout,
+                            chunk_tx.send(chunk),
+                        ));
+                        match sent {
+                            Ok(Ok(())) => {}
+                            // The client went away: stop reading; dropping
+                            // the stream releases the key.
+                            Ok(Err(_)) => break,
+                            Err(_) => {
+                                access(
+                                    &method2,
+                                    &uri2,
+                                    499,
+                                    stream.key_name.as_deref(),
+                                    started,
+                                    &format!(
+                                        " (client stalled: read nothing for {:?}; the key is released)",
+                                        app2.stall_timeout
+                                    ),
+                                );
+                                break;
+                            }
                         }
                     }
                     Err(e) => {
@@ -549,9 +586,20 @@ async fn proxy(
             }
         }
         Err(e) => {
+            if matches!(e.downcast_ref::<Error>(), Some(Error::Gone)) {
+                access(
+                    &method2,
+                    &uri2,
+                    499,
+                    None,
+                    started,
+                    " (client went away before its request was sent: nothing sent)",
+                );
+            }
             let _ = head_tx.send(Head::Failed(e));
         }
     });
+    let _alive = alive_rx;
 
     let Ok(head) = head_rx.await else {
         return error_json(
@@ -623,6 +671,8 @@ async fn proxy(
                     (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
                 }
                 Some(Error::Usage(_)) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
+                // Nobody reads this: the client is gone.
+                Some(Error::Gone) => (StatusCode::BAD_REQUEST, "CANCELLED"),
                 None => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
             };
             access(

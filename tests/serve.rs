@@ -854,3 +854,103 @@ fn huge_bodies_cost_about_their_size_and_no_more_are_buffered_than_the_cap() {
     eprintln!("serve's peak RSS through four 64 MiB bodies: {peak} MB ({statuses:?})");
     assert!(peak < 200, "peak RSS {peak} MB");
 }
+
+/// The hostile-clients issue: four clients that read a little of a large
+/// stream and then stopped held all four keys for as long as they liked.
+#[test]
+fn a_client_that_stops_reading_a_stream_loses_it_and_frees_its_key() {
+    use std::io::{Read, Write};
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &["--stall-timeout", "1"]);
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut staller = std::net::TcpStream::connect(&addr).unwrap();
+    let body = prompt("stall");
+    write!(
+        staller,
+        "POST /v1beta/models/gemini-big-stream:streamGenerateContent?alt=sse HTTP/1.1\r\n\
+         Host: {addr}\r\nx-goog-api-key: {TOKEN}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 200];
+    staller.read_exact(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first).starts_with("HTTP/1.1 200"));
+    // ... and reads nothing more, holding the connection open.
+    let stalled = Instant::now();
+    assert_eq!(env.key_state("key1").0, "locked");
+    let mut freed = None;
+    while stalled.elapsed() < Duration::from_secs(10) {
+        if env.key_state("key1").0 == "vacant" {
+            freed = Some(stalled.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let freed = freed.expect("the key is freed while the client still holds its connection");
+    assert!(freed < Duration::from_secs(4), "freed after {freed:?}");
+    let r = client()
+        .post(format!("{}{GENERATE}", proxy.url))
+        .bearer_auth(TOKEN)
+        .body(prompt("next"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "the one key serves others again");
+    drop(staller);
+    let log = proxy.log();
+    assert!(
+        log.contains(" 499 ") && log.contains("client stalled"),
+        "{log}"
+    );
+}
+
+/// The hostile-clients issue: a client that left while its request waited
+/// for a key still cost a full upstream request.
+#[test]
+fn a_request_abandoned_before_its_key_is_taken_sends_nothing() {
+    use std::io::Write;
+    let env = Arc::new(
+        Env::builder()
+            .keys(1)
+            .latency(Duration::from_millis(1500))
+            .build(),
+    );
+    let proxy = Arc::new(Proxy::start(&env, &[]));
+    let p = proxy.clone();
+    let first = std::thread::spawn(move || {
+        client()
+            .post(format!("{}{GENERATE}", p.url))
+            .bearer_auth(TOKEN)
+            .body(prompt("first"))
+            .send()
+            .unwrap()
+            .status()
+    });
+    assert!(env.wait_started("first", None));
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut quitter = std::net::TcpStream::connect(&addr).unwrap();
+    let body = prompt("abandoned");
+    write!(
+        quitter,
+        "POST {GENERATE} HTTP/1.1\r\nHost: {addr}\r\nx-goog-api-key: {TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(quitter); // gone while its request waits for the one key
+    assert_eq!(first.join().unwrap(), 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = env.emulator.stats();
+    assert!(
+        !stats.started.contains("abandoned"),
+        "an abandoned request was sent: {stats:?}"
+    );
+    assert_eq!(stats.requests, 1);
+    let log = proxy.log();
+    assert!(
+        log.contains("went away before its request was sent"),
+        "{log}"
+    );
+    assert_eq!(env.key_state("key1").0, "vacant");
+}
