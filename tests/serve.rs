@@ -20,11 +20,19 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// `jongler serve` of the test connector with the test token.
     fn start(env: &Env, extra: &[&str]) -> Proxy {
+        let mut args = vec!["--token", TOKEN];
+        args.extend_from_slice(extra);
+        Proxy::with(env, &args)
+    }
+
+    /// `jongler serve` of the test connector on a random port, with `args`.
+    fn with(env: &Env, args: &[&str]) -> Proxy {
         let mut child = env
             .cmd()
-            .args(["serve", CONN, "--listen", "127.0.0.1:0", "--token", TOKEN])
-            .args(extra)
+            .args(["serve", CONN, "--listen", "127.0.0.1:0"])
+            .args(args)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -668,21 +676,8 @@ fn only_the_headers_the_api_needs_go_upstream() {
 fn without_a_token_only_requests_naming_this_address_are_served() {
     use std::io::{Read, Write};
     let env = Env::builder().keys(1).build();
-    let mut child = env
-        .cmd()
-        .args(["serve", CONN, "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let addr = first
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http://"))
-        .unwrap()
-        .to_string();
+    let proxy = Proxy::with(&env, &[]);
+    let addr = proxy.url.trim_start_matches("http://").to_string();
     let port = addr.rsplit(':').next().unwrap().to_string();
     let send = |extra: &str, host: &str| {
         let mut conn = std::net::TcpStream::connect(&addr).unwrap();
@@ -721,8 +716,6 @@ fn without_a_token_only_requests_naming_this_address_are_served() {
         before + 1,
         "no 403 spent a key"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -730,22 +723,8 @@ fn the_token_can_come_from_a_file() {
     let env = Env::builder().keys(1).build();
     let file = env.dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
-    let mut child = env
-        .cmd()
-        .args(["serve", CONN, "--listen", "127.0.0.1:0", "--token-file"])
-        .arg(&file)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let proxy = Proxy::with(&env, &["--token-file", file.to_str().unwrap()]);
+    let url = proxy.url.clone();
     let ok = client()
         .post(format!("{url}{GENERATE}"))
         .bearer_auth(TOKEN)
@@ -760,8 +739,7 @@ fn the_token_can_come_from_a_file() {
         .send()
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(proxy);
     std::fs::write(&file, "\n").unwrap();
     let out = env
         .cmd()
