@@ -97,6 +97,8 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --token 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`'
             cand --token-file 'Read the token from this file (its first line)'
             cand --stall-timeout 'A client that reads nothing of a streamed answer for this many seconds loses it, and its key is released'
+            cand --header-timeout 'A connection gets this many seconds to send a request''s headers, from when it opens or its last answer ends (idle connections close too)'
+            cand --shutdown-timeout 'After SIGTERM/SIGINT, requests in flight get this many seconds to finish'
             cand --wait 'How long to wait for a free key, in seconds (0: fail at once)'
             cand --timeout 'Give up on a request after this many seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'

@@ -92,6 +92,8 @@ complete -c jongler -n "__fish_jongler_using_subcommand serve" -l listen -d 'Add
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token -d 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token-file -d 'Read the token from this file (its first line)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l stall-timeout -d 'A client that reads nothing of a streamed answer for this many seconds loses it, and its key is released' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l header-timeout -d 'A connection gets this many seconds to send a request\'s headers, from when it opens or its last answer ends (idle connections close too)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l shutdown-timeout -d 'After SIGTERM/SIGINT, requests in flight get this many seconds to finish' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r

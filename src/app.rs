@@ -54,6 +54,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             token,
             token_file,
             stall_timeout,
+            header_timeout,
+            shutdown_timeout,
         }) => {
             let token = match token_file {
                 Some(path) => Some(crate::serve::read_token_file(path)?),
@@ -61,9 +63,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let jongler = Jongler::connect(connector, request_options(&cli)?)?;
             let opts = crate::serve::ServeOptions {
-                listen: *listen,
-                token,
                 stall_timeout: seconds(*stall_timeout, "--stall-timeout")?,
+                header_timeout: seconds(*header_timeout, "--header-timeout")?,
+                shutdown_timeout: seconds(*shutdown_timeout, "--shutdown-timeout")?,
+                ..crate::serve::ServeOptions::new(*listen, token)
             };
             crate::serve::run(jongler, opts)?;
             Ok(ExitCode::Success)

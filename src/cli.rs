@@ -186,6 +186,13 @@ pub enum Command {
         /// seconds loses it, and its key is released
         #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
         stall_timeout: f64,
+        /// A connection gets this many seconds to send a request's headers, from
+        /// when it opens or its last answer ends (idle connections close too)
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        header_timeout: f64,
+        /// After SIGTERM/SIGINT, requests in flight get this many seconds to finish
+        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+        shutdown_timeout: f64,
     },
     /// See the whole job done on this machine: no config, keys or network needed
     ///

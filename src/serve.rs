@@ -73,6 +73,51 @@ pub struct ServeOptions {
     /// A client that stops reading a streamed answer for this long loses it
     /// (and its key is released).
     pub stall_timeout: std::time::Duration,
+    /// A connection gets this long to send a request's headers, counted from
+    /// when it opens or its previous answer ends (so idle keep-alive
+    /// connections are closed after it too).
+    pub header_timeout: std::time::Duration,
+    /// After SIGTERM/SIGINT, requests in flight get this long to finish; then
+    /// what is left is closed (every key released).
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl ServeOptions {
+    /// The defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr, token: Option<String>) -> ServeOptions {
+        ServeOptions {
+            listen,
+            token,
+            stall_timeout: std::time::Duration::from_secs(30),
+            header_timeout: std::time::Duration::from_secs(30),
+            shutdown_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// How many connections at once: what the process's file limit leaves after
+/// room for files, each client connection needing one upstream too.
+fn connection_cap() -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid out-pointer for getrlimit.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            let soft = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+            return (soft.saturating_sub(64) / 2).clamp(16, 16_384);
+        }
+    }
+    1024
+}
+
+/// How long a body may take: 10 s, plus a second for every 64 KiB announced
+/// (a client slower than that is holding a buffer and a task hostage).
+fn body_deadline(len: Option<usize>) -> std::time::Duration {
+    let len = len.unwrap_or(MAX_BODY);
+    std::time::Duration::from_secs(10 + (len / (64 * 1024)) as u64)
 }
 
 struct App {
@@ -146,11 +191,6 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             .with_context(|| format!("can't listen on {}", opts.listen))?;
         let addr = listener.local_addr()?;
         let _ = app.listen.set(addr);
-        // Streamed answers go out in small writes: without TCP_NODELAY, Nagle
-        // holds the last one until the client's delayed ACK (~40 ms).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         eprintln!(
             "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
         );
@@ -164,7 +204,53 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             // Gemini takes inline images and documents of up to 20 MB a request.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(app);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+        let cap = Arc::new(tokio::sync::Semaphore::new(connection_cap()));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(opts.header_timeout)
+            .keep_alive(true);
+        let mut signal = std::pin::pin!(shutdown_signal());
+        loop {
+            let (tcp, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of fds and the like: wait a moment rather than spin.
+                        eprintln!("jongler: accepting a connection: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut signal => break,
+            };
+            let Ok(permit) = cap.clone().try_acquire_owned() else {
+                // Over the cap: closed at once, before it costs anything.
+                drop(tcp);
+                continue;
+            };
+            // Streamed answers go out in small writes: without TCP_NODELAY,
+            // Nagle holds the last one until the client's delayed ACK (~40 ms).
+            let _ = tcp.set_nodelay(true);
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(opts.shutdown_timeout) => {
+                eprintln!(
+                    "jongler: requests still in flight after {:?}; closing them",
+                    opts.shutdown_timeout
+                );
+            }
+        }
         eprintln!("jongler: stopped; every held key is released");
         Ok(())
     })
@@ -481,9 +567,41 @@ async fn proxy(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let started = Instant::now();
+    let announced = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let body = match tokio::time::timeout(
+        body_deadline(announced),
+        axum::body::to_bytes(body, MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            access(&method, &uri, 413, None, started, &format!(" (body: {e})"));
+            return error_json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "INVALID_ARGUMENT",
+                &format!("jongler serve: the request body could not be read: {e}"),
+            );
+        }
+        Err(_) => {
+            access(&method, &uri, 408, None, started, " (body too slow)");
+            let mut response = error_json(
+                StatusCode::REQUEST_TIMEOUT,
+                "DEADLINE_EXCEEDED",
+                "jongler serve: the request body came too slowly",
+            );
+            response
+                .headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            return response;
+        }
+    };
     let mut path = upstream_path(&uri);
     let mut bearer = false;
     if let Some(base) = &app.openai_base

@@ -932,3 +932,82 @@ fn a_request_abandoned_before_its_key_is_taken_sends_nothing() {
     );
     assert_eq!(env.key_state("key1").0, "vacant");
 }
+
+/// The hostile-clients issue: headers sent a byte a second, and idle
+/// connections, were waited for forever.
+#[test]
+fn slow_headers_and_idle_connections_are_cut_off_by_the_header_timeout() {
+    use std::io::{Read, Write};
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &["--header-timeout", "2"]);
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let opened = Instant::now();
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    let line = format!("POST {GENERATE} HTTP/1.1\r\nHost: {addr}\r\n");
+    let mut cut = None;
+    for byte in line.bytes().cycle().take(40) {
+        if slow.write_all(&[byte]).is_err() {
+            cut = Some(opened.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        slow.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 256];
+        let closed = slow.read(&mut buf).is_ok();
+        slow.set_nonblocking(false).unwrap();
+        if closed {
+            cut = Some(opened.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("a header trickling in was cut off");
+    assert!(cut < Duration::from_secs(5), "after {cut:?}");
+    for mut conn in idle {
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        // Closed by the server: a read returns at once (EOF or reset), no timeout.
+        let read = conn.read(&mut buf);
+        assert!(
+            !matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+            "an idle connection is still open: {read:?}"
+        );
+    }
+    assert!(opened.elapsed() < Duration::from_secs(8));
+    // And the server still serves.
+    let r = client()
+        .post(format!("{}{GENERATE}", proxy.url))
+        .bearer_auth(TOKEN)
+        .body(prompt("after"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// The hostile-clients issue: SIGTERM waited 44 s for one slow uploader.
+#[test]
+fn sigterm_with_a_slow_uploader_exits_within_the_shutdown_bound() {
+    use std::io::Write;
+    let env = Env::builder().keys(1).build();
+    let mut proxy = Proxy::start(&env, &["--shutdown-timeout", "2"]);
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        slow,
+        "POST {GENERATE} HTTP/1.1\r\nHost: {addr}\r\nx-goog-api-key: {TOKEN}\r\n\
+         content-type: application/json\r\ncontent-length: 100000\r\n\r\n{{"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    unsafe { libc::kill(proxy.child.id() as i32, libc::SIGTERM) };
+    let status = proxy.child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(5), "exited after {took:?}");
+    assert!(status.success(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(200)); // the log's last lines
+    assert!(proxy.log().contains("closing them"), "{}", proxy.log());
+    drop(slow);
+}
