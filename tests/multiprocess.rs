@@ -91,56 +91,9 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
             .build(),
     );
     let started = Instant::now();
-    let threads: Vec<_> = (0..SLOTS)
-        .map(|slot| {
-            let env = env.clone();
-            std::thread::spawn(move || {
-                let (mut delivered, mut killed) = (0, 0);
-                let mut killed_texts = Vec::new();
-                for n in 0..PER_SLOT {
-                    let text = format!("call {slot}-{n}");
-                    let kill = (slot * PER_SLOT + n) % 10 == 7;
-                    let mut child = env
-                        .cmd()
-                        .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "120"])
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .unwrap();
-                    if kill {
-                        assert!(
-                            env.wait_started(&text, Some(&mut child)),
-                            "{text} never reached the API"
-                        );
-                        child.kill().unwrap();
-                        child.wait().unwrap();
-                        killed += 1;
-                        killed_texts.push(text);
-                        continue;
-                    }
-                    let out = child.wait_with_output().unwrap();
-                    env.assert_no_secrets(&out);
-                    assert_eq!(code(&out), 0, "{text}: {}", stderr(&out));
-                    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                    assert_eq!(
-                        body["candidates"][0]["content"]["parts"][0]["text"],
-                        format!("echo: {text}"),
-                        "each call gets its own answer"
-                    );
-                    delivered += 1;
-                }
-                (delivered, killed, killed_texts)
-            })
-        })
-        .collect();
-    let (mut delivered, mut killed) = (0, 0);
-    let mut killed_texts = std::collections::HashSet::new();
-    for t in threads {
-        let (d, k, texts) = t.join().unwrap();
-        delivered += d;
-        killed += k;
-        killed_texts.extend(texts);
-    }
+    let command_env = env.clone();
+    let stress = sigkill_stress(&env, SLOTS, PER_SLOT, move |_| command_env.cmd());
+    let (delivered, killed) = (stress.delivered, stress.killed.len());
     let elapsed = started.elapsed();
     let stats = env.emulator.stats();
     eprintln!(
@@ -149,22 +102,7 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
     );
     assert_eq!(delivered + killed, SLOTS * PER_SLOT);
     assert_eq!(killed, 32);
-    // A SIGKILLed caller's request may still be being answered upstream when
-    // its key, freed by the kernel, goes to the next caller: that overlap is
-    // the price of never stranding a key. Any other is double-booking.
-    let double_booked: Vec<_> = stats
-        .overlap_pairs
-        .iter()
-        .filter(|(earlier, _)| !killed_texts.contains(earlier))
-        .collect();
-    assert!(
-        double_booked.is_empty(),
-        "a key was in use twice at once: {double_booked:?}"
-    );
-    eprintln!(
-        "{} overlaps, each behind a SIGKILLed caller's request",
-        stats.overlaps
-    );
+    stress.assert_no_double_booking(&env);
     // Killed calls never get an answer: the server drops them with the connection.
     assert_eq!(
         stats.by_status.get(&200).copied().unwrap_or(0) as usize,

@@ -189,62 +189,16 @@ fn four_machines_share_one_pool_with_10_percent_sigkilled() {
             .build(),
     );
     let redis = Arc::new(Redis::start());
-    let threads: Vec<_> = (0..SLOTS)
-        .map(|slot| {
-            let (env, redis) = (env.clone(), redis.clone());
-            std::thread::spawn(move || {
-                let mut delivered = 0;
-                let mut killed = Vec::new();
-                for n in 0..PER_SLOT {
-                    let text = format!("call {slot}-{n}");
-                    let kill = (slot * PER_SLOT + n) % 10 == 7;
-                    let mut child = machine(&env, &redis, slot % 4)
-                        .args(["--lease-ttl", "2"])
-                        .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "120"])
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .unwrap();
-                    if kill {
-                        assert!(env.wait_started(&text, Some(&mut child)));
-                        child.kill().unwrap();
-                        child.wait().unwrap();
-                        killed.push(text);
-                        continue;
-                    }
-                    let out = child.wait_with_output().unwrap();
-                    env.assert_no_secrets(&out);
-                    assert_eq!(code(&out), 0, "{text}: {}", stderr(&out));
-                    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                    assert_eq!(
-                        body["candidates"][0]["content"]["parts"][0]["text"],
-                        format!("echo: {text}")
-                    );
-                    delivered += 1;
-                }
-                (delivered, killed)
-            })
-        })
-        .collect();
-    let mut delivered = 0;
-    let mut killed = std::collections::HashSet::new();
-    for t in threads {
-        let (d, k) = t.join().unwrap();
-        delivered += d;
-        killed.extend(k);
-    }
-    assert_eq!(delivered, 288);
-    assert_eq!(killed.len(), 32);
+    let (command_env, command_redis) = (env.clone(), redis.clone());
+    let stress = sigkill_stress(&env, SLOTS, PER_SLOT, move |slot| {
+        let mut cmd = machine(&command_env, &command_redis, slot % 4);
+        cmd.args(["--lease-ttl", "2"]);
+        cmd
+    });
+    assert_eq!(stress.delivered, 288);
+    assert_eq!(stress.killed.len(), 32);
+    stress.assert_no_double_booking(&env);
     let stats = env.emulator.stats();
-    let double_booked: Vec<_> = stats
-        .overlap_pairs
-        .iter()
-        .filter(|(earlier, _)| !killed.contains(earlier))
-        .collect();
-    assert!(
-        double_booked.is_empty(),
-        "a key was in use twice at once: {double_booked:?}"
-    );
     assert_eq!(stats.by_key.len(), 8, "every key was used");
     std::thread::sleep(Duration::from_millis(2100));
     assert!(

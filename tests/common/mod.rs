@@ -355,3 +355,98 @@ impl Drop for Redis {
         self.kill();
     }
 }
+
+/// What a SIGKILL stress run came to.
+pub struct Stress {
+    /// Calls that delivered their own answer.
+    pub delivered: usize,
+    /// The prompt texts of the calls SIGKILLed mid-request.
+    pub killed: std::collections::HashSet<String>,
+}
+
+/// `slots` threads each making `per_slot` calls one after another — every
+/// tenth SIGKILLed once its request has reached the emulator, the others
+/// checked for their own answer and for secrets. `command(slot)` is the
+/// `jongler` (with its environment) a slot runs.
+pub fn sigkill_stress<F>(
+    env: &std::sync::Arc<Env>,
+    slots: usize,
+    per_slot: usize,
+    command: F,
+) -> Stress
+where
+    F: Fn(usize) -> std::process::Command + Send + Sync + 'static,
+{
+    let command = std::sync::Arc::new(command);
+    let threads: Vec<_> = (0..slots)
+        .map(|slot| {
+            let (env, command) = (env.clone(), command.clone());
+            std::thread::spawn(move || {
+                let mut delivered = 0;
+                let mut killed = Vec::new();
+                for n in 0..per_slot {
+                    let text = format!("call {slot}-{n}");
+                    let mut child = command(slot)
+                        .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "120"])
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    if (slot * per_slot + n) % 10 == 7 {
+                        assert!(
+                            env.wait_started(&text, Some(&mut child)),
+                            "{text} never reached the API"
+                        );
+                        child.kill().unwrap();
+                        child.wait().unwrap();
+                        killed.push(text);
+                        continue;
+                    }
+                    let out = child.wait_with_output().unwrap();
+                    env.assert_no_secrets(&out);
+                    assert_eq!(code(&out), 0, "{text}: {}", stderr(&out));
+                    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                    assert_eq!(
+                        body["candidates"][0]["content"]["parts"][0]["text"],
+                        format!("echo: {text}"),
+                        "each call gets its own answer"
+                    );
+                    delivered += 1;
+                }
+                (delivered, killed)
+            })
+        })
+        .collect();
+    let mut stress = Stress {
+        delivered: 0,
+        killed: Default::default(),
+    };
+    for t in threads {
+        let (delivered, killed) = t.join().unwrap();
+        stress.delivered += delivered;
+        stress.killed.extend(killed);
+    }
+    stress
+}
+
+impl Stress {
+    /// No request overlapped another on one key — except behind a SIGKILLed
+    /// caller: its request may still be answered upstream when its key, freed
+    /// for the next caller, is taken (the price of never stranding a key).
+    pub fn assert_no_double_booking(&self, env: &Env) {
+        let stats = env.emulator.stats();
+        let double_booked: Vec<_> = stats
+            .overlap_pairs
+            .iter()
+            .filter(|(earlier, _)| !self.killed.contains(earlier))
+            .collect();
+        assert!(
+            double_booked.is_empty(),
+            "a key was in use twice at once: {double_booked:?}"
+        );
+        eprintln!(
+            "{} overlaps, each behind a SIGKILLed caller's request",
+            stats.overlaps
+        );
+    }
+}
