@@ -5,8 +5,10 @@
 //! Every request gets a key that is free right now. A rate-limited key is set
 //! aside (LOCKDOWN) for exactly as long as the API says, a bad key is marked
 //! (ERROR), and the request is retried on another key. Key states are marker
-//! files in a state dir; a key in use is held with an OS file lock, so a
-//! crashed process never strands one.
+//! files in a state dir, where a key in use is held with an OS file lock so a
+//! crashed process never strands one — or, for many machines, leases in a
+//! Redis (`--state redis://…`), behind the same [`pool::state::StateStore`]
+//! interface.
 //!
 //! ```text
 //! VACANT ──take──▶ LOCKED ──2xx/3xx, caller's 4xx, 5xx, network error──▶ VACANT

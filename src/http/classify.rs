@@ -286,7 +286,7 @@ fn tidy(text: &str, key: Option<&ApiKey>) -> String {
 }
 
 /// A protobuf JSON duration (`"33s"`, `"1.5s"`), clamped to at most
-/// [`MAX_LOCKDOWN`]; negative, non-finite or malformed ones are ignored.
+/// 48 hours; negative, non-finite or malformed ones are ignored.
 pub fn parse_duration(text: &str) -> Option<SignedDuration> {
     let secs: f64 = text.trim().strip_suffix('s')?.trim().parse().ok()?;
     if !secs.is_finite() || secs < 0.0 {
@@ -297,7 +297,7 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date, clamped to between now and
-/// now + [`MAX_LOCKDOWN`].
+/// now + 48 hours.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Timestamp> {
     let value = value.trim();
     let latest = now.saturating_add(MAX_LOCKDOWN).ok()?;
