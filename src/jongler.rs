@@ -534,7 +534,7 @@ impl Jongler {
                 Ok(p) if stream && (200..300).contains(&p.status) => {
                     // Success: hand the body over as it arrives, still holding the key.
                     if let Some((bad, reason, _)) = suspect.take() {
-                        self.suspect_confirmed(bad, &reason)?;
+                        self.bad_key(bad, &reason)?;
                     }
                     let key = lease.key().clone();
                     let hold = lease.succeeded_holding()?;
@@ -568,7 +568,7 @@ impl Jongler {
             // A key held on suspicion: a success elsewhere convicts it.
             if let Some((bad, reason, first)) = suspect.take() {
                 match verdict {
-                    Verdict::Success => self.suspect_confirmed(bad, &reason)?,
+                    Verdict::Success => self.bad_key(bad, &reason)?,
                     Verdict::SuspectKey { .. } => {
                         // Two keys, one answer: the request is at fault.
                         drop(bad);
@@ -695,11 +695,6 @@ impl Jongler {
             self.connector.name
         );
         Ok(())
-    }
-
-    /// Another key succeeded where a suspect got 403: the suspect is bad.
-    fn suspect_confirmed(&self, lease: Lease<'_>, reason: &str) -> Result<()> {
-        self.bad_key(lease, reason)
     }
 
     /// POSTs `body` as JSON and returns the answer's JSON; a non-2xx answer is an error.

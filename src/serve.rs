@@ -19,7 +19,7 @@ use axum::routing::get;
 use serde_json::json;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The client's headers that go upstream: what the API needs to read the
@@ -359,16 +359,12 @@ async fn guard(
             started,
             " (foreign Host or Origin)",
         );
-        let mut response = error_json(
+        return closing(error_json(
             StatusCode::FORBIDDEN,
             "PERMISSION_DENIED",
             "jongler serve: this request names another host or comes from a web page; \
              without --token only requests to this address are served",
-        );
-        response
-            .headers_mut()
-            .insert("connection", HeaderValue::from_static("close"));
-        return response;
+        ));
     }
     if !app.authorized(request.headers(), &uri) {
         access(
@@ -379,19 +375,11 @@ async fn guard(
             started,
             " (wrong or missing token)",
         );
-        let mut response = unauthorized();
-        response
-            .headers_mut()
-            .insert("connection", HeaderValue::from_static("close"));
-        return response;
+        return closing(unauthorized());
     }
     // Room for the body it announces (a chunked one may be as large as any).
-    let headers = request.headers();
-    let announced = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let chunked = headers.contains_key("transfer-encoding");
+    let announced = announced_length(request.headers());
+    let chunked = request.headers().contains_key("transfer-encoding");
     let need = match (announced, chunked) {
         (Some(n), _) => n.min(MAX_BODY).div_ceil(MIB),
         (None, true) => MAX_BODY / MIB,
@@ -409,14 +397,14 @@ async fn guard(
                     started,
                     " (too many large bodies at once)",
                 );
-                let mut response = error_json(
+                let mut response = closing(error_json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",
                     "jongler serve: too many large request bodies at once; try again shortly",
-                );
-                let headers = response.headers_mut();
-                headers.insert("retry-after", HeaderValue::from_static("1"));
-                headers.insert("connection", HeaderValue::from_static("close"));
+                ));
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
                 return response;
             }
         }
@@ -424,6 +412,23 @@ async fn guard(
         None
     };
     next.run(request).await
+}
+
+/// The response, with the connection closed after it (a refused request's
+/// unread body is never taken in).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("connection", HeaderValue::from_static("close"));
+    response
+}
+
+/// The body length a request announces, if it does.
+fn announced_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn query_key(uri: &Uri) -> Option<String> {
@@ -570,12 +575,8 @@ async fn proxy(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let announced = headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
     let body = match tokio::time::timeout(
-        body_deadline(announced),
+        body_deadline(announced_length(&headers)),
         axum::body::to_bytes(body, MAX_BODY),
     )
     .await
@@ -591,15 +592,11 @@ async fn proxy(
         }
         Err(_) => {
             access(&method, &uri, 408, None, started, " (body too slow)");
-            let mut response = error_json(
+            return closing(error_json(
                 StatusCode::REQUEST_TIMEOUT,
                 "DEADLINE_EXCEEDED",
                 "jongler serve: the request body came too slowly",
-            );
-            response
-                .headers_mut()
-                .insert("connection", HeaderValue::from_static("close"));
-            return response;
+            ));
         }
     };
     let mut path = upstream_path(&uri);
@@ -640,15 +637,8 @@ async fn proxy(
     let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     // The handler is dropped when its client hangs up, and the receiver with it.
     let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
-    let alive = Arc::new(Mutex::new(alive_tx));
-    let watched = alive.clone();
     let mut call = call;
-    call.gone = Some(Gone(Arc::new(move || {
-        watched
-            .lock()
-            .expect("invariant: no panics under lock")
-            .is_closed()
-    })));
+    call.gone = Some(Gone(Arc::new(move || alive_tx.is_closed())));
     let app2 = app.clone();
     let runtime = tokio::runtime::Handle::current();
     let (method2, uri2) = (method.clone(), uri.clone());
