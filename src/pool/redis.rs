@@ -561,15 +561,10 @@ impl StateStore for RedisStore {
                     continue;
                 };
                 let marks = out.entry(key.to_string()).or_default();
-                let parsed = if kind == "lockdown" {
-                    parse_marks(value, None)
-                } else {
-                    parse_marks(None, value)
-                };
                 if kind == "lockdown" {
-                    marks.lockdown = parsed.lockdown;
+                    marks.lockdown = parse_marks(value, None).lockdown;
                 } else {
-                    marks.error = parsed.error;
+                    marks.error = parse_marks(None, value).error;
                 }
             }
         }
