@@ -71,6 +71,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crate::serve::run(jongler, opts)?;
             Ok(ExitCode::Success)
         }
+        Some(Command::Batch {
+            connector,
+            method,
+            endpoint,
+            input,
+            out,
+            template,
+            unordered,
+            concurrency,
+            progress_every,
+        }) => {
+            let path = |arg: &str| (arg != "-").then(|| std::path::PathBuf::from(arg));
+            let every = seconds(*progress_every, "--progress-every")?;
+            let opts = crate::batch::BatchOptions {
+                input: path(input).map_or(crate::batch::Source::Stdin, crate::batch::Source::Path),
+                out: path(out).map_or(crate::batch::Sink::Stdout, crate::batch::Sink::Path),
+                method: method.clone(),
+                endpoint: endpoint.clone(),
+                template: template.clone(),
+                unordered: *unordered,
+                concurrency: concurrency.map(|n| n as usize),
+                progress: if cli.global.quiet {
+                    crate::batch::Progress::Off
+                } else if std::io::stderr().is_terminal() {
+                    crate::batch::Progress::Bar
+                } else if every.is_zero() {
+                    crate::batch::Progress::Off
+                } else {
+                    crate::batch::Progress::Lines { every }
+                },
+                stop: interrupt_flag(),
+            };
+            let jongler = Jongler::connect(connector, request_options(&cli)?)?;
+            let summary = crate::batch::run(&jongler, &opts)?;
+            if !cli.global.quiet || summary.exit_code() != 0 {
+                let _ = std::io::stderr().write_all(summary.render().as_bytes());
+            }
+            std::mem::forget(jongler);
+            Ok(ExitCode::from_code(summary.exit_code()))
+        }
         Some(Command::Check { connector, json }) => {
             let report = Jongler::connect(connector, request_options(&cli)?)?.check()?;
             output::write_health(&report, *json)?;
@@ -89,6 +129,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None if cli.cleanup.is_some() || cli.cleanup_all => cleanup(&cli),
         None => request(&cli),
     }
+}
+
+/// A flag Ctrl-C (and SIGTERM) sets: the first asks to stop taking new
+/// work and finish what is in flight; the second ends the process at once
+/// (exit 130; what was written stays whole).
+fn interrupt_flag() -> Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let result = ctrlc::set_handler(move || {
+        if set.swap(true, Ordering::SeqCst) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\njongler: abandoned the requests in flight; run the same command again to send what has no answer"
+            );
+            std::process::exit(130);
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "\njongler: stopping: no new lines are sent; the ones in flight finish (Ctrl-C again to abandon them)"
+        );
+    });
+    if let Err(e) = result {
+        log::warn!("can't catch Ctrl-C: {e}");
+    }
+    flag
 }
 
 /// Where key state lives: `--state` (Redis) or the state dir.

@@ -194,6 +194,41 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
         shutdown_timeout: f64,
     },
+    /// Send a JSONL file of requests through the whole pool; resumable
+    ///
+    /// Each input line is a JSON body, or {"id": …, "body": …, "endpoint": …};
+    /// with --template, plain text put into the template at {{text}}. Each
+    /// answer is one line of --out: {"id", "status", "key", "body"}, or
+    /// {"id", "error", "exit"}. Running the same command again sends only the
+    /// lines without a successful answer in --out. Exits 0 when every line
+    /// has one, else with the highest exit code among the failures (130 after
+    /// Ctrl-C).
+    Batch {
+        /// The connector to send to
+        connector: String,
+        /// HTTP method of every request
+        method: String,
+        /// Endpoint of lines that name none
+        endpoint: String,
+        /// The requests, one per line ('-': stdin)
+        #[arg(long = "in", value_name = "FILE")]
+        input: String,
+        /// Where answers go, one per line; appended to, and read first to resume ('-': stdout)
+        #[arg(long, value_name = "FILE")]
+        out: String,
+        /// Input lines are plain text, JSON-escaped into this body at {{text}}
+        #[arg(long, value_name = "JSON")]
+        template: Option<String>,
+        /// Write answers as they complete instead of in input order
+        #[arg(long)]
+        unordered: bool,
+        /// At most this many requests in flight [default: the keys not in ERROR, up to 256]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        concurrency: Option<u32>,
+        /// Without a terminal, a progress line every this many seconds (0: none)
+        #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+        progress_every: f64,
+    },
     /// See the whole job done on this machine: no config, keys or network needed
     ///
     /// Starts a Gemini emulator in-process with made-up keys (the last one

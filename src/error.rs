@@ -20,6 +20,8 @@ pub enum ExitCode {
     ClientError = 4,
     /// The API answered 5xx (the body is still printed).
     ServerError = 5,
+    /// Interrupted by Ctrl-C (128 + SIGINT).
+    Interrupted = 130,
 }
 
 impl ExitCode {
@@ -32,6 +34,19 @@ impl ExitCode {
         }
     }
 
+    /// The code for a number [`ExitCode::code`] gave (anything else: 1).
+    pub fn from_code(code: u8) -> ExitCode {
+        match code {
+            0 => ExitCode::Success,
+            2 => ExitCode::Usage,
+            3 => ExitCode::NoKey,
+            4 => ExitCode::ClientError,
+            5 => ExitCode::ServerError,
+            130 => ExitCode::Interrupted,
+            _ => ExitCode::Runtime,
+        }
+    }
+
     /// The numeric code.
     pub fn code(self) -> u8 {
         self as u8
@@ -41,12 +56,13 @@ impl ExitCode {
 /// The help text's table of exit codes.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success (HTTP 2xx/3xx)
-  1  runtime or network failure
-  2  usage or configuration error
-  3  no key available within --wait
-  4  HTTP 4xx (body still printed)
-  5  HTTP 5xx (body still printed)";
+    0  success (HTTP 2xx/3xx)
+    1  runtime or network failure
+    2  usage or configuration error
+    3  no key available within --wait
+    4  HTTP 4xx (body still printed)
+    5  HTTP 5xx (body still printed)
+  130  interrupted (Ctrl-C)";
 
 /// Errors whose kind decides the exit code.
 #[derive(Debug)]

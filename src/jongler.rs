@@ -276,6 +276,8 @@ pub struct Jongler {
     wait: Duration,
     /// The model fallback chain.
     fallback: Vec<String>,
+    /// Rate-limit answers this connection has taken and retried elsewhere.
+    rate_limits: std::sync::atomic::AtomicU64,
 }
 
 impl Jongler {
@@ -347,6 +349,7 @@ impl Jongler {
             client,
             wait: options.wait,
             fallback,
+            rate_limits: Default::default(),
         })
     }
 
@@ -645,6 +648,8 @@ impl Jongler {
                     violations,
                 } => {
                     only_transport = false;
+                    self.rate_limits
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let (until, source) = lockdown_of(hint);
                     // A key the API gave a time for may be tried again in
                     // this call once that time has come (within --wait).
@@ -788,6 +793,20 @@ impl Jongler {
         Ok(report)
     }
 
+    /// How many rate-limit answers this connection has taken (each one
+    /// retried on another key or later).
+    pub fn rate_limits_absorbed(&self) -> u64 {
+        self.rate_limits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most requests per second the declared limits allow for `model`
+    /// over the whole pool (`None`: no request limit applies, or no keys).
+    pub fn request_rate(&self, model: Option<&str>) -> Result<Option<f64>> {
+        self.pool
+            .as_ref()
+            .map_or(Ok(None), |pool| pool.request_rate(model))
+    }
+
     /// Every key's state.
     pub fn key_states(&self) -> Result<Vec<KeyStatus>> {
         self.pool.as_ref().map_or(Ok(Vec::new()), Pool::states)
@@ -873,7 +892,7 @@ fn lockdown_of(hint: RetryHint) -> (Option<Timestamp>, LockdownSource) {
     }
 }
 
-fn parse_method(method: &str) -> Result<reqwest::Method> {
+pub(crate) fn parse_method(method: &str) -> Result<reqwest::Method> {
     const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     let upper = method.to_ascii_uppercase();
     if !METHODS.contains(&upper.as_str()) {

@@ -20,6 +20,7 @@
 //! wrapper around [`app::main`].
 
 pub mod app;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod connector;

@@ -127,6 +127,23 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<(
     Ok(())
 }
 
+/// Standard output for whole lines: each `write_all` goes out at once
+/// (`jongler batch --out -`: a reader sees only whole answers).
+pub struct Lines;
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(buf)?;
+        out.flush()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().lock().flush()
+    }
+}
+
 /// Writes plain text as is (the demo's summary).
 pub fn write_text(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

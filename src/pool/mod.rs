@@ -888,6 +888,35 @@ impl Pool {
         }
     }
 
+    /// The most requests per second the declared limits let this pool send
+    /// for `model`, summed over its quota buckets (keys sharing a group count
+    /// once; keys in ERROR not at all): the rate a long run can keep up.
+    /// `None` when no request limit applies.
+    pub fn request_rate(&self, model: Option<&str>) -> Result<Option<f64>> {
+        let marks = self.store.all_marks()?;
+        let mut buckets = HashSet::new();
+        for (i, entry) in self.keys.iter().enumerate() {
+            if marks.get(&entry.name).is_none_or(|m| m.error.is_none()) {
+                buckets.insert(self.bucket(i).label());
+            }
+        }
+        let per_bucket = self
+            .quotas
+            .limits
+            .iter()
+            .filter(|l| l.metric == Metric::Requests)
+            .filter(|l| l.model.as_deref().is_none_or(|m| Some(m) == model))
+            .map(|l| {
+                let secs = match l.window {
+                    quota::Window::Millis(ms) => ms as f64 / 1000.0,
+                    quota::Window::Day => 86_400.0,
+                };
+                l.amount as f64 / secs
+            })
+            .min_by(f64::total_cmp);
+        Ok(per_bucket.map(|rate| rate * buckets.len() as f64))
+    }
+
     /// Every key's state, in configuration order.
     pub fn states(&self) -> Result<Vec<KeyStatus>> {
         let now = Timestamp::now();
