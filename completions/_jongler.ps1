@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check every key with a request that costs no quota; mark bad keys ERROR')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools')
+            [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Send a JSONL file of requests through the whole pool; resumable')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'See the whole job done on this machine: no config, keys or network needed')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -125,6 +126,33 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'jongler;batch' {
+            [CompletionResult]::new('--in', '--in', [CompletionResultType]::ParameterName, 'The requests, one per line (''-'': stdin)')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Where answers go, one per line; appended to, and read first to resume (''-'': stdout)')
+            [CompletionResult]::new('--template', '--template', [CompletionResultType]::ParameterName, 'Input lines are plain text, JSON-escaped into this body at {{text}}')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'At most this many requests in flight [default: the keys not in ERROR, up to 256]')
+            [CompletionResult]::new('--progress-every', '--progress-every', [CompletionResultType]::ParameterName, 'Without a terminal, a progress line every this many seconds (0: none)')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key, in seconds (0: fail at once)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this many seconds (0: never)')
+            [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
+            [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)')
+            [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
+            [CompletionResult]::new('--unordered', '--unordered', [CompletionResultType]::ParameterName, 'Write answers as they complete instead of in input order')
+            [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'jongler;demo' {
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to deliver')
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Requests in flight at once')
@@ -174,6 +202,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check every key with a request that costs no quota; mark bad keys ERROR')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools')
+            [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Send a JSONL file of requests through the whole pool; resumable')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'See the whole job done on this machine: no config, keys or network needed')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -186,6 +215,9 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             break
         }
         'jongler;help;serve' {
+            break
+        }
+        'jongler;help;batch' {
             break
         }
         'jongler;help;demo' {

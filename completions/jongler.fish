@@ -49,6 +49,7 @@ complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print 
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why'
 complete -c jongler -n "__fish_jongler_needs_command" -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
 complete -c jongler -n "__fish_jongler_needs_command" -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
+complete -c jongler -n "__fish_jongler_needs_command" -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
 complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -111,6 +112,29 @@ complete -c jongler -n "__fish_jongler_using_subcommand serve" -l tor -d 'Send r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l in -d 'The requests, one per line (\'-\': stdin)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l out -d 'Where answers go, one per line; appended to, and read first to resume (\'-\': stdout)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l template -d 'Input lines are plain text, JSON-escaped into this body at {{text}}' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l concurrency -d 'At most this many requests in flight [default: the keys not in ERROR, up to 256]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l progress-every -d 'Without a terminal, a progress line every this many seconds (0: none)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l unordered -d 'Write answers as they complete instead of in input order'
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
@@ -148,9 +172,10 @@ complete -c jongler -n "__fish_jongler_using_subcommand completions" -l tor -d '
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
