@@ -143,23 +143,19 @@ impl Summary {
             text.push_str(&format!(" ({} by an earlier run)", self.answered_before));
         }
         text.push_str(&format!(
-            ", {failed} failed, in {:.1}s\n",
-            self.wall.as_secs_f64()
+            ", {failed} failed, {} rate limit(s) absorbed\n",
+            self.rate_limits
         ));
-        let mut pace = Vec::new();
+        let mut pace = format!("jongler: batch: {:.1}s", self.wall.as_secs_f64());
         if let Some(ideal) = self.ideal.filter(|i| !i.is_zero()) {
-            pace.push(format!(
-                "the quotas allow {:.1}s ({:.2}x)",
+            pace.push_str(&format!(
+                "; the quotas allow {:.1}s with the pool to itself ({:.2}x)",
                 ideal.as_secs_f64(),
                 self.wall.as_secs_f64() / ideal.as_secs_f64()
             ));
         }
-        if self.rate_limits > 0 || !pace.is_empty() {
-            pace.push(format!("{} rate limit(s) absorbed", self.rate_limits));
-        }
-        if !pace.is_empty() {
-            text.push_str(&format!("jongler: batch: {}\n", pace.join("; ")));
-        }
+        text.push_str(&pace);
+        text.push('\n');
         if failed > 0 {
             let classes: Vec<String> = self
                 .failed
