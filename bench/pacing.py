@@ -2,16 +2,24 @@
 """Quota pacing, measured: 200 requests from 16 processes over 8 keys, against
 the emulator enforcing 5 requests per 2 s per key.
 
-Three runs side by side, each with fresh state:
+Five runs side by side, each with fresh state:
   declared  the connector declares the limit ({"requests": 5, "per": "2s"})
   learned   nothing declared: jongler learns from the 429 bodies alone
   redis     declared, with the processes split over four "machines" that
             share nothing but a Redis URL (--state; own HOME, config copy,
             state dir): the Redis issue's scenario
+  openai    nothing declared; the emulator plays OpenAI (Bearer keys,
+            /v1/chat/completions, x-ratelimit-* headers on every answer, the
+            limit a token bucket, 429s without retry-after) and the connector
+            names the "openai" header scheme
+  anthropic the same as Anthropic (x-api-key, anthropic-version,
+            /v1/messages, anthropic-ratelimit-* headers with RFC 3339 resets,
+            retry-after on 429s) with the "anthropic" scheme
 
 Ideal time = requests / total rate = 200 / (8 keys * 5 / 2 s) = 10 s.
 Targets (quota issue): declared <= 1.15x ideal with <= 2% of upstream calls
-answered 429; learned <= 1.5x ideal; (Redis issue) redis <= 1.15x, <= 2%.
+answered 429; learned <= 1.5x ideal; (Redis issue) redis <= 1.15x, <= 2%;
+(providers issue) openai and anthropic <= 1.15x with <= 1% 429s.
 
 Usage: bench/pacing.py [--requests N] [--processes N]
 """
@@ -49,9 +57,10 @@ def start_redis(work):
     return proc, f"redis://127.0.0.1:{port}"
 
 
-def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups=1):
+def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups=1, flavor="gemini"):
     keys = [f"AIzaSyPACE{label}{i:04d}xxxxxxxxxxxxxxxxxxxxx" for i in range(KEYS)]
-    emulator = subprocess.Popen([emulator_bin, "--rate", f"{RATE}/{WINDOW}", *sum((["--key", k] for k in keys), [])],
+    emulator = subprocess.Popen([emulator_bin, "--rate", f"{RATE}/{WINDOW}", "--flavor", flavor,
+                                 *sum((["--key", k] for k in keys), [])],
                                 stdout=subprocess.PIPE, text=True)
     try:
         url = emulator.stdout.readline().strip()
@@ -60,6 +69,11 @@ def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups
         os.makedirs(os.path.join(d, "connectors"))
         connector = {"name": "paced", "host": host, "port": int(port), "protocol": "http",
                      "api_key_header": "x-goog-api-key", "limits": limits}
+        if flavor == "openai":
+            connector.update(api_key_header="Authorization", api_key_prefix="Bearer ", rate_limit_headers="openai")
+        elif flavor == "anthropic":
+            connector.update(api_key_header="x-api-key", api_key_prefix="", rate_limit_headers="anthropic",
+                             headers={"anthropic-version": "2023-06-01"})
         with open(os.path.join(d, "connectors", "paced.json"), "w") as f:
             json.dump(connector, f)
         with open(os.path.join(d, "keys.ini"), "w") as f:
@@ -84,8 +98,15 @@ def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups
         def worker(w):
             env = envs[w % groups]
             for i in counter:
-                body = json.dumps({"contents": [{"parts": [{"text": f"request {i}"}]}]})
-                p = subprocess.run([jongler, "paced", "POST", ENDPOINT, body, "--wait", "120"], env=env,
+                endpoint, body = ENDPOINT, json.dumps({"contents": [{"parts": [{"text": f"request {i}"}]}]})
+                if flavor == "openai":
+                    endpoint = "/v1/chat/completions"
+                    body = json.dumps({"model": "model-small", "messages": [{"role": "user", "content": f"request {i}"}]})
+                elif flavor == "anthropic":
+                    endpoint = "/v1/messages"
+                    body = json.dumps({"model": "model-small", "max_tokens": 64,
+                                       "messages": [{"role": "user", "content": f"request {i}"}]})
+                p = subprocess.run([jongler, "paced", "POST", endpoint, body, "--wait", "120"], env=env,
                                    capture_output=True, text=True)
                 if p.returncode != 0 or f"echo: request {i}" not in p.stdout:
                     failures.append((i, p.returncode, p.stderr.strip()[-300:]))
@@ -106,6 +127,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--processes", type=int, default=16)
+    ap.add_argument("--only", help="comma-separated run labels (default: all)")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bins"], cwd=ROOT, check=True)
     jongler = os.path.join(ROOT, "target/release/jongler")
@@ -117,13 +139,18 @@ def main():
         print(f"pacing: {args.requests} requests, {args.processes} processes, {KEYS} keys at {RATE} per {WINDOW:g}s; "
               f"ideal {ideal:.1f}s; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
         redis, redis_url = start_redis(work)
-        for label, limits, max_ratio, max_429, url, groups in [
-            ("declared", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, None, 1),
-            ("learned", [], 1.5, None, None, 1),
-            ("redis", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, redis_url, 4),
+        only = set(args.only.split(",")) if args.only else None
+        for label, limits, max_ratio, max_429, url, groups, flavor in [
+            ("declared", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, None, 1, "gemini"),
+            ("learned", [], 1.5, None, None, 1, "gemini"),
+            ("redis", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, redis_url, 4, "gemini"),
+            ("openai", [], 1.15, 0.01, None, 1, "openai"),
+            ("anthropic", [], 1.15, 0.01, None, 1, "anthropic"),
         ]:
+            if only and label not in only:
+                continue
             elapsed, upstream, r429, failures, overlaps = run(label, limits, args, jongler, emulator_bin, work,
-                                                              url, groups)
+                                                              url, groups, flavor)
             ratio = elapsed / ideal
             share = r429 / upstream if upstream else 0
             met = not failures and ratio <= max_ratio and (max_429 is None or share <= max_429)

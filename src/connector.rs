@@ -85,6 +85,14 @@ pub struct Connector {
     /// `accept` and `x-goog-api-client` (e.g. `anthropic-version`).
     #[serde(default)]
     pub forward_headers: Vec<String>,
+    /// How the answers' rate-limit headers read: `"openai"`, `"anthropic"`,
+    /// `"cerebras"`, or `{"quotas": [...]}` (see `http::ratelimit`). What they
+    /// say paces the pool like a declared limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_headers: Option<crate::http::ratelimit::SchemeSpec>,
+    /// Headers sent with every request (e.g. `{"anthropic-version": "2023-06-01"}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     /// A request that costs no quota, for `jongler check` (e.g. `/v1beta/models`).
     #[serde(default)]
     pub check_endpoint: Option<String>,
@@ -197,6 +205,27 @@ impl Connector {
             return Err(format!(
                 "forward_headers holds {header:?}, which is not a header name or would carry a key, a cookie or the host"
             ));
+        }
+        if let Some((name, value)) = self.headers.iter().find(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            !is_token(name)
+                || reqwest::header::HeaderValue::from_str(value).is_err()
+                || [
+                    "authorization",
+                    "x-goog-api-key",
+                    "host",
+                    "cookie",
+                    "content-length",
+                    key_header.as_str(),
+                ]
+                .contains(&lower.as_str())
+        }) {
+            return Err(format!(
+                "headers holds {name:?}: {value:?}, which is not a header, or would carry a key, a cookie, the host or a length"
+            ));
+        }
+        if let Some(spec) = &self.rate_limit_headers {
+            spec.quotas()?;
         }
         if let Some(bad) = self
             .rate_limit_statuses

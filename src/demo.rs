@@ -105,6 +105,7 @@ pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<
         latency: LATENCY,
         accept_unknown: false,
         daily_exhausted_models: Vec::new(),
+        flavor: Default::default(),
     })?;
     // On a shared Redis, a name of its own: demos running at once don't mix.
     let name = match &redis {

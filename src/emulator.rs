@@ -16,6 +16,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod providers;
+pub use providers::Flavor;
+
 /// How the emulator treats one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -56,6 +59,10 @@ pub struct EmulatorConfig {
     pub accept_unknown: bool,
     /// Models whose daily quota every key has used up (429 PerDay for them only).
     pub daily_exhausted_models: Vec<String>,
+    /// Which API it stands in for (Gemini by default). The OpenAI and
+    /// Anthropic flavours send their rate-limit headers and enforce `rate` as
+    /// a token bucket.
+    pub flavor: Flavor,
 }
 
 impl EmulatorConfig {
@@ -70,6 +77,7 @@ impl EmulatorConfig {
             latency: Duration::ZERO,
             accept_unknown: false,
             daily_exhausted_models: Vec::new(),
+            flavor: Flavor::Gemini,
         }
     }
 }
@@ -97,6 +105,8 @@ pub struct Stats {
     pub key_in_url: u64,
     /// Requests that carried no key at all.
     pub no_key: u64,
+    /// Requests by the header (or `url`) their key came in.
+    pub key_headers: BTreeMap<String, u64>,
     /// Requests being answered now.
     pub in_flight: u64,
     /// The prompt texts of generateContent requests that passed every check
@@ -119,6 +129,8 @@ struct Shared {
     in_flight: Mutex<HashMap<String, Vec<(u64, String)>>>,
     next_request: std::sync::atomic::AtomicU64,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    flavor: Flavor,
+    buckets: Mutex<HashMap<String, providers::Buckets>>,
 }
 
 /// A running emulator; dropping it stops it.
@@ -155,6 +167,8 @@ impl Emulator {
             in_flight: Mutex::new(HashMap::new()),
             next_request: Default::default(),
             windows: Mutex::new(HashMap::new()),
+            flavor: config.flavor,
+            buckets: Mutex::new(HashMap::new()),
         });
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -204,9 +218,34 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// A connector file pointing at this emulator, Gemini-style.
+    /// A connector file pointing at this emulator, in its flavour's style
+    /// (the OpenAI and Anthropic ones name their rate-limit header scheme).
     pub fn connector_json(&self, name: &str) -> String {
-        connector_json(name, self.addr)
+        let mut connector: Value =
+            serde_json::from_str(&connector_json(name, self.addr)).expect("invariant: JSON");
+        match self.shared.flavor {
+            Flavor::Gemini => {}
+            Flavor::Openai => {
+                connector["api_key_header"] = "Authorization".into();
+                connector["api_key_prefix"] = "Bearer ".into();
+                connector["rate_limit_headers"] = "openai".into();
+                connector["check_endpoint"] = "/v1/models".into();
+                connector["openai_base_path"] = "/v1".into();
+            }
+            Flavor::Anthropic => {
+                connector["api_key_header"] = "x-api-key".into();
+                connector["api_key_prefix"] = "".into();
+                connector["rate_limit_headers"] = "anthropic".into();
+                connector["headers"] = json!({"anthropic-version": "2023-06-01"});
+                connector["check_endpoint"] = "/v1/models".into();
+                connector["forward_headers"] = json!(["anthropic-version", "anthropic-beta"]);
+                connector
+                    .as_object_mut()
+                    .expect("invariant")
+                    .remove("openai_base_path");
+            }
+        }
+        serde_json::to_string_pretty(&connector).expect("invariant: JSON serializes")
     }
 
     /// What it has seen so far.
@@ -357,18 +396,26 @@ async fn handle(
         q.split('&')
             .find_map(|kv| kv.strip_prefix("key=").map(str::to_string))
     });
-    let key = headers
-        .get("x-goog-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string)
-        })
-        .or(url_key.clone());
+    let key: Option<(String, &'static str)> = match shared.flavor {
+        Flavor::Gemini => headers
+            .get("x-goog-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(|k| (k.to_string(), "x-goog-api-key"))
+            .or_else(|| {
+                headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(|k| (k.to_string(), "authorization"))
+            }),
+        flavor => flavor.key(&headers),
+    }
+    .or(url_key.clone().map(|k| (k, "url")));
+    if let Some((_, header)) = &key {
+        let mut stats = shared.stats.lock().expect("invariant");
+        *stats.key_headers.entry(header.to_string()).or_default() += 1;
+    }
+    let key = key.map(|(k, _)| k);
 
     {
         let mut stats = shared.stats.lock().expect("invariant");
@@ -380,6 +427,7 @@ async fn handle(
         &shared,
         &method,
         &uri,
+        &headers,
         key.as_deref(),
         url_key.is_some(),
         &body,
@@ -403,6 +451,7 @@ async fn answer(
     shared: &Arc<Shared>,
     method: &Method,
     uri: &Uri,
+    headers: &HeaderMap,
     key: Option<&str>,
     in_url: bool,
     body: &[u8],
@@ -415,6 +464,19 @@ async fn answer(
         if let Some(key) = key {
             *stats.by_key.entry(key.to_string()).or_default() += 1;
         }
+    }
+    if shared.flavor != Flavor::Gemini && key.is_none() {
+        return providers::answer(
+            shared,
+            shared.flavor,
+            method,
+            uri,
+            headers,
+            None,
+            body,
+            None,
+        )
+        .await;
     }
     let Some(key) = key else {
         return google_error(
@@ -449,6 +511,19 @@ async fn answer(
         }
     };
 
+    if shared.flavor != Flavor::Gemini {
+        return providers::answer(
+            shared,
+            shared.flavor,
+            method,
+            uri,
+            headers,
+            Some(key),
+            body,
+            Some(in_flight),
+        )
+        .await;
+    }
     let openai_model = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
         v.get("model")
             .and_then(Value::as_str)

@@ -278,6 +278,8 @@ pub struct Jongler {
     fallback: Vec<String>,
     /// Rate-limit answers this connection has taken and retried elsewhere.
     rate_limits: std::sync::atomic::AtomicU64,
+    /// The quotas the connector's rate-limit headers describe.
+    header_quotas: Vec<crate::http::ratelimit::QuotaHeaders>,
 }
 
 impl Jongler {
@@ -344,12 +346,18 @@ impl Jongler {
             fallback = connector.fallback_models.clone();
         }
         Ok(Jongler {
-            connector,
             pool,
             client,
             wait: options.wait,
             fallback,
             rate_limits: Default::default(),
+            header_quotas: match &connector.rate_limit_headers {
+                Some(spec) => spec
+                    .quotas()
+                    .map_err(|e| usage(format!("connector `{}`: {e}", connector.name)))?,
+                None => Vec::new(),
+            },
+            connector,
         })
     }
 
@@ -440,6 +448,37 @@ impl Jongler {
                 ok => return ok,
             }
         }
+    }
+
+    /// What an answer's rate-limit headers say of its key's quotas (their
+    /// send time is filled in by the pool).
+    fn readings(&self, headers: &[(String, String)]) -> Vec<crate::pool::quota::Observed> {
+        use crate::http::ratelimit::Counts;
+        use crate::pool::quota::{Metric, Observed};
+        if self.header_quotas.is_empty() {
+            return Vec::new();
+        }
+        let now = Timestamp::now();
+        crate::http::ratelimit::read(&self.header_quotas, headers, now)
+            .into_iter()
+            .map(|r| {
+                let now_ms = now.as_millisecond();
+                Observed {
+                    name: r.name,
+                    metric: match r.counts {
+                        Counts::Requests => Some(Metric::Requests),
+                        Counts::Tokens | Counts::InputTokens => Some(Metric::Tokens),
+                        Counts::OutputTokens => None,
+                    },
+                    limit: r.limit,
+                    remaining: r.remaining,
+                    at: now_ms,
+                    reset: now_ms
+                        .saturating_add(r.reset_in.as_millis().min(i64::MAX as u128) as i64),
+                    continuous: r.refill == crate::http::ratelimit::Refill::Continuous,
+                }
+            })
+            .collect()
     }
 
     /// What an answer means for the key that got it, now.
@@ -540,7 +579,7 @@ impl Jongler {
                         self.bad_key(bad, &reason)?;
                     }
                     let key = lease.key().clone();
-                    let hold = lease.succeeded_holding()?;
+                    let hold = lease.succeeded_holding(self.readings(&p.headers))?;
                     return Ok(Reply::Stream(StreamReply::new(
                         p,
                         Some(name),
@@ -604,7 +643,10 @@ impl Jongler {
                 Verdict::Success | Verdict::CallerError | Verdict::ServerError => {
                     let key = lease.key().clone();
                     if verdict == Verdict::Success {
-                        lease.succeeded(reported_tokens(&answer.body))?;
+                        lease.succeeded_with(
+                            reported_tokens(&answer.body),
+                            self.readings(&answer.headers),
+                        )?;
                     }
                     return Ok(Reply::Whole(finish(answer, &key, name)));
                 }
@@ -650,7 +692,16 @@ impl Jongler {
                     only_transport = false;
                     self.rate_limits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let (until, source) = lockdown_of(hint);
+                    let (mut until, mut source) = lockdown_of(hint);
+                    let readings = self.readings(&answer.headers);
+                    if !readings.is_empty() {
+                        if until.is_none()
+                            && let Some(at) = room_again(&readings, ask.tokens)
+                        {
+                            (until, source) = (Some(at), LockdownSource::RateLimitHeaders);
+                        }
+                        lease.observed(readings)?;
+                    }
                     // A key the API gave a time for may be tried again in
                     // this call once that time has come (within --wait).
                     let index = lease.index();
@@ -780,7 +831,16 @@ impl Jongler {
                     health(Health::Bad, format!("{reason} (marked ERROR)"))
                 }
                 Verdict::RateLimited { hint, reason, .. } => {
-                    let (until, source) = lockdown_of(hint);
+                    let (mut until, mut source) = lockdown_of(hint);
+                    let readings = self.readings(&answer.headers);
+                    if !readings.is_empty() {
+                        if until.is_none()
+                            && let Some(at) = room_again(&readings, 1)
+                        {
+                            (until, source) = (Some(at), LockdownSource::RateLimitHeaders);
+                        }
+                        lease.observed(readings)?;
+                    }
                     let end = lease.rate_limited(until, source, &reason, &[])?;
                     health(Health::RateLimited, format!("until {end:.0}: {reason}"))
                 }
@@ -883,6 +943,32 @@ fn swap_model(
 }
 
 /// How long a LOCKDOWN lasts, and how we know, from what the answer said.
+/// When a 429's headers say an exhausted quota has room for one more
+/// request (of `tokens` estimated tokens).
+fn room_again(readings: &[crate::pool::quota::Observed], tokens: u64) -> Option<Timestamp> {
+    use crate::pool::quota::Metric;
+    readings
+        .iter()
+        .filter_map(|o| {
+            let need = match o.metric? {
+                Metric::Requests => 1,
+                Metric::Tokens => tokens.max(1),
+            };
+            if o.remaining >= need {
+                return None;
+            }
+            let wait_ms = if o.continuous && o.remaining < o.limit {
+                // The bucket refills (limit - remaining) by the reset.
+                let span = (o.reset - o.at).max(0) as f64;
+                (span * (need - o.remaining) as f64 / (o.limit - o.remaining) as f64).ceil() as i64
+            } else {
+                (o.reset - o.at).max(0)
+            };
+            Timestamp::from_millisecond(o.at + wait_ms.max(1)).ok()
+        })
+        .max()
+}
+
 fn lockdown_of(hint: RetryHint) -> (Option<Timestamp>, LockdownSource) {
     match hint {
         RetryHint::RetryInfo(t) => (Some(t), LockdownSource::RetryInfo),

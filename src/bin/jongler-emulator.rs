@@ -24,6 +24,11 @@ struct Args {
     /// Accept keys not given with --key as valid
     #[arg(long)]
     accept_any_key: bool,
+    /// The API it stands in for: gemini, openai (x-ratelimit-* headers) or
+    /// anthropic (anthropic-ratelimit-* headers); with --rate, the latter two
+    /// enforce it as a token bucket, as those APIs do
+    #[arg(long, default_value = "gemini")]
+    flavor: jongler::emulator::Flavor,
     /// Latency of each successful request, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -56,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             latency: Duration::from_millis(args.latency_ms),
             accept_unknown: args.accept_any_key,
             daily_exhausted_models: args.daily_exhausted_model.clone(),
+            flavor: args.flavor,
         },
     )?;
     println!("{}", emulator.url());

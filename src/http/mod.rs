@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)] // This module owns the network.
 
 pub mod classify;
+pub mod ratelimit;
 
 use crate::connector::Connector;
 use crate::error::usage;
@@ -74,6 +75,22 @@ impl Client {
             .timeout(options.timeout);
         if connector.protocol == "http" && options.proxy.is_none() {
             builder = builder.tls_built_in_root_certs(false);
+        }
+        if !connector.headers.is_empty() {
+            let mut fixed = reqwest::header::HeaderMap::new();
+            for (name, value) in &connector.headers {
+                let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) else {
+                    return Err(usage(format!(
+                        "connector `{}`: bad header {name:?}",
+                        connector.name
+                    )));
+                };
+                fixed.insert(name, value);
+            }
+            builder = builder.default_headers(fixed);
         }
         if let Some(proxy) = &options.proxy {
             let proxy = reqwest::Proxy::all(proxy.as_str())

@@ -256,37 +256,42 @@ impl Lease<'_> {
 
     /// The request went through and its answer is still streaming: a
     /// LOCKDOWN it was in is over; the key stays held by the returned guard.
-    pub fn succeeded_holding(self) -> Result<Held> {
+    pub fn succeeded_holding(self, readings: Vec<quota::Observed>) -> Result<Held> {
         if self.lockdown.is_some() {
             self.pool
                 .store
                 .clear(self.held.hold(), MarkKind::Lockdown)?;
         }
+        self.pool
+            .observe(self.index, self.reservation, None, readings)?;
         Ok(self.held)
     }
 
     /// The request went through: a LOCKDOWN it was in is over, and the
     /// tokens the answer reports replace the estimate.
     pub fn succeeded(self, tokens: Option<u64>) -> Result<()> {
+        self.succeeded_with(tokens, Vec::new())
+    }
+
+    /// [`Lease::succeeded`], with what the answer's rate-limit headers said
+    /// (their `at` is filled in from the send).
+    pub fn succeeded_with(self, tokens: Option<u64>, readings: Vec<quota::Observed>) -> Result<()> {
         if self.lockdown.is_some() {
             self.pool
                 .store
                 .clear(self.held.hold(), MarkKind::Lockdown)?;
             log::info!("key `{}` works again; its LOCKDOWN is cleared", self.name());
         }
-        // A count equal to the estimate would change nothing: no write.
-        if let (Some(tokens), Some(id)) = (
-            tokens.filter(|t| self.pool.counts_tokens() && *t != self.estimate),
-            self.reservation,
-        ) {
-            let bucket = self.pool.bucket(self.index);
-            let label = bucket.label();
-            self.pool.store.update_usage(&bucket, &mut |usage| {
-                usage.correct(&label, id, tokens);
-                true
-            })?;
-        }
-        Ok(())
+        // A count equal to the estimate would change nothing.
+        let tokens = tokens.filter(|t| self.pool.counts_tokens() && *t != self.estimate);
+        self.pool
+            .observe(self.index, self.reservation, tokens, readings)
+    }
+
+    /// Keeps what a rate-limit answer's headers said of the key's quotas.
+    pub fn observed(&self, readings: Vec<quota::Observed>) -> Result<()> {
+        self.pool
+            .observe(self.index, self.reservation, None, readings)
     }
 
     /// The service was in trouble (not the key): the send is not counted,
@@ -504,6 +509,42 @@ impl Pool {
             .limits
             .iter()
             .any(|l| l.metric == Metric::Tokens)
+    }
+
+    /// One write for what an answer taught: the tokens it reported (for
+    /// the send `reservation`) and its rate-limit headers. No write when
+    /// there is nothing to keep.
+    fn observe(
+        &self,
+        i: usize,
+        reservation: Option<u64>,
+        tokens: Option<u64>,
+        mut readings: Vec<quota::Observed>,
+    ) -> Result<()> {
+        let tokens = tokens.zip(reservation);
+        if tokens.is_none() && readings.is_empty() {
+            return Ok(());
+        }
+        let bucket = self.bucket(i);
+        let label = bucket.label();
+        let now = Timestamp::now().as_millisecond();
+        self.store.update_usage(&bucket, &mut |usage| {
+            if let Some((tokens, id)) = tokens {
+                usage.correct(&label, id, tokens);
+            }
+            if !readings.is_empty() {
+                // Sends after this one are not in what the headers say is left.
+                let sent = reservation
+                    .and_then(|id| usage.buckets.get(&label)?.sends.iter().find(|s| s.id == id))
+                    .map_or(now, |s| s.t);
+                for r in &mut readings {
+                    r.at = sent;
+                }
+                // (The closure may run again on a contended store: no take.)
+                usage.observe(&label, readings.clone());
+            }
+            true
+        })
     }
 
     fn forget(&self, i: usize, reservation: Option<u64>) -> Result<()> {

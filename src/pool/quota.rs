@@ -15,6 +15,8 @@ const LEARNING_WINDOW: SignedDuration = SignedDuration::from_secs(60);
 const LEARNING_SENDS: usize = 64;
 /// Shown and stored for limits and lockdowns that cover every model.
 pub const ALL_MODELS: &str = "*";
+/// How long past its reset a rate-limit header reading is kept.
+const OBSERVED_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +187,92 @@ pub struct Bucket {
     /// Limits learned from 429s, where none was declared.
     #[serde(default)]
     pub learned: Vec<Limit>,
+    /// What the answers' rate-limit headers said, newest per quota.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<Observed>,
+}
+
+/// What an answer's rate-limit headers said of one quota of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The quota's name (`requests`, `tokens`, `requests-day` …).
+    pub name: String,
+    /// Requests or tokens (`None`: reported only, not paced — output tokens).
+    pub metric: Option<Metric>,
+    /// The limit.
+    pub limit: u64,
+    /// What was left.
+    pub remaining: u64,
+    /// When the request whose answer said so was sent, Unix ms: later sends
+    /// are not in `remaining`.
+    pub at: i64,
+    /// When the quota is whole again, Unix ms.
+    pub reset: i64,
+    /// Whether capacity comes back continuously (a token bucket) rather than
+    /// all at `reset`.
+    pub continuous: bool,
+}
+
+impl Observed {
+    /// What is left now, and when `need` more will be (`None`: now).
+    fn left(&self, sends: &VecDeque<Sent>, now: i64, need: u64) -> (f64, Option<i64>) {
+        let Some(metric) = self.metric else {
+            return (self.remaining as f64, None);
+        };
+        let amount = |s: &Sent| match metric {
+            Metric::Requests => 1.0,
+            Metric::Tokens => s.tok as f64,
+        };
+        let limit = self.limit as f64;
+        let need = need as f64;
+        let later: Vec<&Sent> = sends.iter().filter(|s| s.t > self.at).collect();
+        if !self.continuous {
+            // A fixed window: what was left, less what went out since, until
+            // the reset; then the whole limit, less what went out after it.
+            let (left, then) = if now >= self.reset {
+                let after: f64 = later
+                    .iter()
+                    .filter(|s| s.t >= self.reset)
+                    .map(|s| amount(s))
+                    .sum();
+                (limit - after, None)
+            } else {
+                let since: f64 = later.iter().map(|s| amount(s)).sum();
+                (self.remaining as f64 - since, Some(self.reset))
+            };
+            return if left >= need {
+                (left, None)
+            } else {
+                (left, then.or(Some(now + 1000)))
+            };
+        }
+        // A token bucket refilling at the rate that makes it whole at `reset`.
+        let span = (self.reset - self.at) as f64;
+        let rate = if self.remaining < self.limit && span > 0.0 {
+            (limit - self.remaining as f64) / span
+        } else {
+            // Whole (or no time given): nothing to say about the refill.
+            let since: f64 = later.iter().map(|s| amount(s)).sum();
+            return (limit - since, None);
+        };
+        let mut tokens = self.remaining as f64;
+        let mut last = self.at;
+        for s in later {
+            tokens = (tokens + rate * (s.t - last) as f64).min(limit) - amount(s);
+            last = s.t;
+        }
+        tokens = (tokens + rate * (now - last).max(0) as f64).min(limit);
+        if tokens >= need || need > limit {
+            (tokens, None)
+        } else {
+            (tokens, Some(now + ((need - tokens) / rate).ceil() as i64))
+        }
+    }
+
+    /// `5 requests (headers)`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.limit, self.name)
+    }
 }
 
 /// The usage record of one connector: every bucket's sends and lockdowns.
@@ -230,6 +318,8 @@ pub struct LimitUse {
     pub limit: String,
     /// Declared (connector or INI) or learned from a 429.
     pub learned: bool,
+    /// `declared`, `learned from a 429` or `learned from headers`.
+    pub source: &'static str,
     /// Used in the current window.
     pub used: u64,
     /// Left in the current window.
@@ -278,7 +368,11 @@ impl Bucket {
             })
             .max()
             .unwrap_or(0);
-        let needed = clock.ms() - longest;
+        let mut needed = clock.ms() - longest;
+        if let Some(oldest) = self.observed.iter().map(|o| o.at).min() {
+            // Sends after a reading are what its `remaining` lacks.
+            needed = needed.min(oldest);
+        }
         let for_learning = clock.ms() - LEARNING_WINDOW.as_millis() as i64;
         while let Some(front) = self.sends.front() {
             let old_for_limits = front.t <= needed;
@@ -290,6 +384,10 @@ impl Bucket {
             }
         }
         self.lockdowns.retain(|_, l| l.until > clock.now);
+        // A reading long past its reset says nothing any more.
+        let now = clock.ms();
+        self.observed
+            .retain(|o| now < o.reset.max(o.at) + OBSERVED_KEPT.as_millis() as i64);
         self.roll_day(clock);
     }
 
@@ -297,6 +395,7 @@ impl Bucket {
         self.sends.is_empty()
             && self.lockdowns.is_empty()
             && self.learned.is_empty()
+            && self.observed.is_empty()
             && self.day.requests.is_empty()
     }
 
@@ -411,6 +510,20 @@ impl Usage {
                 );
             }
         }
+        for o in &b.observed {
+            let need = match o.metric {
+                Some(Metric::Requests) => 1,
+                Some(Metric::Tokens) => ask.tokens,
+                None => continue,
+            };
+            if let (_, Some(at)) = o.left(&b.sends, clock.ms(), need) {
+                note(
+                    ts(at),
+                    format!("its {} are used up (rate-limit headers)", o.label()),
+                    false,
+                );
+            }
+        }
         later.map_or(Ok(()), Err)
     }
 
@@ -477,6 +590,19 @@ impl Usage {
             }
             if let Some(n) = b.day.tokens.get_mut(key) {
                 *n = n.saturating_sub(sent.tok);
+            }
+        }
+    }
+
+    /// Keeps what an answer's rate-limit headers said, unless a reading of a
+    /// later request is there already.
+    pub fn observe(&mut self, bucket: &str, readings: Vec<Observed>) {
+        let b = self.bucket_mut(bucket);
+        for reading in readings {
+            match b.observed.iter_mut().find(|o| o.name == reading.name) {
+                Some(old) if old.at > reading.at => {}
+                Some(old) => *old = reading,
+                None => b.observed.push(reading),
             }
         }
     }
@@ -557,7 +683,7 @@ impl Usage {
     pub fn standing(&self, bucket: &str, limits: &[Limit], clock: &Clock) -> Vec<LimitUse> {
         let empty = Bucket::default();
         let b = self.buckets.get(bucket).unwrap_or(&empty);
-        limits
+        let mut uses: Vec<LimitUse> = limits
             .iter()
             .map(|l| (l, false))
             .chain(b.learned.iter().map(|l| (l, true)))
@@ -567,12 +693,30 @@ impl Usage {
                 LimitUse {
                     limit: limit.label(),
                     learned,
+                    source: if learned {
+                        "learned from a 429"
+                    } else {
+                        "declared"
+                    },
                     used,
                     left: limit.amount.saturating_sub(used),
                     frees_at: frees_at.filter(|_| used >= limit.amount),
                 }
             })
-            .collect()
+            .collect();
+        for o in &b.observed {
+            let (left, frees_at) = o.left(&b.sends, clock.ms(), 1);
+            let left = left.max(0.0).floor() as u64;
+            uses.push(LimitUse {
+                limit: o.label(),
+                learned: true,
+                source: "learned from headers",
+                used: o.limit.saturating_sub(left),
+                left,
+                frees_at: frees_at.filter(|_| o.metric.is_some()).map(ts),
+            });
+        }
+        uses
     }
 
     /// Active model lockdowns on `bucket`.

@@ -20,6 +20,8 @@ pub enum LockdownSource {
     RetryAfter,
     /// A per-day quota ran out: until the next daily reset.
     DailyQuota,
+    /// The answer's rate-limit headers said when the quota has room again.
+    RateLimitHeaders,
     /// The API said nothing: the connector's default duration (a guess).
     Default,
     /// A marker without details, as api-jongler writes them (a guess).
@@ -30,7 +32,10 @@ impl LockdownSource {
     /// Whether the end time came from the API rather than a guess. Only
     /// guessed lockdowns are tried as a last resort before they end.
     pub fn is_exact(self) -> bool {
-        matches!(self, Self::RetryInfo | Self::RetryAfter | Self::DailyQuota)
+        matches!(
+            self,
+            Self::RetryInfo | Self::RetryAfter | Self::DailyQuota | Self::RateLimitHeaders
+        )
     }
 }
 

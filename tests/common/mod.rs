@@ -32,6 +32,7 @@ pub struct EnvBuilder {
     ini_extra: String,
     rate: Option<(u32, Duration)>,
     latency: Duration,
+    flavor: jongler::emulator::Flavor,
 }
 
 impl EnvBuilder {
@@ -64,6 +65,11 @@ impl EnvBuilder {
         self.ini_extra.push_str(text);
         self
     }
+    /// The API the emulator stands in for.
+    pub fn flavor(mut self, flavor: jongler::emulator::Flavor) -> Self {
+        self.flavor = flavor;
+        self
+    }
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
@@ -80,6 +86,7 @@ impl EnvBuilder {
             latency: self.latency,
             accept_unknown: false,
             daily_exhausted_models: self.exhausted.clone(),
+            flavor: self.flavor,
         })
         .expect("emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -118,6 +125,7 @@ impl Env {
             ini_extra: String::new(),
             rate: None,
             latency: Duration::ZERO,
+            flavor: Default::default(),
         }
     }
 
