@@ -21,6 +21,38 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../connectors/api-inference.huggingface.co.json"),
     ),
     (
+        "api.openai.com.json",
+        include_str!("../connectors/api.openai.com.json"),
+    ),
+    (
+        "api.anthropic.com.json",
+        include_str!("../connectors/api.anthropic.com.json"),
+    ),
+    (
+        "api.groq.com.json",
+        include_str!("../connectors/api.groq.com.json"),
+    ),
+    (
+        "openrouter.ai.json",
+        include_str!("../connectors/openrouter.ai.json"),
+    ),
+    (
+        "api.mistral.ai.json",
+        include_str!("../connectors/api.mistral.ai.json"),
+    ),
+    (
+        "api.cerebras.ai.json",
+        include_str!("../connectors/api.cerebras.ai.json"),
+    ),
+    (
+        "api.deepseek.com.json",
+        include_str!("../connectors/api.deepseek.com.json"),
+    ),
+    (
+        "router.huggingface.co.json",
+        include_str!("../connectors/router.huggingface.co.json"),
+    ),
+    (
         "httpbin.org.json",
         include_str!("../connectors/httpbin.org.json"),
     ),

@@ -32,6 +32,7 @@ const NOT_FORWARDED: &[&str] = &[
     "host",
     "authorization",
     "x-goog-api-key",
+    "x-api-key",
     "content-length",
     "connection",
     "keep-alive",
@@ -290,6 +291,11 @@ impl App {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::to_string),
+            // Anthropic's SDKs send the key as x-api-key.
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             query_key(uri),
         ];
         presented.iter().flatten().any(|p| same(&digest(p), token))
@@ -462,7 +468,7 @@ fn unauthorized() -> Response {
     error_json(
         StatusCode::UNAUTHORIZED,
         "UNAUTHENTICATED",
-        "jongler serve: missing or wrong token; send it as x-goog-api-key, Authorization: Bearer, or ?key=",
+        "jongler serve: missing or wrong token; send it as x-goog-api-key, x-api-key, Authorization: Bearer, or ?key=",
     )
 }
 

@@ -174,19 +174,27 @@ pub(super) async fn answer(
         }
     }
     let path = uri.path();
-    let chat = if anthropic {
-        "/v1/messages"
+    // OpenAI-style services differ only in the prefix (Groq's /openai/v1,
+    // OpenRouter's /api/v1); Anthropic has one.
+    let prefixes: &[&str] = if anthropic {
+        &["/v1"]
     } else {
-        "/v1/chat/completions"
+        &["/v1", "/openai/v1", "/api/v1"]
     };
-    if *method == Method::GET && path == "/v1/models" {
+    let under = |route: &str| prefixes.iter().any(|p| path.strip_prefix(p) == Some(route));
+    let chat = if anthropic {
+        "/messages"
+    } else {
+        "/chat/completions"
+    };
+    if *method == Method::GET && under("/models") {
         let data: Vec<Value> = ["model-small", "model-large"]
             .iter()
             .map(|m| json!({"id": m, "object": "model", "type": "model", "created": 0}))
             .collect();
         return axum::Json(json!({"object": "list", "data": data})).into_response();
     }
-    if *method != Method::POST || path != chat {
+    if *method != Method::POST || !under(chat) {
         return if anthropic {
             error(
                 flavor,

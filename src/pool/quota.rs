@@ -936,6 +936,177 @@ mod tests {
         }
     }
 
+    fn reading(
+        name: &str,
+        limit: u64,
+        remaining: u64,
+        at: i64,
+        reset: i64,
+        continuous: bool,
+    ) -> Observed {
+        Observed {
+            name: name.into(),
+            metric: Some(Metric::Requests),
+            limit,
+            remaining,
+            at,
+            reset,
+            continuous,
+        }
+    }
+
+    #[test]
+    fn header_readings_pace_like_a_token_bucket() {
+        let c = clock("2026-01-01T00:00:10Z");
+        let t = c.now.as_millisecond();
+        let mut usage = Usage::default();
+        // 5 a 2 s bucket, 1 left after a send at t: whole again 1.6 s later.
+        usage.observe("key:a", vec![reading("requests", 5, 1, t, t + 1600, true)]);
+        assert!(usage.room("key:a", &[], &ask(), &c).is_ok());
+        usage.record(
+            "key:a",
+            &ask(),
+            &Clock {
+                now: ts(t + 1),
+                ..c
+            },
+        );
+        // That one used the last: the next comes back at 2.5/s, 0.4 s on.
+        let later = usage
+            .room(
+                "key:a",
+                &[],
+                &ask(),
+                &Clock {
+                    now: ts(t + 2),
+                    ..c
+                },
+            )
+            .unwrap_err();
+        let wait = later.at.as_millisecond() - (t + 2);
+        assert!((390..=402).contains(&wait), "{wait}");
+        assert!(later.why.contains("rate-limit headers"), "{}", later.why);
+        assert!(
+            usage
+                .room(
+                    "key:a",
+                    &[],
+                    &ask(),
+                    &Clock {
+                        now: ts(t + 420),
+                        ..c
+                    }
+                )
+                .is_ok()
+        );
+        // A reading of an earlier send doesn't replace a later one …
+        usage.observe("key:a", vec![reading("requests", 5, 5, t - 50, t, true)]);
+        assert_eq!(usage.buckets["key:a"].observed[0].remaining, 1);
+        // … and a limit that changes mid-run is taken from the newest.
+        usage.observe(
+            "key:a",
+            vec![reading("requests", 2, 0, t + 3, t + 1003, true)],
+        );
+        let b = &usage.buckets["key:a"];
+        assert_eq!((b.observed.len(), b.observed[0].limit), (1, 2));
+        assert!(
+            usage
+                .room(
+                    "key:a",
+                    &[],
+                    &ask(),
+                    &Clock {
+                        now: ts(t + 10),
+                        ..c
+                    }
+                )
+                .is_err()
+        );
+        assert!(
+            usage
+                .room(
+                    "key:a",
+                    &[],
+                    &ask(),
+                    &Clock {
+                        now: ts(t + 510),
+                        ..c
+                    }
+                )
+                .is_ok()
+        );
+        // "0s" to the reset with nothing left: the rate can't be known, so
+        // it doesn't hold the key back (a 429 would say more).
+        usage.observe("key:b", vec![reading("requests", 5, 0, t, t, true)]);
+        assert!(usage.room("key:b", &[], &ask(), &c).is_ok());
+        // Output tokens are reported, never paced on.
+        let mut out = reading("output-tokens", 100, 0, t, t + 60_000, true);
+        out.metric = None;
+        usage.observe("key:c", vec![out]);
+        assert!(usage.room("key:c", &[], &ask(), &c).is_ok());
+        let standing = usage.standing("key:a", &[], &c);
+        assert_eq!(standing[0].source, "learned from headers");
+    }
+
+    #[test]
+    fn header_readings_of_a_fixed_window_wait_for_its_reset() {
+        let c = clock("2026-01-01T00:00:10Z");
+        let t = c.now.as_millisecond();
+        let mut usage = Usage::default();
+        usage.observe(
+            "key:a",
+            vec![reading("requests-day", 100, 1, t, t + 30_000, false)],
+        );
+        assert!(usage.room("key:a", &[], &ask(), &c).is_ok());
+        usage.record(
+            "key:a",
+            &ask(),
+            &Clock {
+                now: ts(t + 1),
+                ..c
+            },
+        );
+        let later = usage
+            .room(
+                "key:a",
+                &[],
+                &ask(),
+                &Clock {
+                    now: ts(t + 5),
+                    ..c
+                },
+            )
+            .unwrap_err();
+        assert_eq!(later.at.as_millisecond(), t + 30_000);
+        assert!(
+            usage
+                .room(
+                    "key:a",
+                    &[],
+                    &ask(),
+                    &Clock {
+                        now: ts(t + 30_000),
+                        ..c
+                    }
+                )
+                .is_ok()
+        );
+        // The reading is dropped a while after its reset.
+        usage.prune(
+            &Clock {
+                now: ts(t + 200_000),
+                ..c
+            },
+            &[],
+        );
+        assert!(
+            usage
+                .buckets
+                .get("key:a")
+                .is_none_or(|b| b.observed.is_empty())
+        );
+    }
+
     #[test]
     fn windows_parse_and_print() {
         assert_eq!(Window::parse("2s"), Ok(Window::Millis(2000)));
