@@ -167,7 +167,7 @@ pub enum Command {
     /// Any method and path is forwarded to the connector with a key from the
     /// pool; /v1/chat/completions, /v1/models and /v1/embeddings go to the
     /// connector's OpenAI-compatible API. Clients authenticate with the token
-    /// as x-goog-api-key, Authorization: Bearer, or ?key=.
+    /// as x-goog-api-key, x-api-key, Authorization: Bearer, or ?key=.
     Serve {
         /// The connector to serve
         connector: String,

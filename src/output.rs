@@ -106,7 +106,10 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<(
                     .frees_at
                     .map(|t| format!(", frees at {t:.0}"))
                     .unwrap_or_default();
-                let learned = if u.learned { " (learned)" } else { "" };
+                let learned = match u.source {
+                    "declared" => String::new(),
+                    source => format!(" ({source})"),
+                };
                 writeln!(
                     out,
                     "{pad}{}{learned}: {} used, {} left{frees}",

@@ -294,6 +294,46 @@ fn google_genai_and_openai_sdks_work_through_the_proxy() {
 }
 
 #[test]
+fn anthropic_and_openai_sdks_reach_their_own_apis_through_the_proxy() {
+    for (flavor, mode, header) in [
+        (
+            jongler::emulator::Flavor::Anthropic,
+            "anthropic",
+            "x-api-key",
+        ),
+        (
+            jongler::emulator::Flavor::Openai,
+            "openai-native",
+            "authorization",
+        ),
+    ] {
+        let env = Env::builder().keys(2).flavor(flavor).build();
+        let proxy = Proxy::start(&env, &[]);
+        let out = run_python(mode, &proxy.url, TOKEN);
+        assert!(
+            out.status.success(),
+            "{mode}:\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let stats = env.emulator.stats();
+        // A pool key, in the API's own header; the client's token stays here.
+        assert_eq!(stats.by_status.get(&200), Some(&1), "{:?}", stats.by_status);
+        assert_eq!(stats.key_headers.keys().collect::<Vec<_>>(), [header]);
+        assert!(
+            stats
+                .by_key
+                .keys()
+                .all(|k| env.keys.iter().any(|(_, v)| v == k))
+        );
+        assert!(!stats.by_key.contains_key(TOKEN));
+        let (ok, log) = proxy.stop();
+        assert!(ok, "{log}");
+        assert_clean_log(&env, &log);
+    }
+}
+
+#[test]
 fn proxy_clients_and_cli_processes_share_one_pool() {
     let env = Arc::new(
         Env::builder()

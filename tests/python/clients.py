@@ -1,6 +1,6 @@
-"""Drives `jongler serve` with the real SDKs: google-genai and openai.
+"""Drives `jongler serve` with the real SDKs: google-genai, openai, anthropic.
 
-usage: clients.py genai|openai|wrong-token BASE_URL TOKEN
+usage: clients.py genai|openai|openai-native|anthropic|wrong-token BASE_URL TOKEN
 Prints one line per check; exits non-zero on any failure.
 """
 import sys
@@ -39,6 +39,26 @@ elif mode == "openai":
     emb = client.embeddings.create(model="gemini-embedding-001", input="embed me")
     assert len(emb.data[0].embedding) == 4, emb
     print("openai embeddings ok")
+elif mode == "openai-native":
+    # A serve of an OpenAI-style connector (the emulator playing OpenAI).
+    import openai
+
+    client = openai.OpenAI(api_key=token, base_url=base + "/v1", max_retries=0)
+    reply = client.chat.completions.create(
+        model="model-small", messages=[{"role": "user", "content": "hello from openai"}]
+    )
+    assert reply.choices[0].message.content == "echo: hello from openai", reply
+    print("openai-native plain ok:", reply.choices[0].message.content)
+elif mode == "anthropic":
+    # A serve of an Anthropic connector: the SDK sends the token as x-api-key.
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=token, base_url=base, max_retries=0)
+    reply = client.messages.create(
+        model="model-small", max_tokens=64, messages=[{"role": "user", "content": "hello from anthropic"}]
+    )
+    assert reply.content[0].text == "echo: hello from anthropic", reply
+    print("anthropic plain ok:", reply.content[0].text)
 elif mode == "wrong-token":
     import openai
 
