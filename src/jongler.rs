@@ -452,7 +452,11 @@ impl Jongler {
 
     /// What an answer's rate-limit headers say of its key's quotas (their
     /// send time is filled in by the pool).
-    fn readings(&self, headers: &[(String, String)]) -> Vec<crate::pool::quota::Observed> {
+    fn readings(
+        &self,
+        headers: &[(String, String)],
+        model: Option<&str>,
+    ) -> Vec<crate::pool::quota::Observed> {
         use crate::http::ratelimit::Counts;
         use crate::pool::quota::{Metric, Observed};
         if self.header_quotas.is_empty() {
@@ -476,6 +480,7 @@ impl Jongler {
                     reset: now_ms
                         .saturating_add(r.reset_in.as_millis().min(i64::MAX as u128) as i64),
                     continuous: r.refill == crate::http::ratelimit::Refill::Continuous,
+                    model: model.map(str::to_string),
                 }
             })
             .collect()
@@ -579,7 +584,7 @@ impl Jongler {
                         self.bad_key(bad, &reason)?;
                     }
                     let key = lease.key().clone();
-                    let hold = lease.succeeded_holding(self.readings(&p.headers))?;
+                    let hold = lease.succeeded_holding(self.readings(&p.headers, model))?;
                     return Ok(Reply::Stream(StreamReply::new(
                         p,
                         Some(name),
@@ -645,7 +650,7 @@ impl Jongler {
                     if verdict == Verdict::Success {
                         lease.succeeded_with(
                             reported_tokens(&answer.body),
-                            self.readings(&answer.headers),
+                            self.readings(&answer.headers, model),
                         )?;
                     }
                     return Ok(Reply::Whole(finish(answer, &key, name)));
@@ -693,7 +698,7 @@ impl Jongler {
                     self.rate_limits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let (mut until, mut source) = lockdown_of(hint);
-                    let readings = self.readings(&answer.headers);
+                    let readings = self.readings(&answer.headers, model);
                     if !readings.is_empty() {
                         if until.is_none()
                             && let Some(at) = room_again(&readings, ask.tokens)
@@ -832,7 +837,7 @@ impl Jongler {
                 }
                 Verdict::RateLimited { hint, reason, .. } => {
                     let (mut until, mut source) = lockdown_of(hint);
-                    let readings = self.readings(&answer.headers);
+                    let readings = self.readings(&answer.headers, None);
                     if !readings.is_empty() {
                         if until.is_none()
                             && let Some(at) = room_again(&readings, 1)

@@ -169,7 +169,8 @@ fn paced_by_headers(flavor: Flavor) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|u| u["source"] == "learned from headers" && u["limit"] == "3 requests"),
+            .any(|u| u["source"] == "learned from headers"
+                && u["limit"] == "3 requests (model-small)"),
         "{status}"
     );
 }

@@ -211,6 +211,10 @@ pub struct Observed {
     /// Whether capacity comes back continuously (a token bucket) rather than
     /// all at `reset`.
     pub continuous: bool,
+    /// The model of the request it came with: providers keep limits per
+    /// model, so a reading speaks for that model's requests only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 impl Observed {
@@ -225,7 +229,10 @@ impl Observed {
         };
         let limit = self.limit as f64;
         let need = need as f64;
-        let later: Vec<&Sent> = sends.iter().filter(|s| s.t > self.at).collect();
+        let later: Vec<&Sent> = sends
+            .iter()
+            .filter(|s| s.t > self.at && (self.model.is_none() || s.m == self.model))
+            .collect();
         if !self.continuous {
             // A fixed window: what was left, less what went out since, until
             // the reset; then the whole limit, less what went out after it.
@@ -269,9 +276,12 @@ impl Observed {
         }
     }
 
-    /// `5 requests (headers)`.
+    /// `5 requests`, `5 requests (gpt-4o)`.
     pub fn label(&self) -> String {
-        format!("{} {}", self.limit, self.name)
+        match &self.model {
+            Some(m) => format!("{} {} ({m})", self.limit, self.name),
+            None => format!("{} {}", self.limit, self.name),
+        }
     }
 }
 
@@ -510,7 +520,11 @@ impl Usage {
                 );
             }
         }
-        for o in &b.observed {
+        for o in b
+            .observed
+            .iter()
+            .filter(|o| o.model.is_none() || o.model.as_deref() == model)
+        {
             let need = match o.metric {
                 Some(Metric::Requests) => 1,
                 Some(Metric::Tokens) => ask.tokens,
@@ -599,7 +613,11 @@ impl Usage {
     pub fn observe(&mut self, bucket: &str, readings: Vec<Observed>) {
         let b = self.bucket_mut(bucket);
         for reading in readings {
-            match b.observed.iter_mut().find(|o| o.name == reading.name) {
+            match b
+                .observed
+                .iter_mut()
+                .find(|o| o.name == reading.name && o.model == reading.model)
+            {
                 Some(old) if old.at > reading.at => {}
                 Some(old) => *old = reading,
                 None => b.observed.push(reading),
@@ -952,6 +970,7 @@ mod tests {
             at,
             reset,
             continuous,
+            model: None,
         }
     }
 
@@ -1046,6 +1065,16 @@ mod tests {
         assert!(usage.room("key:c", &[], &ask(), &c).is_ok());
         let standing = usage.standing("key:a", &[], &c);
         assert_eq!(standing[0].source, "learned from headers");
+        // A reading of one model's limit doesn't hold back another model.
+        let mut pro = reading("requests", 2, 0, t, t + 60_000, true);
+        pro.model = Some("gemini-2.5-pro".into());
+        usage.observe("key:d", vec![pro]);
+        assert!(usage.room("key:d", &[], &ask(), &c).is_ok());
+        let pro_ask = Ask {
+            model: Some("gemini-2.5-pro".into()),
+            tokens: 1,
+        };
+        assert!(usage.room("key:d", &[], &pro_ask, &c).is_err());
     }
 
     #[test]
