@@ -22,6 +22,14 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    #[command(flatten)]
+    pub top: TopArgs,
+}
+
+/// The request form's arguments and the options every form takes (apart
+/// from the subcommands, so that a request parses without building them).
+#[derive(Debug, Args)]
+pub struct TopArgs {
     /// Connector name, e.g. generativelanguage.googleapis.com
     pub connector: Option<String>,
 
@@ -252,6 +260,46 @@ pub enum Command {
     },
 }
 
+impl std::ops::Deref for Cli {
+    type Target = TopArgs;
+    fn deref(&self) -> &TopArgs {
+        &self.top
+    }
+}
+
+/// The request form alone: what a call parses with when no argument names a
+/// subcommand or asks for help, so clap builds neither the subcommands nor
+/// copies of the global options for each of them. Same arguments, same
+/// usage line, same errors.
+#[derive(Debug, Parser)]
+#[command(
+    name = "jongler",
+    version,
+    after_help = EXIT_CODES_HELP,
+    override_usage = "jongler [OPTIONS] <CONNECTOR> <METHOD> <ENDPOINT> [BODY]\n       \
+                      jongler --cleanup <CONNECTOR> | --cleanup-all\n       \
+                      jongler <COMMAND>"
+)]
+struct RequestCli {
+    #[command(flatten)]
+    top: TopArgs,
+}
+
+/// Words that send a command line to the full parser.
+const FULL_PARSE: &[&str] = &[
+    "status",
+    "check",
+    "serve",
+    "batch",
+    "demo",
+    "completions",
+    "help",
+    "-h",
+    "--help",
+    "-V",
+    "--version",
+];
+
 impl Cli {
     /// Parses the process's arguments like [`Parser::parse`] (errors and
     /// `--help` exit), without dropping clap's command tree afterwards: the
@@ -259,6 +307,31 @@ impl Cli {
     /// than the rest of its argument handling.
     pub fn parse_args() -> Cli {
         use clap::{CommandFactory, FromArgMatches};
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let full = args.iter().skip(1).any(|a| {
+            a.to_str().is_none_or(|a| {
+                FULL_PARSE.contains(&a)
+                        // A cluster of short flags asking for help or the version.
+                        || (a.starts_with('-')
+                            && !a.starts_with("--")
+                            && a[1..].chars().all(|c| c.is_ascii_alphabetic())
+                            && a.contains(['h', 'V']))
+            })
+        });
+        if !full {
+            let mut command = RequestCli::command();
+            let mut matches = command
+                .try_get_matches_from_mut(&args)
+                .unwrap_or_else(|e| e.exit());
+            let request = RequestCli::from_arg_matches_mut(&mut matches)
+                .unwrap_or_else(|e| e.format(&mut command).exit());
+            std::mem::forget(command);
+            std::mem::forget(matches);
+            return Cli {
+                command: None,
+                top: request.top,
+            };
+        }
         let mut command = Cli::command();
         let mut matches = command.get_matches_mut();
         let cli = Cli::from_arg_matches_mut(&mut matches)

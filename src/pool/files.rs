@@ -681,7 +681,9 @@ fn fnv1a(data: &[u8]) -> u64 {
 
 /// The newest valid slot of a usage record: the record, and (slot, generation).
 fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
-    let mut best: Option<(u64, usize, Usage)> = None;
+    // Both slots' headers first; only the newest valid body is parsed (the
+    // other one only if that fails): parsing is most of a read's cost.
+    let mut valid: Vec<(u64, usize, Vec<u8>, usize)> = Vec::with_capacity(2);
     for slot in 0..2 {
         let Ok(data) = fs::read(slot_path(base, slot)) else {
             continue;
@@ -692,32 +694,29 @@ fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
         let header = String::from_utf8_lossy(&data[..newline]).into_owned();
         let body = &data[newline + 1..];
         let fields: Vec<&str> = header.split(' ').collect();
-        let valid = fields.len() == 4
+        let ok = fields.len() == 4
             && fields[0] == USAGE_MAGIC
             && fields[2].parse::<usize>().ok() == Some(body.len())
             && u64::from_str_radix(fields[3], 16).ok() == Some(fnv1a(body));
-        let Some(generation) = fields
+        if let Some(generation) = fields
             .get(1)
             .and_then(|g| g.parse::<u64>().ok())
-            .filter(|_| valid)
-        else {
-            continue;
-        };
-        if best.as_ref().is_some_and(|(g, _, _)| *g >= generation) {
-            continue;
+            .filter(|_| ok)
+        {
+            valid.push((generation, slot, data, newline + 1));
         }
-        match serde_json::from_slice(body) {
-            Ok(usage) => best = Some((generation, slot, usage)),
+    }
+    valid.sort_by(|a, b| b.0.cmp(&a.0));
+    for (generation, slot, data, start) in valid {
+        match serde_json::from_slice(&data[start..]) {
+            Ok(usage) => return (usage, Some((slot, generation))),
             Err(e) => log::warn!(
                 "usage record {} is unreadable ({e})",
                 slot_path(base, slot).display()
             ),
         }
     }
-    match best {
-        Some((generation, slot, usage)) => (usage, Some((slot, generation))),
-        None => (Usage::default(), None),
-    }
+    (Usage::default(), None)
 }
 
 /// Writes `data` at the start of `file`, whatever its cursor.

@@ -129,20 +129,82 @@ impl Limit {
     }
 }
 
-/// One request that went out (or is going out) on a bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One request that went out (or is going out) on a bucket. Stored as a
+/// short array, `[t, tok, id]` or `[t, tok, id, m]` — every call reads and
+/// writes the record, and a map per send cost twice as much to parse; the
+/// older `{"t", "m", "tok", "id"}` form is still read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     /// When, in Unix milliseconds.
     pub t: i64,
     /// Which model, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<String>,
     /// Tokens: estimated, then corrected.
-    #[serde(default)]
     pub tok: u64,
     /// Identifies it for the correction.
-    #[serde(default)]
     pub id: u64,
+}
+
+impl Serialize for Sent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(3 + usize::from(self.m.is_some())))?;
+        seq.serialize_element(&self.t)?;
+        seq.serialize_element(&self.tok)?;
+        seq.serialize_element(&self.id)?;
+        if let Some(m) = &self.m {
+            seq.serialize_element(m)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Sent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Sent, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Sent;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a send: [t, tok, id, model?] or {\"t\", ...}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Sent, A::Error> {
+                let missing = |i| serde::de::Error::invalid_length(i, &"3 or 4 elements");
+                let t = seq.next_element()?.ok_or_else(|| missing(0))?;
+                let tok = seq.next_element()?.ok_or_else(|| missing(1))?;
+                let id = seq.next_element()?.ok_or_else(|| missing(2))?;
+                let m = seq.next_element()?;
+                Ok(Sent { t, m, tok, id })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Sent, A::Error> {
+                let mut sent = Sent {
+                    t: 0,
+                    m: None,
+                    tok: 0,
+                    id: 0,
+                };
+                let mut has_t = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "t" => {
+                            sent.t = map.next_value()?;
+                            has_t = true;
+                        }
+                        "m" => sent.m = map.next_value()?,
+                        "tok" => sent.tok = map.next_value()?,
+                        "id" => sent.id = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                if !has_t {
+                    return Err(serde::de::Error::missing_field("t"));
+                }
+                Ok(sent)
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 /// Per-day counts since the last daily reset.
@@ -1134,6 +1196,33 @@ mod tests {
                 .get("key:a")
                 .is_none_or(|b| b.observed.is_empty())
         );
+    }
+
+    #[test]
+    fn sends_are_stored_as_arrays_and_the_old_maps_still_read() {
+        let sent = Sent {
+            t: 1_700_000_000_123,
+            m: Some("gemini-2.5-flash".into()),
+            tok: 42,
+            id: 7,
+        };
+        let text = serde_json::to_string(&sent).unwrap();
+        assert_eq!(text, r#"[1700000000123,42,7,"gemini-2.5-flash"]"#);
+        assert_eq!(serde_json::from_str::<Sent>(&text).unwrap(), sent);
+        let bare = Sent {
+            m: None,
+            ..sent.clone()
+        };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            "[1700000000123,42,7]"
+        );
+        let old: Sent =
+            serde_json::from_str(r#"{"t":1700000000123,"m":"gemini-2.5-flash","tok":42,"id":7}"#)
+                .unwrap();
+        assert_eq!(old, sent);
+        assert!(serde_json::from_str::<Sent>("[1]").is_err());
+        assert!(serde_json::from_str::<Sent>(r#"{"tok":1}"#).is_err());
     }
 
     #[test]
