@@ -706,7 +706,7 @@ fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
             valid.push((generation, slot, data, newline + 1));
         }
     }
-    valid.sort_by(|a, b| b.0.cmp(&a.0));
+    valid.sort_by_key(|v| std::cmp::Reverse(v.0));
     for (generation, slot, data, start) in valid {
         match serde_json::from_slice(&data[start..]) {
             Ok(usage) => return (usage, Some((slot, generation))),
