@@ -296,8 +296,6 @@ const FULL_PARSE: &[&str] = &[
     "help",
     "-h",
     "--help",
-    "-V",
-    "--version",
 ];
 
 impl Cli {
@@ -311,11 +309,11 @@ impl Cli {
         let full = args.iter().skip(1).any(|a| {
             a.to_str().is_none_or(|a| {
                 FULL_PARSE.contains(&a)
-                        // A cluster of short flags asking for help or the version.
+                        // A cluster of short flags asking for help.
                         || (a.starts_with('-')
                             && !a.starts_with("--")
                             && a[1..].chars().all(|c| c.is_ascii_alphabetic())
-                            && a.contains(['h', 'V']))
+                            && a.contains('h'))
             })
         });
         if !full {
