@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jongler_global_optspecs
-    string join \n pretty i/include cleanup= cleanup-all wait= timeout= fallback-model= tor proxy= config= state-dir= state= lease-ttl= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
+    string join \n pretty allow-empty-body i/include cleanup= cleanup-all wait= timeout= fallback-model= tor proxy= config= state-dir= state= lease-ttl= connectors-dir= log-level= v/verbose q/quiet color= h/help V/version
 end
 
 function __fish_jongler_needs_command
@@ -25,20 +25,21 @@ function __fish_jongler_using_subcommand
 end
 
 complete -c jongler -n "__fish_jongler_needs_command" -l cleanup -d 'Remove LOCKDOWN and ERROR markers and stale locks of one connector' -r
-complete -c jongler -n "__fish_jongler_needs_command" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_needs_command" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_needs_command" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_needs_command" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_needs_command" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_needs_command" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_needs_command" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_needs_command" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
 always\t'Always'
 never\t'Never'"
 complete -c jongler -n "__fish_jongler_needs_command" -l pretty -d 'Indent a JSON answer'
+complete -c jongler -n "__fish_jongler_needs_command" -l allow-empty-body -d 'Send a POST, PUT or PATCH without a body to a JSON connector (else refused: it would cost quota for an error)'
 complete -c jongler -n "__fish_jongler_needs_command" -s i -l include -d 'Print the status line and headers before the body'
 complete -c jongler -n "__fish_jongler_needs_command" -l cleanup-all -d 'Remove LOCKDOWN and ERROR markers and stale locks of every connector'
 complete -c jongler -n "__fish_jongler_needs_command" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
@@ -53,14 +54,14 @@ complete -c jongler -n "__fish_jongler_needs_command" -a "batch" -d 'Send a JSON
 complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c jongler -n "__fish_jongler_using_subcommand status" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand status" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand status" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand status" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -71,14 +72,14 @@ complete -c jongler -n "__fish_jongler_using_subcommand status" -l tor -d 'Send 
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand check" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand check" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand check" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -92,17 +93,17 @@ complete -c jongler -n "__fish_jongler_using_subcommand check" -s h -l help -d '
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l listen -d 'Address to listen on' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token -d 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token-file -d 'Read the token from this file (its first line)' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l stall-timeout -d 'A client that reads nothing of a streamed answer for this many seconds loses it, and its key is released' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l header-timeout -d 'A connection gets this many seconds to send a request\'s headers, from when it opens or its last answer ends (idle connections close too)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l shutdown-timeout -d 'After SIGTERM/SIGINT, requests in flight get this many seconds to finish' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l stall-timeout -d 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l header-timeout -d 'A connection gets this long (30s, 1m …) to send a request\'s headers, from when it opens or its last answer ends (idle connections close too)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l shutdown-timeout -d 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -116,15 +117,15 @@ complete -c jongler -n "__fish_jongler_using_subcommand batch" -l in -d 'The req
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l out -d 'Where answers go, one per line; appended to, and read first to resume (\'-\': stdout)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l template -d 'Input lines are plain text, JSON-escaped into this body at {{text}}' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l concurrency -d 'At most this many requests in flight [default: the keys not in ERROR, up to 256]' -r
-complete -c jongler -n "__fish_jongler_using_subcommand batch" -l progress-every -d 'Without a terminal, a progress line every this many seconds (0: none)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand batch" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand batch" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l progress-every -d 'Without a terminal, a progress line this often (10s, 1m …; 0: none)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand batch" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand batch" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -138,14 +139,14 @@ complete -c jongler -n "__fish_jongler_using_subcommand batch" -s h -l help -d '
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
@@ -155,14 +156,14 @@ complete -c jongler -n "__fish_jongler_using_subcommand demo" -l tor -d 'Send re
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l wait -d 'How long to wait for a free key, in seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l timeout -d 'Give up on a request after this many seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies, in seconds (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'

@@ -14,7 +14,6 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Runs the program and returns its exit code; errors are printed here, once.
 pub fn main(cli: Cli) -> ExitCode {
@@ -63,9 +62,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let jongler = Jongler::connect(connector, request_options(&cli)?)?;
             let opts = crate::serve::ServeOptions {
-                stall_timeout: seconds(*stall_timeout, "--stall-timeout")?,
-                header_timeout: seconds(*header_timeout, "--header-timeout")?,
-                shutdown_timeout: seconds(*shutdown_timeout, "--shutdown-timeout")?,
+                stall_timeout: *stall_timeout,
+                header_timeout: *header_timeout,
+                shutdown_timeout: *shutdown_timeout,
                 ..crate::serve::ServeOptions::new(*listen, token)
             };
             crate::serve::run(jongler, opts)?;
@@ -83,7 +82,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             progress_every,
         }) => {
             let path = |arg: &str| (arg != "-").then(|| std::path::PathBuf::from(arg));
-            let every = seconds(*progress_every, "--progress-every")?;
+            let every = *progress_every;
             let opts = crate::batch::BatchOptions {
                 input: path(input).map_or(crate::batch::Source::Stdin, crate::batch::Source::Path),
                 out: path(out).map_or(crate::batch::Sink::Stdout, crate::batch::Sink::Path),
@@ -131,6 +130,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Ctrl-C during a call: say so and exit 130. (A held key's `flock` goes
+/// with the process; a Redis lease lapses.) Async-signal-safe: one write,
+/// then `_exit`; no thread is started for it, which a call would pay for.
+fn on_interrupt(message: &'static str) {
+    #[cfg(unix)]
+    {
+        static MESSAGE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+        let _ = MESSAGE.set(message);
+        extern "C" fn handler(_: libc::c_int) {
+            if let Some(m) = MESSAGE.get() {
+                // SAFETY: write(2) and _exit(2) are async-signal-safe; the
+                // message is a static string.
+                unsafe {
+                    libc::write(2, m.as_ptr().cast(), m.len());
+                    libc::_exit(130);
+                }
+            }
+        }
+        // SAFETY: installs a handler that only calls async-signal-safe functions.
+        unsafe {
+            libc::signal(libc::SIGINT, handler as *const () as libc::sighandler_t);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = message;
+}
+
 /// A flag Ctrl-C (and SIGTERM) sets: the first asks to stop taking new
 /// work and finish what is in flight; the second ends the process at once
 /// (exit 130; what was written stays whole).
@@ -160,11 +186,7 @@ fn interrupt_flag() -> Arc<std::sync::atomic::AtomicBool> {
 /// Where key state lives: `--state` (Redis) or the state dir.
 fn backend(cli: &Cli, paths: &Paths) -> Result<Backend> {
     let g = &cli.global;
-    Backend::resolve(
-        g.state.as_deref(),
-        &paths.state_dir,
-        seconds(g.lease_ttl, "--lease-ttl")?,
-    )
+    Backend::resolve(g.state.as_deref(), &paths.state_dir, g.lease_ttl)
 }
 
 fn paths(cli: &Cli) -> Result<Paths> {
@@ -260,9 +282,30 @@ fn request(cli: &Cli) -> Result<ExitCode> {
             .print();
         return Ok(ExitCode::Usage);
     };
+    const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    if METHODS.contains(&connector.to_ascii_uppercase().as_str()) {
+        return Err(usage(format!(
+            "`{connector}` is an HTTP method, not a connector: the connector comes first, as in `jongler {method} {connector} {endpoint}`"
+        )));
+    }
     let options = request_options(cli)?;
     let body = cli.body.as_deref().map(read_body).transpose()?;
     let jongler = Jongler::connect(connector, options)?;
+    if body.is_none()
+        && !cli.allow_empty_body
+        && jongler.connector().is_json()
+        && ["POST", "PUT", "PATCH"].contains(&method.to_ascii_uppercase().as_str())
+    {
+        return Err(usage(format!(
+            "{} to `{connector}` without a body: give the JSON body (or '-' for stdin, '@FILE'), or --allow-empty-body to send none",
+            method.to_ascii_uppercase()
+        )));
+    }
+    on_interrupt(if cli.global.state.is_some() {
+        "\njongler: interrupted; the key's lease lapses within --lease-ttl\n"
+    } else {
+        "\njongler: interrupted; the key was released\n"
+    });
     let response = jongler.request(method, endpoint, body.as_deref())?;
     if let Some(key) = &response.key_name {
         log::info!(
@@ -281,15 +324,15 @@ fn request(cli: &Cli) -> Result<ExitCode> {
 /// The options a request takes from the command line.
 fn request_options(cli: &Cli) -> Result<Options> {
     let g = &cli.global;
-    let timeout = seconds(cli.timeout, "--timeout")?;
+    let timeout = cli.timeout;
     Ok(Options {
         config: g.config.clone(),
         state_dir: g.state_dir.clone(),
         state: g.state.clone(),
-        lease_ttl: seconds(g.lease_ttl, "--lease-ttl")?,
+        lease_ttl: g.lease_ttl,
         connectors_dir: g.connectors_dir.clone(),
         env_keys: true,
-        wait: seconds(cli.wait, "--wait")?,
+        wait: cli.wait,
         net: NetOptions {
             proxy: if cli.tor {
                 Some(TOR_PROXY.to_string())
@@ -300,11 +343,6 @@ fn request_options(cli: &Cli) -> Result<Options> {
         },
         fallback_models: cli.fallback_model.clone(),
     })
-}
-
-fn seconds(value: f64, flag: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| usage(format!("{flag} {value} is not a number of seconds ≥ 0")))
 }
 
 /// BODY: `-` is stdin, `@file` a file, anything else the body itself.

@@ -46,6 +46,11 @@ pub struct TopArgs {
     #[arg(long)]
     pub pretty: bool,
 
+    /// Send a POST, PUT or PATCH without a body to a JSON connector (else refused:
+    /// it would cost quota for an error)
+    #[arg(long)]
+    pub allow_empty_body: bool,
+
     /// Print the status line and headers before the body
     #[arg(short = 'i', long)]
     pub include: bool,
@@ -58,19 +63,22 @@ pub struct TopArgs {
     #[arg(long, conflicts_with = "connector")]
     pub cleanup_all: bool,
 
-    /// How long to wait for a free key, in seconds (0: fail at once)
+    /// How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)
     #[arg(
         long,
-        value_name = "SECONDS",
-        default_value_t = 60.0,
+        value_name = "DURATION",
+        default_value = "60",
+        value_parser = duration,
+        allow_hyphen_values = true,
         env = "JONGLER_WAIT",
         global = true
     )]
-    pub wait: f64,
+    pub wait: std::time::Duration,
 
-    /// Give up on a request after this many seconds (0: never)
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, global = true)]
-    pub timeout: f64,
+    /// Give up on a request after this long: 5m, 90s, or seconds (0: never)
+    #[arg(long, value_name = "DURATION", default_value = "300", global = true,
+          value_parser = duration, allow_hyphen_values = true)]
+    pub timeout: std::time::Duration,
 
     /// When every key is out of its daily quota for the model asked for, use this
     /// one instead (repeat for a chain; default: the connector's fallback_models)
@@ -112,10 +120,11 @@ pub struct GlobalArgs {
     )]
     pub state: Option<String>,
 
-    /// With --state: how long a key stays LOCKED after its holder dies, in seconds
+    /// With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …)
     /// (live holders renew their lease)
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, global = true)]
-    pub lease_ttl: f64,
+    #[arg(long, value_name = "DURATION", default_value = "5", global = true,
+          value_parser = duration, allow_hyphen_values = true)]
+    pub lease_ttl: std::time::Duration,
 
     /// Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)
     #[arg(long, value_name = "DIR", global = true)]
@@ -190,17 +199,20 @@ pub enum Command {
         /// Read the token from this file (its first line)
         #[arg(long, value_name = "FILE", conflicts_with = "token")]
         token_file: Option<std::path::PathBuf>,
-        /// A client that reads nothing of a streamed answer for this many
-        /// seconds loses it, and its key is released
-        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-        stall_timeout: f64,
-        /// A connection gets this many seconds to send a request's headers, from
+        /// A client that reads nothing of a streamed answer for this long
+        /// (30s, 1m …) loses it, and its key is released
+        #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
+              allow_hyphen_values = true)]
+        stall_timeout: std::time::Duration,
+        /// A connection gets this long (30s, 1m …) to send a request's headers, from
         /// when it opens or its last answer ends (idle connections close too)
-        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-        header_timeout: f64,
-        /// After SIGTERM/SIGINT, requests in flight get this many seconds to finish
-        #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-        shutdown_timeout: f64,
+        #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
+              allow_hyphen_values = true)]
+        header_timeout: std::time::Duration,
+        /// After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)
+        #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
+              allow_hyphen_values = true)]
+        shutdown_timeout: std::time::Duration,
     },
     /// Send a JSONL file of requests through the whole pool; resumable
     ///
@@ -233,9 +245,10 @@ pub enum Command {
         /// At most this many requests in flight [default: the keys not in ERROR, up to 256]
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
         concurrency: Option<u32>,
-        /// Without a terminal, a progress line every this many seconds (0: none)
-        #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
-        progress_every: f64,
+        /// Without a terminal, a progress line this often (10s, 1m …; 0: none)
+        #[arg(long, value_name = "DURATION", default_value = "10", value_parser = duration,
+              allow_hyphen_values = true)]
+        progress_every: std::time::Duration,
     },
     /// See the whole job done on this machine: no config, keys or network needed
     ///
@@ -258,6 +271,38 @@ pub enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
+}
+
+/// Ends the process for a parse error in jongler's own voice
+/// (`jongler: error: …`, exit 2); help and the version go out as clap writes them.
+fn exit(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let text = e.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let mut err = std::io::stderr().lock();
+    let _ = std::io::Write::write_fmt(&mut err, format_args!("jongler: error: {text}"));
+    std::process::exit(2)
+}
+
+/// A duration: `500ms`, `10s`, `2m`, `1h 30m`, or plain seconds (`2.5`),
+/// the way limits are written in connectors.
+pub fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("{text:?} is not a duration ≥ 0"));
+    }
+    humantime::parse_duration(t).map_err(|e| {
+        format!("{text:?} is not a duration ({e}); write it as 500ms, 10s, 2m or plain seconds")
+    })
 }
 
 impl std::ops::Deref for Cli {
@@ -320,9 +365,9 @@ impl Cli {
             let mut command = RequestCli::command();
             let mut matches = command
                 .try_get_matches_from_mut(&args)
-                .unwrap_or_else(|e| e.exit());
+                .unwrap_or_else(|e| exit(e));
             let request = RequestCli::from_arg_matches_mut(&mut matches)
-                .unwrap_or_else(|e| e.format(&mut command).exit());
+                .unwrap_or_else(|e| exit(e.format(&mut command)));
             std::mem::forget(command);
             std::mem::forget(matches);
             return Cli {
@@ -331,9 +376,11 @@ impl Cli {
             };
         }
         let mut command = Cli::command();
-        let mut matches = command.get_matches_mut();
+        let mut matches = command
+            .try_get_matches_from_mut(&args)
+            .unwrap_or_else(|e| exit(e));
         let cli = Cli::from_arg_matches_mut(&mut matches)
-            .unwrap_or_else(|e| e.format(&mut command).exit());
+            .unwrap_or_else(|e| exit(e.format(&mut command)));
         std::mem::forget(command);
         std::mem::forget(matches);
         cli

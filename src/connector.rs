@@ -417,8 +417,11 @@ impl Connectors {
     pub fn get(&self, name: &str) -> Result<&Connector> {
         self.by_name.get(name).map(Known::connector).ok_or_else(|| {
             let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+            let suggestion = did_you_mean(name, &known)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             usage(format!(
-                "unknown connector `{name}`; known: {} (add {name}.json to a connectors dir to define it)",
+                "unknown connector `{name}`{suggestion} (known: {}; add {name}.json to a connectors dir to define one)",
                 known.join(", ")
             ))
         })
@@ -435,6 +438,25 @@ impl Connectors {
             .values()
             .map(|known| (known.connector(), known.origin.as_str()))
     }
+}
+
+/// The known name closest to a mistyped one, if any is close: a typo or
+/// two, a wrong case, or a part of the name (`openai` → `api.openai.com`).
+pub fn did_you_mean<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.len() >= 3
+        && let Some(hit) = known
+            .iter()
+            .find(|k| k.to_ascii_lowercase().contains(&lower))
+    {
+        return Some(hit);
+    }
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| *d <= (k.len() / 4).clamp(1, 3))
+        .min()
+        .map(|(_, k)| k)
 }
 
 /// Whether `name` is an HTTP header name (an RFC 9110 token).

@@ -40,6 +40,14 @@ pub fn write_response(response: &Response, include: bool, pretty: bool) -> Resul
         }
     } else {
         out.write_all(&response.body)?;
+        // At a terminal the prompt would land on the last line of the body;
+        // in a pipe the body goes out byte for byte.
+        if !response.body.is_empty()
+            && !response.body.ends_with(b"\n")
+            && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        {
+            writeln!(out)?;
+        }
     }
     out.flush()?;
     Ok(())

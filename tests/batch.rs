@@ -425,52 +425,6 @@ fn ctrl_c_lets_the_requests_in_flight_finish_and_exits_130() {
     assert_eq!(answers(&out_path).len(), 20);
 }
 
-/// Runs `cmd` on a pseudo-terminal of 80 columns; returns what it drew.
-#[cfg(target_os = "linux")]
-fn on_terminal(mut cmd: Command) -> (i32, String) {
-    use std::io::Read;
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize {
-        ws_row: 24,
-        ws_col: 80,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &size,
-        )
-    };
-    assert_eq!(rc, 0, "openpty");
-    let slave = unsafe { std::fs::File::from_raw_fd(slave) };
-    let mut child = cmd
-        .env("TERM", "xterm-256color")
-        .stderr(slave.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    drop(slave);
-    drop(cmd);
-    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
-    let mut drawn = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break, // EIO once the child's side is closed
-            Ok(n) => drawn.extend_from_slice(&buf[..n]),
-        }
-    }
-    let status = child.wait().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&drawn).into_owned(),
-    )
-}
-
 /// Terminal text without escape sequences, split where the cursor returns.
 fn screen_lines(drawn: &str) -> Vec<String> {
     let mut plain = String::new();
@@ -506,7 +460,10 @@ fn at_a_terminal_the_progress_bar_fits_80_columns_and_ends_in_a_summary() {
         .build();
     let input = write_lines(&env, "in.txt", &text_lines(150));
     let out_path = env.dir.path().join("out.jsonl");
-    let (status, drawn) = on_terminal(batch(&env, &input, &out_path, &["--template", TEMPLATE]));
+    let (status, drawn) = common::on_terminal(
+        batch(&env, &input, &out_path, &["--template", TEMPLATE]),
+        false,
+    );
     assert_eq!(status, 0, "{drawn}");
     let lines = screen_lines(&drawn);
     let bars: Vec<&String> = lines.iter().filter(|l| l.contains("/150")).collect();

@@ -458,3 +458,51 @@ impl Stress {
         );
     }
 }
+
+/// Runs `cmd` with stderr (and stdout) on a pseudo-terminal of 80 columns;
+/// returns its exit code and what it drew.
+#[cfg(target_os = "linux")]
+pub fn on_terminal(mut cmd: std::process::Command, stdout_too: bool) -> (i32, String) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    let slave = unsafe { std::fs::File::from_raw_fd(slave) };
+    cmd.env("TERM", "xterm-256color")
+        .stderr(slave.try_clone().unwrap());
+    if stdout_too {
+        cmd.stdout(slave.try_clone().unwrap());
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(slave);
+    drop(cmd);
+    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
+    let mut drawn = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break, // EIO once the child's side is closed
+            Ok(n) => drawn.extend_from_slice(&buf[..n]),
+        }
+    }
+    let status = child.wait().unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&drawn).into_owned(),
+    )
+}

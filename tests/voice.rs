@@ -1,0 +1,139 @@
+//! The CLI speaks in one voice: every diagnostic `jongler: …`, durations as
+//! limits are written, "did you mean", refusals before anything is sent,
+//! Ctrl-C and the terminal's last line.
+
+mod common;
+
+use common::{CONN, Env, GENERATE, code, prompt, stderr, stdout};
+use std::time::Duration;
+
+#[test]
+fn parse_errors_speak_as_jongler_and_exit_2() {
+    let env = Env::builder().keys(1).build();
+    for (args, says) in [
+        (vec!["--wait", "10x"], "is not a duration"),
+        (vec!["--wait", "-1"], "is not a duration ≥ 0"),
+        (vec!["--timeout", "soon"], "is not a duration"),
+        (vec!["--bogus"], "unexpected argument '--bogus'"),
+    ] {
+        let mut all = vec![CONN, "POST", GENERATE];
+        all.extend(&args);
+        let out = env.run(&all);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {err}");
+        assert!(err.starts_with("jongler: error: "), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // A subcommand's errors too.
+    let out = env.run(&["status", "--bogus"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).starts_with("jongler: error: "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.emulator.stats().requests, 0);
+}
+
+#[test]
+fn durations_are_written_as_limits_are() {
+    let env = Env::builder().keys(1).build();
+    let out = env.generate("hi", &["--wait", "500ms", "--timeout", "2m"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.generate("hi", &["--wait", "1.5", "--timeout", "1h 30m"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // JONGLER_WAIT takes the same forms.
+    let out = env
+        .cmd()
+        .env("JONGLER_WAIT", "2s")
+        .args([CONN, "POST", GENERATE, &prompt("env")])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn an_unknown_connector_gets_a_suggestion_and_swapped_arguments_are_named() {
+    let env = Env::builder().keys(1).build();
+    let out = env.run(&["openai", "POST", "/v1/models"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("did you mean `api.openai.com`?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["gemini-tset", "POST", GENERATE]);
+    assert!(
+        stderr(&out).contains(&format!("did you mean `{CONN}`?")),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["POST", CONN, GENERATE]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(
+        err.contains("`POST` is an HTTP method, not a connector")
+            && err.contains(&format!("jongler {CONN} POST {GENERATE}")),
+        "{err}"
+    );
+    assert_eq!(env.emulator.stats().requests, 0);
+}
+
+#[test]
+fn a_post_without_a_body_is_refused_unless_asked_for() {
+    let env = Env::builder().keys(1).build();
+    let out = env.run(&[CONN, "POST", GENERATE]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(
+        err.contains("without a body") && err.contains("--allow-empty-body"),
+        "{err}"
+    );
+    assert_eq!(env.emulator.stats().requests, 0);
+    assert!(env.state_snapshot().is_empty(), "state was touched");
+    // GET needs none; --allow-empty-body sends one (Gemini answers 400).
+    let out = env.run(&[CONN, "GET", "/v1beta/models"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = env.run(&[CONN, "POST", GENERATE, "--allow-empty-body"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_eq!(env.emulator.stats().requests, 2);
+}
+
+#[test]
+fn ctrl_c_during_a_call_says_the_key_was_released_and_exits_130() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_secs(3))
+        .build();
+    let child = env
+        .cmd()
+        .args([CONN, "POST", GENERATE, &prompt("slow")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(env.wait_started("slow", None));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("jongler: interrupted; the key was released"),
+        "{}",
+        stderr(&out)
+    );
+    let (state, _, _) = env.key_state("key1");
+    assert_eq!(state, "vacant");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_body_ends_with_a_newline_at_a_terminal_and_byte_for_byte_in_a_pipe() {
+    let env = Env::builder().keys(1).build();
+    let mut cmd = env.cmd();
+    cmd.args([CONN, "POST", GENERATE, &prompt("tty")]);
+    let (status, drawn) = common::on_terminal(cmd, true);
+    assert_eq!(status, 0, "{drawn}");
+    assert!(drawn.ends_with("}\r\n"), "{drawn:?}");
+    let out = env.generate("pipe", &[]);
+    assert!(stdout(&out).ends_with('}'), "{:?}", stdout(&out));
+}
