@@ -47,7 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why (-v: every limit, every key)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check every key with a request that costs no quota; mark bad keys ERROR')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Send a JSONL file of requests through the whole pool; resumable')
@@ -200,7 +200,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             break
         }
         'jongler;help' {
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why (-v: every limit, every key)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check every key with a request that costs no quota; mark bad keys ERROR')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Send a JSONL file of requests through the whole pool; resumable')

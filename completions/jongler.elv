@@ -44,7 +44,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand status 'Show every key''s state, until-when and why'
+            cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
             cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand batch 'Send a JSONL file of requests through the whole pool; resumable'
@@ -190,7 +190,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'jongler;help'= {
-            cand status 'Show every key''s state, until-when and why'
+            cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
             cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand batch 'Send a JSONL file of requests through the whole pool; resumable'

@@ -227,7 +227,11 @@ fn status_command(cli: &Cli, connector: Option<&str>, json: bool) -> Result<Exit
     if json {
         output::write_status_json(&statuses, connector.is_some())?;
     } else {
-        output::write_status_table(&statuses, use_color_stdout(cli.global.color))?;
+        output::write_status_table(
+            &statuses,
+            use_color_stdout(cli.global.color),
+            cli.global.verbose > 0,
+        )?;
         if statuses.is_empty() {
             eprintln!(
                 "jongler: no keys in {} (see APIJongler.ini.example) nor in GEMINI_API_KEY_N / HF_TOKEN_N",

@@ -161,7 +161,11 @@ pub enum ColorChoice {
 /// The subcommands; their names win over connector names.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show every key's state, until-when and why
+    /// Show every key's state, until-when and why (-v: every limit, every key)
+    ///
+    /// One summary line per connector, then a line per key with the limit
+    /// closest to full; a pool of more than 40 keys folds its VACANT keys with
+    /// room into one line.
     Status {
         /// Only this connector
         connector: Option<String>,

@@ -73,40 +73,73 @@ pub fn write_status_json(statuses: &[ConnectorStatus], one: bool) -> Result<()> 
     Ok(())
 }
 
-/// Writes `status` as a table.
-pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<()> {
+/// Pools larger than this fold their VACANT keys with room into one line.
+const FOLD_ABOVE: usize = 40;
+
+/// Writes `status`: per connector a summary line, then one line per key —
+/// state, until when, why, and the limit closest to full. `verbose` lists
+/// every limit and every key.
+pub fn write_status_table(statuses: &[ConnectorStatus], color: bool, verbose: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if statuses.is_empty() {
         writeln!(out, "no keys configured")?;
     }
     let now = jiff::Timestamp::now();
+    let paint = |text: String, state: State| -> String {
+        if !color {
+            return text;
+        }
+        match state {
+            State::Vacant => text.green().to_string(),
+            State::Locked => text.cyan().to_string(),
+            State::Lockdown => text.yellow().to_string(),
+            State::Error => text.red().to_string(),
+        }
+    };
     for status in statuses {
+        writeln!(out, "{}", summary_line(status, now))?;
         let width = status.keys.iter().map(|k| k.name.len()).max().unwrap_or(0);
-        writeln!(out, "{}", status.connector)?;
+        let fold = !verbose && status.keys.len() > FOLD_ABOVE;
+        let mut folded: Vec<&str> = Vec::new();
         for key in &status.keys {
-            let state = format!("{:<8}", key.state.as_str());
-            let state = if color {
-                match key.state {
-                    State::Vacant => state.green().to_string(),
-                    State::Locked => state.cyan().to_string(),
-                    State::Lockdown => state.yellow().to_string(),
-                    State::Error => state.red().to_string(),
-                }
-            } else {
-                state
-            };
+            let closest = key
+                .usage
+                .iter()
+                .max_by(|a, b| a.fill().total_cmp(&b.fill()));
+            if fold
+                && key.state == State::Vacant
+                && key.models.is_empty()
+                && closest.is_none_or(|u| u.fill() < 0.8)
+            {
+                folded.push(&key.name);
+                continue;
+            }
+            let state = paint(format!("{:<8}", key.state.as_str()), key.state);
             let mut line = format!("  {:<width$}  {state}", key.name);
             if let Some(until) = key.until {
-                let left = until.duration_since(now);
-                line.push_str(&format!("  until {until:.0} (in {})", human(left)));
+                line.push_str(&format!(
+                    "  in {} (until {until:.0})",
+                    human(until.duration_since(now))
+                ));
             }
             if let Some(reason) = &key.reason {
                 line.push_str(&format!("  {reason}"));
+            }
+            if key.state == State::Error {
+                line.push_str(&format!(
+                    "  → fix the key, then `jongler --cleanup {}`",
+                    status.connector
+                ));
+            } else if let Some(u) = closest.filter(|_| !verbose) {
+                line.push_str(&format!("  {}", u.compact()));
             }
             if let Some(group) = &key.group {
                 line.push_str(&format!("  (group {group})"));
             }
             writeln!(out, "{}", line.trim_end())?;
+            if !verbose {
+                continue;
+            }
             let pad = " ".repeat(width + 4);
             // A bad key's quota is beside the point.
             for u in key.usage.iter().filter(|_| key.state != State::Error) {
@@ -134,8 +167,63 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool) -> Result<(
                 )?;
             }
         }
+        if !folded.is_empty() {
+            let names = match folded.as_slice() {
+                [one] => one.to_string(),
+                [first, .., last] => format!("{first} … {last}"),
+                [] => String::new(),
+            };
+            writeln!(
+                out,
+                "  {} {} with room ({names}; -v lists them)",
+                folded.len(),
+                paint("vacant".into(), State::Vacant),
+            )?;
+        }
     }
     Ok(())
+}
+
+/// `gemini: 8 keys: 5 vacant, 1 locked, 1 lockdown, 1 error · today 212
+/// requests, 3 rate limits absorbed · next back in 4m 10s`.
+pub fn summary_line(status: &ConnectorStatus, now: jiff::Timestamp) -> String {
+    let count = |s: State| status.keys.iter().filter(|k| k.state == s).count();
+    let states: Vec<String> = [State::Vacant, State::Locked, State::Lockdown, State::Error]
+        .into_iter()
+        .filter(|s| count(*s) > 0)
+        .map(|s| format!("{} {}", count(s), s.as_str()))
+        .collect();
+    // Keys of one group share one count: take it once.
+    let mut groups = std::collections::HashSet::new();
+    let (mut requests, mut limited) = (0, 0);
+    for key in &status.keys {
+        if key.group.as_ref().is_none_or(|g| groups.insert(g.clone())) {
+            requests += key.requests_today;
+            limited += key.rate_limited_today;
+        }
+    }
+    let mut line = format!(
+        "{}: {} key{}: {} · today {requests} request{}, {limited} rate limit{} absorbed",
+        status.connector,
+        status.keys.len(),
+        if status.keys.len() == 1 { "" } else { "s" },
+        states.join(", "),
+        if requests == 1 { "" } else { "s" },
+        if limited == 1 { "" } else { "s" },
+    );
+    if let Some(next) = status
+        .keys
+        .iter()
+        .filter(|k| k.state == State::Lockdown)
+        .filter_map(|k| k.until)
+        .min()
+    {
+        line.push_str(&format!(
+            " · next back in {}",
+            human(next.duration_since(now))
+        ));
+    }
+    line
 }
 
 /// Standard output for whole lines: each `write_all` goes out at once

@@ -137,3 +137,49 @@ fn a_body_ends_with_a_newline_at_a_terminal_and_byte_for_byte_in_a_pipe() {
     let out = env.generate("pipe", &[]);
     assert!(stdout(&out).ends_with('}'), "{:?}", stdout(&out));
 }
+
+#[test]
+fn status_is_a_summary_and_one_line_a_key_and_folds_a_big_pool() {
+    let env = Env::builder()
+        .key("bad", jongler::emulator::Behavior::Invalid)
+        .keys(2)
+        .connector_field("limits", serde_json::json!([{"requests": 10, "per": "1m"}]))
+        .build();
+    for text in ["one", "two"] {
+        assert_eq!(code(&env.generate(text, &[])), 0);
+    }
+    let out = env.run(&["status", CONN]);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{CONN}: 3 keys: 2 vacant, 1 error · today 2 requests, 0 rate limits absorbed"
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("bad")
+            && lines[1].contains("error")
+            && lines[1].contains(&format!("`jongler --cleanup {CONN}`")),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("1m 1/10") && lines[3].contains("1m 1/10"),
+        "{text}"
+    );
+    let json = env.status();
+    assert_eq!(json["keys"][1]["requests_today"], 1);
+    assert_eq!(json["keys"][1]["rate_limited_today"], 0);
+
+    // A big pool: VACANT keys with room fold into one line; -v lists them.
+    let big = Env::builder().keys(200).build();
+    let text = stdout(&big.run(&["status", CONN]));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("200 vacant with room (key1 … key200; -v lists them)"),
+        "{text}"
+    );
+    let text = stdout(&big.run(&["status", CONN, "-v"]));
+    assert_eq!(text.lines().count(), 201);
+}

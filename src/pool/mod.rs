@@ -177,6 +177,10 @@ pub struct KeyStatus {
     /// Models locked down on this key (or its group).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<ModelStatus>,
+    /// Requests sent on its bucket today (since the daily reset).
+    pub requests_today: u64,
+    /// Rate-limit answers its bucket took today.
+    pub rate_limited_today: u64,
 }
 
 /// The keys of one connector over one state store.
@@ -330,6 +334,7 @@ impl Lease<'_> {
             for violation in violations {
                 usage.learn(&label, &pool.quotas.limits, violation, end, reason, &clock);
             }
+            usage.note_limited(&label, &clock);
             true
         })?;
         if violations.is_empty() {
@@ -978,7 +983,10 @@ impl Pool {
                         reason: l.reason,
                     })
                     .collect();
+                let (requests_today, rate_limited_today) = usage.today(&label, &clock);
                 let mut status = KeyStatus {
+                    requests_today,
+                    rate_limited_today,
                     name: entry.name.clone(),
                     state: State::Vacant,
                     until: None,

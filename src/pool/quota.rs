@@ -220,6 +220,13 @@ pub struct DayCount {
     pub requests: BTreeMap<String, u64>,
     /// Tokens per model (`*`: all).
     pub tokens: BTreeMap<String, u64>,
+    /// Rate-limit answers taken today (each retried elsewhere or later).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub limited: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A LOCKDOWN of one model (or `*`) on a bucket, learned from a 429.
@@ -398,6 +405,32 @@ pub struct LimitUse {
     pub left: u64,
     /// When the next unit frees up, if none is left.
     pub frees_at: Option<Timestamp>,
+    /// A short name for its window and model, for one-line displays:
+    /// `1m`, `day`, `day gemini-2.5-pro`, `requests`.
+    pub short: String,
+}
+
+impl LimitUse {
+    /// How full it is, 0 to 1.
+    pub fn fill(&self) -> f64 {
+        let amount = self.used + self.left;
+        if amount == 0 {
+            1.0
+        } else {
+            self.used as f64 / amount as f64
+        }
+    }
+
+    /// `day 212/250`, `1m 3/10 gemini-2.5-pro`.
+    pub fn compact(&self) -> String {
+        let (window, model) = self.short.split_once(' ').unwrap_or((&self.short, ""));
+        let figure = format!("{window} {}/{}", self.used, self.used + self.left);
+        if model.is_empty() {
+            figure
+        } else {
+            format!("{figure} {model}")
+        }
+    }
 }
 
 fn ts(ms: i64) -> Timestamp {
@@ -771,6 +804,10 @@ impl Usage {
                 let (used, _) = b.standing(limit, clock, 0);
                 let (_, frees_at) = b.standing(limit, clock, 1);
                 LimitUse {
+                    short: match &limit.model {
+                        Some(m) => format!("{} {m}", limit.window.label()),
+                        None => limit.window.label(),
+                    },
                     limit: limit.label(),
                     learned,
                     source: if learned {
@@ -788,6 +825,10 @@ impl Usage {
             let (left, frees_at) = o.left(&b.sends, clock.ms(), 1);
             let left = left.max(0.0).floor() as u64;
             uses.push(LimitUse {
+                short: match &o.model {
+                    Some(m) => format!("{} {m}", o.name),
+                    None => o.name.clone(),
+                },
                 limit: o.label(),
                 learned: true,
                 source: "learned from headers",
@@ -797,6 +838,24 @@ impl Usage {
             });
         }
         uses
+    }
+
+    /// Counts a rate-limit answer on `bucket` today.
+    pub fn note_limited(&mut self, bucket: &str, clock: &Clock) {
+        let b = self.bucket_mut(bucket);
+        b.roll_day(clock);
+        b.day.limited += 1;
+    }
+
+    /// Today's requests and rate-limit answers on `bucket`.
+    pub fn today(&self, bucket: &str, clock: &Clock) -> (u64, u64) {
+        match self.buckets.get(bucket) {
+            Some(b) if b.is_today(clock) => (
+                b.day.requests.get(ALL_MODELS).copied().unwrap_or(0),
+                b.day.limited,
+            ),
+            _ => (0, 0),
+        }
     }
 
     /// Active model lockdowns on `bucket`.
