@@ -118,6 +118,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
+            [CompletionResult]::new('--metrics-public', '--metrics-public', [CompletionResultType]::ParameterName, 'Serve /metrics (Prometheus) without the token, for a scraper that can''t send one; everything else still needs it')
             [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')

@@ -503,7 +503,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__serve)
-            opts="-v -q -h --listen --token --token-file --stall-timeout --header-timeout --shutdown-timeout --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --listen --token --token-file --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -112,6 +112,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
+            cand --metrics-public 'Serve /metrics (Prometheus) without the token, for a scraper that can''t send one; everything else still needs it'
             cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'

@@ -109,6 +109,7 @@ complete -c jongler -n "__fish_jongler_using_subcommand serve" -l log-level -d '
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
 always\t'Always'
 never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l metrics-public -d 'Serve /metrics (Prometheus) without the token, for a scraper that can\'t send one; everything else still needs it'
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'

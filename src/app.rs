@@ -55,6 +55,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             stall_timeout,
             header_timeout,
             shutdown_timeout,
+            metrics_public,
         }) => {
             let token = match token_file {
                 Some(path) => Some(crate::serve::read_token_file(path)?),
@@ -65,6 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 stall_timeout: *stall_timeout,
                 header_timeout: *header_timeout,
                 shutdown_timeout: *shutdown_timeout,
+                metrics_public: *metrics_public,
                 ..crate::serve::ServeOptions::new(*listen, token)
             };
             crate::serve::run(jongler, opts)?;

@@ -187,7 +187,8 @@ pub enum Command {
     ///
     /// Any method and path is forwarded to the connector with a key from the
     /// pool; /v1/chat/completions, /v1/models and /v1/embeddings go to the
-    /// connector's OpenAI-compatible API. Clients authenticate with the token
+    /// connector's OpenAI-compatible API. /status shows the keys (a dashboard
+    /// in a browser), /metrics the counters in Prometheus text format. Clients authenticate with the token
     /// as x-goog-api-key, x-api-key, Authorization: Bearer, or ?key=.
     Serve {
         /// The connector to serve
@@ -213,6 +214,10 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
               allow_hyphen_values = true)]
         header_timeout: std::time::Duration,
+        /// Serve /metrics (Prometheus) without the token, for a scraper that
+        /// can't send one; everything else still needs it
+        #[arg(long)]
+        metrics_public: bool,
         /// After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)
         #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
               allow_hyphen_values = true)]

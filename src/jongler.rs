@@ -237,6 +237,32 @@ impl StreamReply {
     }
 }
 
+/// Hears what calls do, for metrics (`serve`'s `/metrics`). Called from the
+/// calling thread; keep it cheap.
+pub trait Observer: Send + Sync {
+    /// A call got a key after waiting this long (zero when one was free).
+    fn waited(&self, _wait: Duration) {}
+    /// An answer's status and headers came back on key `key` this long after
+    /// the request went out.
+    fn answered(&self, _key: &str, _status: u16, _took: Duration) {}
+    /// Key `key` answered "rate limited"; the call goes on elsewhere.
+    fn rate_limited(&self, _key: &str) {}
+}
+
+/// An [`Observer`] slot that prints as what it is.
+#[derive(Clone, Default)]
+struct Observing(Option<Arc<dyn Observer>>);
+
+impl std::fmt::Debug for Observing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Observing(Some)"
+        } else {
+            "Observing(None)"
+        })
+    }
+}
+
 /// A connection to one connector's API through its key pool.
 ///
 /// ```
@@ -280,6 +306,8 @@ pub struct Jongler {
     rate_limits: std::sync::atomic::AtomicU64,
     /// The quotas the connector's rate-limit headers describe.
     header_quotas: Vec<crate::http::ratelimit::QuotaHeaders>,
+    /// Who hears about each call (metrics).
+    observer: Observing,
 }
 
 impl Jongler {
@@ -351,6 +379,7 @@ impl Jongler {
             wait: options.wait,
             fallback,
             rate_limits: Default::default(),
+            observer: Observing::default(),
             header_quotas: match &connector.rate_limit_headers {
                 Some(spec) => spec
                     .quotas()
@@ -544,8 +573,14 @@ impl Jongler {
         let mut suspect: Option<(Lease<'_>, String, Answer)> = None;
         let mut empty_retried = false;
         loop {
+            let asked = Instant::now();
             let lease = match pool.acquire(&tried, deadline, &ask)? {
-                Ok(lease) => lease,
+                Ok(lease) => {
+                    if let Some(o) = &self.observer.0 {
+                        o.waited(asked.elapsed());
+                    }
+                    lease
+                }
                 Err(why) => {
                     if let Some((lease, _, answer)) = suspect {
                         // No other key to ask: the answer stands as it is.
@@ -577,7 +612,12 @@ impl Jongler {
                 return Err(Error::Gone.into());
             }
             log::debug!("{method} {endpoint} with key `{name}`");
-            let pending = match self.client.start(&out, Some(lease.key())) {
+            let sent = Instant::now();
+            let started = self.client.start(&out, Some(lease.key()));
+            if let (Some(o), Ok(p)) = (&self.observer.0, &started) {
+                o.answered(&name, p.status, sent.elapsed());
+            }
+            let pending = match started {
                 Ok(p) if stream && (200..300).contains(&p.status) => {
                     // Success: hand the body over as it arrives, still holding the key.
                     if let Some((bad, reason, _)) = suspect.take() {
@@ -697,6 +737,9 @@ impl Jongler {
                     only_transport = false;
                     self.rate_limits
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(o) = &self.observer.0 {
+                        o.rate_limited(&name);
+                    }
                     let (mut until, mut source) = lockdown_of(hint);
                     let readings = self.readings(&answer.headers, model);
                     if !readings.is_empty() {
@@ -856,6 +899,11 @@ impl Jongler {
             });
         }
         Ok(report)
+    }
+
+    /// Tells `observer` what each call does from now on.
+    pub fn observe_with(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Observing(Some(observer));
     }
 
     /// How many rate-limit answers this connection has taken (each one

@@ -30,6 +30,7 @@ pub mod emulator;
 pub mod error;
 pub mod http;
 mod jongler;
+pub mod metrics;
 pub mod names;
 pub mod output;
 pub mod pool;
@@ -38,7 +39,9 @@ pub mod secret;
 pub mod serve;
 
 pub use error::{Error, ExitCode};
-pub use jongler::{Call, Gone, Health, Jongler, KeyHealth, Options, Reply, Response, StreamReply};
+pub use jongler::{
+    Call, Gone, Health, Jongler, KeyHealth, Observer, Options, Reply, Response, StreamReply,
+};
 pub use pool::state::CleanReport;
 pub use pool::{Held, KeyStatus, State};
 pub use secret::ApiKey;

@@ -81,6 +81,8 @@ pub struct ServeOptions {
     /// After SIGTERM/SIGINT, requests in flight get this long to finish; then
     /// what is left is closed (every key released).
     pub shutdown_timeout: std::time::Duration,
+    /// Serve `/metrics` without the token (for a scraper on a trusted network).
+    pub metrics_public: bool,
 }
 
 impl ServeOptions {
@@ -92,6 +94,7 @@ impl ServeOptions {
             stall_timeout: std::time::Duration::from_secs(30),
             header_timeout: std::time::Duration::from_secs(30),
             shutdown_timeout: std::time::Duration::from_secs(30),
+            metrics_public: false,
         }
     }
 }
@@ -133,6 +136,7 @@ struct App {
     /// Room for request bodies, in MiB.
     buffered: Arc<tokio::sync::Semaphore>,
     stall_timeout: std::time::Duration,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Reads a token from the first line of `path`.
@@ -150,7 +154,7 @@ pub fn read_token_file(path: &std::path::Path) -> Result<String> {
 }
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
+pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
     if opts.token.as_deref().is_some_and(str::is_empty) {
         return Err(usage("--token is empty"));
     }
@@ -171,7 +175,10 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
             .iter()
             .map(|h| h.to_ascii_lowercase()),
     );
+    let metrics = Arc::new(crate::metrics::Metrics::new(&connector));
+    jongler.observe_with(metrics.clone());
     let app = Arc::new(App {
+        metrics,
         jongler,
         token: opts.token.as_deref().map(digest),
         openai_base,
@@ -195,13 +202,22 @@ pub fn run(jongler: Jongler, opts: ServeOptions) -> Result<()> {
         eprintln!(
             "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
         );
-        let router = Router::new()
-            .route("/status", get(status))
+        let mut router = Router::new().route("/status", get(status));
+        if !opts.metrics_public {
+            router = router.route("/metrics", get(metrics_page));
+        }
+        let mut router = router
             .fallback(proxy)
             // The token (or, without one, the Host and Origin) is checked from
             // the request line and headers, before any body byte is read.
             .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
             .route("/healthz", get(|| async { "ok\n" }))
+            // Browsers ask for it on every page: no 401 noise in the log.
+            .route("/favicon.ico", get(favicon));
+        if opts.metrics_public {
+            router = router.route("/metrics", get(metrics_page));
+        }
+        let router = router
             // Gemini takes inline images and documents of up to 20 MB a request.
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .with_state(app);
@@ -490,6 +506,46 @@ fn access(
     );
 }
 
+/// Prometheus text format (see `crate::metrics`).
+async fn metrics_page(State(app): State<Arc<App>>) -> Response {
+    let app2 = app.clone();
+    match tokio::task::spawn_blocking(move || app2.jongler.key_states()).await {
+        Ok(Ok(keys)) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            app.metrics.render(&keys),
+        )
+            .into_response(),
+        Ok(Err(e)) => error_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            &format!("{e:#}"),
+        ),
+        Err(e) => error_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// The tab icon: a small juggling-balls SVG.
+async fn favicon() -> Response {
+    const ICON: &str = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>\
+<circle cx='4' cy='11' r='3' fill='#2a7'/><circle cx='12' cy='11' r='3' fill='#d83'/>\
+<circle cx='8' cy='4' r='3' fill='#36c'/></svg>";
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "max-age=86400"),
+        ],
+        ICON,
+    )
+        .into_response()
+}
+
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
     let app2 = app.clone();
     let keys = match tokio::task::spawn_blocking(move || app2.jongler.key_states()).await {
@@ -581,6 +637,11 @@ async fn proxy(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let flight = app.metrics.in_flight();
+    let route = match uri.path().strip_prefix("/v1") {
+        Some(rest) if app.openai_base.is_some() && is_openai_route(rest) => "openai",
+        _ => "native",
+    };
     let body = match tokio::time::timeout(
         body_deadline(announced_length(&headers)),
         axum::body::to_bytes(body, MAX_BODY),
@@ -590,6 +651,7 @@ async fn proxy(
         Ok(Ok(body)) => body,
         Ok(Err(e)) => {
             access(&method, &uri, 413, None, started, &format!(" (body: {e})"));
+            app.metrics.request(route, 413, None);
             return error_json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "INVALID_ARGUMENT",
@@ -598,6 +660,7 @@ async fn proxy(
         }
         Err(_) => {
             access(&method, &uri, 408, None, started, " (body too slow)");
+            app.metrics.request(route, 408, None);
             return closing(error_json(
                 StatusCode::REQUEST_TIMEOUT,
                 "DEADLINE_EXCEEDED",
@@ -640,7 +703,7 @@ async fn proxy(
     };
 
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Head>();
-    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     // The handler is dropped when its client hangs up, and the receiver with it.
     let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
     let mut call = call;
@@ -648,7 +711,35 @@ async fn proxy(
     let app2 = app.clone();
     let runtime = tokio::runtime::Handle::current();
     let (method2, uri2) = (method.clone(), uri.clone());
-    tokio::task::spawn_blocking(move || match app2.jongler.forward(call) {
+    tokio::task::spawn_blocking(move || {
+        // In flight until the answer's last byte is passed on.
+        let _flight = flight;
+        forward(
+            &app2,
+            call,
+            head_tx,
+            chunk_tx,
+            &runtime,
+            (&method2, &uri2),
+            started,
+        )
+    });
+    let _alive = alive_rx;
+    respond(&app, route, &method, &uri, started, head_rx, chunk_rx).await
+}
+
+/// Runs a call on a blocking thread: its head goes to `head_tx`, a streamed
+/// body chunk by chunk to `chunk_tx`.
+fn forward(
+    app2: &Arc<App>,
+    call: Call,
+    head_tx: tokio::sync::oneshot::Sender<Head>,
+    chunk_tx: tokio::sync::mpsc::Sender<Bytes>,
+    runtime: &tokio::runtime::Handle,
+    (method2, uri2): (&Method, &Uri),
+    started: Instant,
+) {
+    match app2.jongler.forward(call) {
         Ok(Reply::Whole(response)) => {
             let _ = head_tx.send(Head::Whole(response));
         }
@@ -712,9 +803,20 @@ async fn proxy(
             }
             let _ = head_tx.send(Head::Failed(e));
         }
-    });
-    let _alive = alive_rx;
+    }
+}
 
+/// Turns a call's head into the client's answer.
+async fn respond(
+    app: &Arc<App>,
+    route: &str,
+    method: &Method,
+    uri: &Uri,
+    started: Instant,
+    head_rx: tokio::sync::oneshot::Receiver<Head>,
+    mut chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> Response {
+    let (method, uri) = (method.clone(), uri.clone());
     let Ok(head) = head_rx.await else {
         return error_json(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -732,6 +834,8 @@ async fn proxy(
                 started,
                 "",
             );
+            app.metrics
+                .request(route, response.status, response.key_name.as_deref());
             let mut out = Response::builder().status(response.status);
             for (name, value) in &response.headers {
                 if !NOT_FORWARDED.contains(&name.as_str()) {
@@ -758,6 +862,7 @@ async fn proxy(
                 started,
                 if sse { " (stream)" } else { "" },
             );
+            app.metrics.request(route, status, key.as_deref());
             let body = futures_util::stream::poll_fn(move |cx| {
                 chunk_rx
                     .poll_recv(cx)
@@ -797,6 +902,7 @@ async fn proxy(
                 started,
                 &format!(" ({err:#})"),
             );
+            app.metrics.request(route, status.as_u16(), None);
             let mut response = error_json(status, api_status, &format!("jongler: {err:#}"));
             // Tell clients (the SDKs honour it) when a key comes back.
             if let Some(Error::NoKey {

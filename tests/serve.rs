@@ -1051,3 +1051,127 @@ fn sigterm_with_a_slow_uploader_exits_within_the_shutdown_bound() {
     assert!(proxy.log().contains("closing them"), "{}", proxy.log());
     drop(slow);
 }
+
+/// Scrapes `/metrics` and parses it as Prometheus text.
+fn scrape(url: &str, token: Option<&str>) -> (u16, Vec<prometheus_parse::Sample>) {
+    let mut request = client().get(format!("{url}/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    if status != 200 {
+        return (status, Vec::new());
+    }
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    (status, scrape.samples)
+}
+
+fn value(sample: &prometheus_parse::Sample) -> f64 {
+    match &sample.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => *v,
+        _ => 0.0,
+    }
+}
+
+fn sum(samples: &[prometheus_parse::Sample], name: &str, label: Option<(&str, &str)>) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(value)
+        .sum()
+}
+
+#[test]
+fn metrics_count_what_the_emulator_saw_and_need_the_token() {
+    // Three keys, one request a key per 30 s: the fourth and later requests
+    // meet 429s (learned, absorbed) and then no key.
+    let env = Env::builder()
+        .keys(3)
+        .rate(1, Duration::from_secs(30))
+        .build();
+    let proxy = Proxy::start(&env, &["--wait", "1"]);
+    let c = client();
+    for i in 0..6 {
+        let _ = c
+            .post(format!("{}{GENERATE}", proxy.url))
+            .header("x-goog-api-key", TOKEN)
+            .body(prompt(&format!("metrics {i}")))
+            .send()
+            .unwrap();
+    }
+    let (status, _) = scrape(&proxy.url, None);
+    assert_eq!(status, 401, "/metrics needs the token");
+    let (status, samples) = scrape(&proxy.url, Some(TOKEN));
+    assert_eq!(status, 200);
+    let stats = env.emulator.stats();
+    let upstream_200 = stats.by_status.get(&200).copied().unwrap_or(0) as f64;
+    let upstream_429 = stats.by_status.get(&429).copied().unwrap_or(0) as f64;
+    assert!(upstream_200 >= 3.0 && upstream_429 >= 1.0, "{stats:?}");
+    assert_eq!(
+        sum(
+            &samples,
+            "jongler_requests_total",
+            Some(("status_class", "2xx"))
+        ),
+        upstream_200
+    );
+    assert_eq!(sum(&samples, "jongler_requests_total", None), 6.0);
+    assert_eq!(
+        sum(&samples, "jongler_rate_limited_total", None),
+        upstream_429
+    );
+    // Per key, as the emulator counted them.
+    for (name, key_value) in &env.keys {
+        let ok = stats
+            .by_key_status
+            .get(key_value)
+            .and_then(|m| m.get(&200))
+            .copied()
+            .unwrap_or(0) as f64;
+        let counted: f64 = samples
+            .iter()
+            .filter(|s| s.metric == "jongler_requests_total")
+            .filter(|s| {
+                s.labels.get("key") == Some(name.as_str())
+                    && s.labels.get("status_class") == Some("2xx")
+            })
+            .map(value)
+            .sum();
+        assert_eq!(counted, ok, "key {name}");
+    }
+    assert_eq!(sum(&samples, "jongler_keys", None), 3.0);
+    assert_eq!(sum(&samples, "jongler_in_flight", None), 0.0);
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.metric == "jongler_upstream_seconds_count" && value(s) >= upstream_200)
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.metric == "jongler_key_wait_seconds_count")
+    );
+    drop(proxy);
+
+    // --metrics-public: /metrics without the token, nothing else.
+    let proxy = Proxy::start(&env, &["--metrics-public"]);
+    assert_eq!(scrape(&proxy.url, None).0, 200);
+    let status = client()
+        .get(format!("{}/status", proxy.url))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    // The favicon needs no token either (no 401 noise from browsers).
+    let icon = client()
+        .get(format!("{}/favicon.ico", proxy.url))
+        .send()
+        .unwrap();
+    assert_eq!(icon.status().as_u16(), 200);
+}
