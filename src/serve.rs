@@ -769,8 +769,8 @@ fn forward(
                             Ok(Err(_)) => break,
                             Err(_) => {
                                 access(
-                                    &method2,
-                                    &uri2,
+                                    method2,
+                                    uri2,
                                     499,
                                     stream.key_name.as_deref(),
                                     started,
@@ -793,8 +793,8 @@ fn forward(
         Err(e) => {
             if matches!(e.downcast_ref::<Error>(), Some(Error::Gone)) {
                 access(
-                    &method2,
-                    &uri2,
+                    method2,
+                    uri2,
                     499,
                     None,
                     started,
