@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod connector;
 pub mod daily;
+pub mod dashboard;
 pub mod demo;
 pub mod emulator;
 pub mod error;

@@ -577,46 +577,23 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Re
             .query()
             .is_some_and(|q| q.split('&').any(|kv| kv == "format=html"));
     if wants_html {
-        axum::response::Html(page(&report)).into_response()
+        let now = jiff::Timestamp::now();
+        let part = uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "part=main"));
+        let html = if part {
+            crate::dashboard::main(&report, now)
+        } else {
+            crate::dashboard::page(&report, now)
+        };
+        (
+            [(axum::http::header::CACHE_CONTROL, "no-store")],
+            axum::response::Html(html),
+        )
+            .into_response()
     } else {
         axum::Json(report).into_response()
     }
-}
-
-/// A small page of the key states that refreshes itself.
-fn page(report: &ConnectorStatus) -> String {
-    fn esc(s: &str) -> String {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    }
-    let mut rows = String::new();
-    for key in &report.keys {
-        let usage: Vec<String> = key
-            .usage
-            .iter()
-            .map(|u| format!("{}: {} used, {} left", esc(&u.limit), u.used, u.left))
-            .collect();
-        rows.push_str(&format!(
-            "<tr class=\"{state}\"><td>{name}</td><td>{state}</td><td>{until}</td><td>{reason}</td><td>{usage}</td></tr>\n",
-            name = esc(&key.name),
-            state = key.state.as_str(),
-            until = key.until.map(|t| format!("{t:.0}")).unwrap_or_default(),
-            reason = esc(key.reason.as_deref().unwrap_or("")),
-            usage = usage.join("<br>"),
-        ));
-    }
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
-         <title>jongler: {name}</title><style>body{{font-family:system-ui,sans-serif;margin:2em}}\
-         table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}\
-         .vacant td:nth-child(2){{color:#080}}.locked td:nth-child(2){{color:#06c}}\
-         .lockdown td:nth-child(2){{color:#b60}}.error td:nth-child(2){{color:#c00}}</style></head>\
-         <body><h1>{name}</h1><table><tr><th>key</th><th>state</th><th>until</th><th>why</th><th>usage</th></tr>\n\
-         {rows}</table><p>Refreshes every 2 s.</p></body></html>\n",
-        name = esc(&report.connector)
-    )
 }
 
 enum Head {

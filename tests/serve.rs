@@ -156,7 +156,9 @@ fn tokens_are_checked_and_never_sent_upstream() {
         .text()
         .unwrap();
     assert!(
-        page.contains("http-equiv=\"refresh\"") && page.contains("key1"),
+        page.contains("<main id=\"main\">")
+            && page.contains("key1")
+            && page.contains("setInterval"),
         "{page}"
     );
     assert_eq!(
