@@ -204,6 +204,19 @@ impl Connector {
         Ok(connector)
     }
 
+    /// A connector from a JSON value (a file with its `extends` resolved).
+    pub fn from_value(value: serde_json::Value, origin: &str) -> Result<Connector> {
+        let connector: Connector = serde_json::from_value(value).map_err(|e| {
+            usage(format!(
+                "connector file {origin} is not a valid connector: {e}"
+            ))
+        })?;
+        connector
+            .validate()
+            .map_err(|e| usage(format!("connector file {origin}: {e}")))?;
+        Ok(connector)
+    }
+
     fn validate(&self) -> Result<(), String> {
         names::check(&self.name).map_err(|e| format!("name {:?} can't be used: {e}", self.name))?;
         if self.host.is_empty() || self.host.contains(['/', '?', '#', '@', ' ']) {
@@ -475,21 +488,119 @@ fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, Known>) -> Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
+    // Read every file first: one may extend another of the same dir.
+    let mut docs: Vec<(PathBuf, serde_json::Map<String, serde_json::Value>)> = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| usage(format!("can't read connector file {}: {e}", path.display())))?;
-        let connector = Connector::parse(&text, &path.display().to_string())
+        let doc = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(doc)) => doc,
+            Ok(_) => {
+                return Err(usage(format!(
+                    "connector file {} is not a JSON object",
+                    path.display()
+                )));
+            }
+            // The parser's own message, with line and column.
+            Err(_) => {
+                Connector::parse(&text, &path.display().to_string())?;
+                unreachable!("invariant: text that is not JSON fails to parse")
+            }
+        };
+        docs.push((path, doc));
+    }
+    for (path, doc) in &docs {
+        let origin = path.display().to_string();
+        let merged = resolve(doc, &origin, &docs, by_name, &mut Vec::new())?;
+        if let Some(name) = merged.get("name").and_then(|n| n.as_str())
+            && !doc.contains_key("extends")
+            && let Some(built_in) = by_name.get(name).and_then(|k| k.text)
+            && let Ok(serde_json::Value::Object(base)) = serde_json::from_str(built_in)
+        {
+            let dropped: Vec<&str> = [
+                "api_key_header",
+                "key_env_prefix",
+                "limits",
+                "openai_base_path",
+                "rate_limit_headers",
+                "headers",
+            ]
+            .into_iter()
+            .filter(|f| base.contains_key(*f) && !doc.contains_key(*f))
+            .collect();
+            if !dropped.is_empty() {
+                log::warn!(
+                    "connector file {origin} replaces the built-in `{name}` and leaves out {}; add \"extends\": \"{name}\" to keep the built-in's",
+                    dropped.join(", ")
+                );
+            }
+        }
+        let connector = Connector::from_value(serde_json::Value::Object(merged), &origin)
             .with_context(|| format!("loading connectors from {}", dir.display()))?;
         by_name.insert(
             connector.name.clone(),
             Known {
-                origin: path.display().to_string(),
+                origin,
                 text: None,
                 parsed: std::sync::OnceLock::from(connector),
             },
         );
     }
     Ok(())
+}
+
+/// A connector file with what it `extends` filled in: the base's fields,
+/// then the file's own over them (a connector of the same dir, or one known
+/// already: a built-in or from an earlier dir).
+fn resolve(
+    doc: &serde_json::Map<String, serde_json::Value>,
+    origin: &str,
+    dir_docs: &[(PathBuf, serde_json::Map<String, serde_json::Value>)],
+    known: &BTreeMap<String, Known>,
+    chain: &mut Vec<String>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let Some(base) = doc.get("extends") else {
+        return Ok(doc.clone());
+    };
+    let Some(base) = base.as_str() else {
+        return Err(usage(format!(
+            "connector file {origin}: \"extends\" must be a connector's name"
+        )));
+    };
+    if chain.iter().any(|c| c == base) {
+        chain.push(base.to_string());
+        return Err(usage(format!(
+            "connector file {origin}: \"extends\" goes round in a circle ({})",
+            chain.join(" → ")
+        )));
+    }
+    chain.push(base.to_string());
+    let own_name = doc.get("name").and_then(|n| n.as_str());
+    let in_dir = dir_docs.iter().find(|(_, d)| {
+        d.get("name").and_then(|n| n.as_str()) == Some(base) && own_name != Some(base)
+    });
+    let mut merged = match (in_dir, known.get(base)) {
+        (Some((path, d)), _) => resolve(d, &path.display().to_string(), dir_docs, known, chain)?,
+        (None, Some(k)) => match serde_json::to_value(k.connector()) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => unreachable!("invariant: a connector serializes to an object"),
+        },
+        (None, None) => {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            let hint = did_you_mean(base, &names)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(usage(format!(
+                "connector file {origin} extends `{base}`, which is not a known connector{hint}"
+            )));
+        }
+    };
+    for (field, value) in doc {
+        if field != "extends" {
+            merged.insert(field.clone(), value.clone());
+        }
+    }
+    Ok(merged)
 }
 
 #[cfg(test)]

@@ -183,3 +183,101 @@ fn status_is_a_summary_and_one_line_a_key_and_folds_a_big_pool() {
     let text = stdout(&big.run(&["status", CONN, "-v"]));
     assert_eq!(text.lines().count(), 201);
 }
+
+#[test]
+fn a_connector_that_extends_a_built_in_inherits_what_it_leaves_out() {
+    let env = Env::builder().keys(1).build();
+    let addr = env.emulator.addr();
+    // A local Gemini stand-in in four fields.
+    std::fs::write(
+        env.connectors().join("gemini-local.json"),
+        format!(
+            r#"{{"name": "gemini-local", "extends": "generativelanguage.googleapis.com",
+                 "host": "{}", "port": {}, "protocol": "http"}}"#,
+            addr.ip(),
+            addr.port()
+        ),
+    )
+    .unwrap();
+    // Its keys come from GEMINI_API_KEY, the built-in's prefix.
+    let out = env
+        .cmd()
+        .env("GEMINI_API_KEY", common::key_value("key1"))
+        .args(["gemini-local", "POST", GENERATE, &prompt("local")])
+        .output()
+        .unwrap();
+    env.assert_no_secrets(&out);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("echo: local"));
+    let stats = env.emulator.stats();
+    assert_eq!(
+        stats.key_headers.keys().collect::<Vec<_>>(),
+        ["x-goog-api-key"]
+    );
+    // The built-in's limits came along.
+    let out = env
+        .cmd()
+        .env("GEMINI_API_KEY", common::key_value("key1"))
+        .args(["status", "gemini-local", "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let usage = status["keys"][0]["usage"].as_array().unwrap();
+    assert!(
+        usage
+            .iter()
+            .any(|u| u["limit"] == "10 requests/1m (gemini-2.5-flash)" && u["used"] == 1),
+        "{status}"
+    );
+
+    // A circle, and an unknown base, are errors naming the file.
+    std::fs::write(
+        env.connectors().join("a.json"),
+        r#"{"name": "a", "extends": "b"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        env.connectors().join("b.json"),
+        r#"{"name": "b", "extends": "a"}"#,
+    )
+    .unwrap();
+    let out = env.run(&["a", "GET", "/"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("goes round in a circle"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        env.connectors().join("b.json"),
+        r#"{"name": "b", "extends": "api.openai.cm"}"#,
+    )
+    .unwrap();
+    std::fs::remove_file(env.connectors().join("a.json")).unwrap();
+    let out = env.run(&["b", "GET", "/"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("b.json extends `api.openai.cm`")
+            && stderr(&out).contains("did you mean `api.openai.com`?"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(env.connectors().join("b.json")).unwrap();
+
+    // Replacing a built-in without `extends` says what it leaves out.
+    std::fs::write(
+        env.connectors().join("openai.json"),
+        format!(
+            r#"{{"name": "api.openai.com", "host": "{}", "port": {}, "protocol": "http"}}"#,
+            addr.ip(),
+            addr.port()
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["api.openai.com", "GET", "/v1/models"]);
+    assert!(
+        stderr(&out).contains("replaces the built-in `api.openai.com` and leaves out api_key_header, key_env_prefix, openai_base_path, rate_limit_headers"),
+        "{}",
+        stderr(&out)
+    );
+}
