@@ -47,13 +47,58 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'See the whole job done on this machine: no config, keys or network needed')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why (-v: every limit, every key)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check every key with a request that costs no quota; mark bad keys ERROR')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Send a JSONL file of requests through the whole pool; resumable')
-            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'See the whole job done on this machine: no config, keys or network needed')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jongler;demo' {
+            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to deliver')
+            [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--keys', '--keys', [CompletionResultType]::ParameterName, 'Keys in the pool (the last one is invalid)')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
+            [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
+            [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
+            [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'jongler;completions' {
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
+            [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
+            [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
+            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
+            [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'jongler;status' {
@@ -155,59 +200,20 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
-        'jongler;demo' {
-            [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Requests to deliver')
-            [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Requests in flight at once')
-            [CompletionResult]::new('--keys', '--keys', [CompletionResultType]::ParameterName, 'Keys in the pool (the last one is invalid)')
-            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
-            [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
-            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
-            [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
-            [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
-            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
-            [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            break
-        }
-        'jongler;completions' {
-            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
-            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
-            [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
-            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
-            [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
-            [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
-            [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
-            [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            break
-        }
         'jongler;help' {
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'See the whole job done on this machine: no config, keys or network needed')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show every key''s state, until-when and why (-v: every limit, every key)')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Check every key with a request that costs no quota; mark bad keys ERROR')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools')
             [CompletionResult]::new('batch', 'batch', [CompletionResultType]::ParameterValue, 'Send a JSONL file of requests through the whole pool; resumable')
-            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'See the whole job done on this machine: no config, keys or network needed')
-            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jongler;help;demo' {
+            break
+        }
+        'jongler;help;completions' {
             break
         }
         'jongler;help;status' {
@@ -220,12 +226,6 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             break
         }
         'jongler;help;batch' {
-            break
-        }
-        'jongler;help;demo' {
-            break
-        }
-        'jongler;help;completions' {
             break
         }
         'jongler;help;help' {

@@ -65,7 +65,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --allow-empty-body --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help --version status check serve batch demo completions help"
+            opts="-i -v -q -h -V --pretty --allow-empty-body --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help --version api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co demo completions status check serve batch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +127,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__batch)
-            opts="-v -q -h --in --out --template --unordered --concurrency --progress-every --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --in --out --template --unordered --concurrency --progress-every --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,7 +205,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__check)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,7 +391,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__help)
-            opts="status check serve batch demo completions help"
+            opts="demo completions status check serve batch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -503,7 +503,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__serve)
-            opts="-v -q -h --listen --token --token-file --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --listen --token --token-file --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,7 +585,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__status)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

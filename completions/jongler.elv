@@ -44,13 +44,56 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand demo 'See the whole job done on this machine: no config, keys or network needed'
+            cand completions 'Print a shell completion script'
             cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
             cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand batch 'Send a JSONL file of requests through the whole pool; resumable'
-            cand demo 'See the whole job done on this machine: no config, keys or network needed'
-            cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jongler;demo'= {
+            cand --requests 'Requests to deliver'
+            cand --workers 'Requests in flight at once'
+            cand --keys 'Keys in the pool (the last one is invalid)'
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;completions'= {
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'jongler;status'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
@@ -147,57 +190,18 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
-        &'jongler;demo'= {
-            cand --requests 'Requests to deliver'
-            cand --workers 'Requests in flight at once'
-            cand --keys 'Keys in the pool (the last one is invalid)'
-            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
-            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
-            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
-            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
-            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
-            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
-            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
-            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
-            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
-            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
-            cand --color 'When to color stderr'
-            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
-            cand -v 'More log output (-v info, -vv debug)'
-            cand --verbose 'More log output (-v info, -vv debug)'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
-        &'jongler;completions'= {
-            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
-            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
-            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
-            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
-            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
-            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
-            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
-            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
-            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
-            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
-            cand --color 'When to color stderr'
-            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
-            cand -v 'More log output (-v info, -vv debug)'
-            cand --verbose 'More log output (-v info, -vv debug)'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
         &'jongler;help'= {
+            cand demo 'See the whole job done on this machine: no config, keys or network needed'
+            cand completions 'Print a shell completion script'
             cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
             cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand batch 'Send a JSONL file of requests through the whole pool; resumable'
-            cand demo 'See the whole job done on this machine: no config, keys or network needed'
-            cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jongler;help;demo'= {
+        }
+        &'jongler;help;completions'= {
         }
         &'jongler;help;status'= {
         }
@@ -206,10 +210,6 @@ set edit:completion:arg-completer[jongler] = {|@words|
         &'jongler;help;serve'= {
         }
         &'jongler;help;batch'= {
-        }
-        &'jongler;help;demo'= {
-        }
-        &'jongler;help;completions'= {
         }
         &'jongler;help;help'= {
         }

@@ -47,13 +47,50 @@ complete -c jongler -n "__fish_jongler_needs_command" -s v -l verbose -d 'More l
 complete -c jongler -n "__fish_jongler_needs_command" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print version'
+complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
 complete -c jongler -n "__fish_jongler_needs_command" -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
 complete -c jongler -n "__fish_jongler_needs_command" -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
 complete -c jongler -n "__fish_jongler_needs_command" -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
-complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand status" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
@@ -137,47 +174,10 @@ complete -c jongler -n "__fish_jongler_using_subcommand batch" -l tor -d 'Send r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l keys -d 'Keys in the pool (the last one is invalid)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
-always\t'Always'
-never\t'Never'"
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -s v -l verbose -d 'More log output (-v info, -vv debug)'
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -s q -l quiet -d 'Only errors on stderr'
-complete -c jongler -n "__fish_jongler_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
-always\t'Always'
-never\t'Never'"
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -s v -l verbose -d 'More log output (-v info, -vv debug)'
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -s q -l quiet -d 'Only errors on stderr'
-complete -c jongler -n "__fish_jongler_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from status check serve batch demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -39,7 +39,20 @@ pub fn main(cli: Cli) -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            output::write_completions(*shell, &mut Cli::command())?;
+            let mut command = Cli::command();
+            // The connectors known now (built-ins and the user's files) are
+            // offered wherever a connector goes: regenerate after adding one.
+            if let Ok(connectors) = paths(&cli).and_then(|p| Connectors::load(&p.connector_dirs)) {
+                let names = connectors.names();
+                let offer = |arg: clap::Arg| {
+                    arg.value_parser(clap::builder::PossibleValuesParser::new(names.clone()))
+                };
+                command = command.mut_arg("connector", offer);
+                for sub in ["status", "check", "serve", "batch"] {
+                    command = command.mut_subcommand(sub, |s| s.mut_arg("connector", offer));
+                }
+            }
+            output::write_completions(*shell, &mut command)?;
             Ok(ExitCode::Success)
         }
         Some(Command::Demo {

@@ -316,7 +316,15 @@ impl<'a> View<'a> {
             "{:<12} {:<9} {:>6} {:>5}  {}",
             "key", "state", "served", "429s", "until / why"
         )];
-        for (key, value) in states.iter().zip(self.values) {
+        // The table fits the terminal: a table taller than the screen would
+        // leave a copy of itself in the scrollback at every redraw.
+        let room = terminal_rows().saturating_sub(3).max(3);
+        let shown = if states.len() > room {
+            room - 1
+        } else {
+            states.len()
+        };
+        for (key, value) in states.iter().zip(self.values).take(shown) {
             let per_status = stats.by_key_status.get(value);
             let count = |s: u16| per_status.and_then(|m| m.get(&s)).copied().unwrap_or(0);
             let state = format!("{:<9}", key.state.as_str().to_uppercase());
@@ -333,6 +341,18 @@ impl<'a> View<'a> {
                 detail(key, true)
             );
             lines.push(line);
+        }
+        if shown < states.len() {
+            let hidden = &states[shown..];
+            let count = |st: State| hidden.iter().filter(|k| k.state == st).count();
+            lines.push(format!(
+                "… {} more keys ({} vacant, {} locked, {} lockdown, {} error)",
+                hidden.len(),
+                count(State::Vacant),
+                count(State::Locked),
+                count(State::Lockdown),
+                count(State::Error)
+            ));
         }
         let width = 30;
         let filled = delivered * width / self.opts.requests.max(1);
@@ -382,7 +402,9 @@ fn detail(key: &KeyStatus, short: bool) -> String {
                 format!(": {why}")
             }
         }
-        _ => {
+        // In use: its quota is beside the point until it is free again.
+        State::Locked => String::new(),
+        State::Vacant => {
             // VACANT but at its quota: jongler waits for room instead of sending.
             let now = jiff::Timestamp::now();
             let full = key
@@ -390,7 +412,8 @@ fn detail(key: &KeyStatus, short: bool) -> String {
                 .iter()
                 .filter(|u| u.left == 0)
                 .filter_map(|u| u.frees_at)
-                .filter(|t| *t > now)
+                // Room within a tenth of a second is room now ("0.0s" says nothing).
+                .filter(|t| t.duration_since(now).as_secs_f64() >= 0.05)
                 .min();
             match full {
                 Some(at) => {
@@ -408,6 +431,19 @@ fn detail(key: &KeyStatus, short: bool) -> String {
             }
         }
     }
+}
+
+/// The terminal's height (stderr's), or 24.
+fn terminal_rows() -> usize {
+    #[cfg(unix)]
+    {
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: TIOCGWINSZ fills a winsize; a failure leaves it zeroed.
+        if unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_row > 0 {
+            return usize::from(size.ws_row);
+        }
+    }
+    24
 }
 
 fn paint(text: &str, state: State) -> String {

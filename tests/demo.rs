@@ -1,5 +1,7 @@
 //! `jongler demo`: no config, no keys, no network, every request delivered.
 
+mod common;
+
 use std::process::Command;
 
 fn demo(args: &[&str]) -> std::process::Output {
@@ -103,4 +105,35 @@ fn the_live_table_fits_80_columns() {
         plain.contains("VACANT") || plain.contains("LOCKED"),
         "{plain}"
     );
+}
+
+/// A pool taller than the terminal: the table keeps to the screen (a taller
+/// one would leave a copy of itself in the scrollback at every redraw), and
+/// a key in use says nothing of its quota.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_live_table_keeps_to_a_24_row_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jongler"));
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1")
+        .args(["demo", "--requests", "40", "--workers", "6", "--keys", "26"])
+        .stdout(std::process::Stdio::null());
+    let (status, drawn) = common::on_terminal(cmd, false);
+    assert_eq!(status, 0, "{drawn}");
+    // Each redraw moves the cursor up over the last frame: never more than
+    // the screen holds.
+    let ups: Vec<usize> = drawn
+        .match_indices("\u{1b}[")
+        .filter_map(|(i, m)| {
+            let rest = &drawn[i + m.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            (rest[digits.len()..].starts_with('A')).then(|| digits.parse().ok())?
+        })
+        .collect();
+    assert!(!ups.is_empty(), "the table was not redrawn: {drawn:?}");
+    assert!(ups.iter().all(|n| *n <= 23), "frames of {ups:?} lines");
+    assert!(drawn.contains("more keys ("), "{drawn}");
+    assert!(!drawn.contains("room in 0.0s"), "{drawn}");
 }

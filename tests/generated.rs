@@ -17,7 +17,11 @@ fn committed_completions_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
     let mut stale = Vec::new();
     for (shell, file) in SHELLS {
+        // Hermetic: the connectors offered are the built-ins alone.
+        let home = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_jongler"))
+            .env_clear()
+            .env("HOME", home.path())
             .args(["completions", shell])
             .output()
             .unwrap();
@@ -38,21 +42,57 @@ fn committed_completions_are_current() {
 }
 
 #[test]
-fn committed_man_page_is_current() {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(<jongler::cli::Cli as clap::CommandFactory>::command())
-        .render(&mut page)
-        .unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/jongler.1");
-    if std::env::var_os("JONGLER_UPDATE_GENERATED").is_some() {
-        std::fs::write(&path, &page).unwrap();
+fn committed_man_pages_are_current() {
+    // jongler.1 and a page per subcommand (jongler-serve.1 …), as the main
+    // page's SUBCOMMANDS section refers to them.
+    let fresh = tempfile::tempdir().unwrap();
+    clap_mangen::generate_to(
+        <jongler::cli::Cli as clap::CommandFactory>::command(),
+        fresh.path(),
+    )
+    .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions");
+    let update = std::env::var_os("JONGLER_UPDATE_GENERATED").is_some();
+    let mut pages: Vec<_> = std::fs::read_dir(fresh.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert!(pages.contains(&"jongler-serve.1".to_string()), "{pages:?}");
+    let mut stale = Vec::new();
+    for page in &pages {
+        let text = std::fs::read(fresh.path().join(page)).unwrap();
+        let path = dir.join(page);
+        if update {
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read(&path).ok() != Some(text) {
+            stale.push(page.clone());
+        }
+    }
+    // No committed page the binary no longer makes.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".1") && !pages.contains(&name) {
+            if update {
+                std::fs::remove_file(dir.join(&name)).unwrap();
+            } else {
+                stale.push(name);
+            }
+        }
     }
     assert!(
-        std::fs::read(&path).ok().as_deref() == Some(page.as_slice()),
-        "completions/jongler.1 is stale; run `JONGLER_UPDATE_GENERATED=1 cargo test --test generated` and commit"
+        stale.is_empty(),
+        "stale man pages {stale:?}; run `JONGLER_UPDATE_GENERATED=1 cargo test --test generated` and commit"
     );
-    let text = String::from_utf8(page).unwrap();
-    assert!(text.contains("cleanup\\-all"), "flags are in the man page");
+    let main = std::fs::read_to_string(dir.join("jongler.1")).unwrap();
+    assert!(main.contains("cleanup\\-all"), "flags are in the man page");
+    // Every page the main one names exists.
+    for sub in ["status", "check", "serve", "batch", "demo", "completions"] {
+        assert!(
+            dir.join(format!("jongler-{sub}.1")).exists(),
+            "jongler-{sub}.1"
+        );
+    }
 }
 
 #[test]
@@ -67,6 +107,9 @@ fn completions_offer_the_subcommands_and_flags() {
         "--cleanup-all",
         "--state-dir",
         "--pretty",
+        // Connector names, where a connector goes.
+        "generativelanguage.googleapis.com",
+        "api.openai.com",
     ] {
         assert!(bash.contains(word), "{word}");
     }
