@@ -310,7 +310,9 @@ fn request(cli: &Cli) -> Result<ExitCode> {
     let options = request_options(cli)?;
     let body = cli.body.as_deref().map(read_body).transpose()?;
     let jongler = Jongler::connect(connector, options)?;
+    // (A bad endpoint is the first thing to say: `request` says it.)
     if body.is_none()
+        && endpoint.starts_with('/')
         && !cli.allow_empty_body
         && jongler.connector().is_json()
         && ["POST", "PUT", "PATCH"].contains(&method.to_ascii_uppercase().as_str())

@@ -862,6 +862,45 @@ async fn respond(
         }
         Head::Failed(err) => {
             let typed = err.chain().find_map(|c| c.downcast_ref::<Error>());
+            // Every key out until a known time: the API's own "quota
+            // exhausted", which SDKs report as a rate limit.
+            if let Some(Error::NoKey {
+                retry_at: Some(at), ..
+            }) = typed
+            {
+                let secs = at
+                    .duration_since(jiff::Timestamp::now())
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0);
+                access(&method, &uri, 429, None, started, &format!(" ({err:#})"));
+                app.metrics.request(route, 429, None);
+                let message = format!("jongler: {err:#}");
+                let mut response = if route == "openai" {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        axum::Json(json!({"error": {"message": message, "type": "requests",
+                                                    "param": null, "code": "rate_limit_exceeded"}})),
+                    )
+                        .into_response()
+                } else {
+                    error_json(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "RESOURCE_EXHAUSTED",
+                        &message,
+                    )
+                };
+                let headers = response.headers_mut();
+                if let Ok(value) = HeaderValue::from_str(&format!("{secs:.0}")) {
+                    headers.insert("retry-after", value);
+                }
+                // SDKs that honour it (openai-python and -node, the Vercel AI
+                // SDK) fail fast instead of sleeping for hours.
+                if secs > 60.0 {
+                    headers.insert("x-should-retry", HeaderValue::from_static("false"));
+                }
+                return response;
+            }
             let (status, api_status) = match typed {
                 Some(Error::NoKey { .. } | Error::Unavailable(_)) => {
                     (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
@@ -880,22 +919,7 @@ async fn respond(
                 &format!(" ({err:#})"),
             );
             app.metrics.request(route, status.as_u16(), None);
-            let mut response = error_json(status, api_status, &format!("jongler: {err:#}"));
-            // Tell clients (the SDKs honour it) when a key comes back.
-            if let Some(Error::NoKey {
-                retry_at: Some(at), ..
-            }) = typed
-            {
-                let secs = at
-                    .duration_since(jiff::Timestamp::now())
-                    .as_secs_f64()
-                    .ceil()
-                    .max(1.0);
-                if let Ok(value) = HeaderValue::from_str(&format!("{secs:.0}")) {
-                    response.headers_mut().insert("retry-after", value);
-                }
-            }
-            response
+            error_json(status, api_status, &format!("jongler: {err:#}"))
         }
     }
 }

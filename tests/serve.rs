@@ -491,21 +491,37 @@ fn the_proxy_retries_on_another_key_and_says_503_when_none_is_left() {
 }
 
 #[test]
-fn a_503_says_when_a_key_comes_back() {
+fn every_key_out_is_the_apis_own_429_with_when_and_no_retry_for_hours() {
     let env = Env::builder().keys(1).exhausted("gemini-2.5-flash").build();
     let proxy = Proxy::start(&env, &[]);
+    // The OpenAI route: OpenAI's 429 shape.
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(TOKEN)
+        .body(r#"{"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-should-retry"], "false");
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    // The native route: Gemini's RESOURCE_EXHAUSTED.
     let r = client()
         .post(format!("{}{GENERATE}", proxy.url))
         .bearer_auth(TOKEN)
         .body(prompt("x"))
         .send()
         .unwrap();
-    assert_eq!(r.status(), 503);
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-should-retry"], "false");
     let retry_after: f64 = r.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED", "{body}");
     let midnight = jongler::daily::next_reset(jiff::Timestamp::now(), "America/Los_Angeles");
     let expected = midnight
         .duration_since(jiff::Timestamp::now())
