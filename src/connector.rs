@@ -113,6 +113,10 @@ pub struct Connector {
     /// `/v1/chat/completions`, `/v1/models` and `/v1/embeddings` (Gemini: `/v1beta/openai`).
     #[serde(default)]
     pub openai_base_path: Option<String>,
+    /// The API version `jongler serve` puts before a path that names none
+    /// (`/models/…:generateContent`, from a base URL without it), e.g. `/v1beta`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_api_version: Option<String>,
     /// Client headers `jongler serve` passes upstream besides `content-type`,
     /// `accept` and `x-goog-api-client` (e.g. `anthropic-version`).
     #[serde(default)]
@@ -297,6 +301,15 @@ impl Connector {
         if let Some(tz) = &self.daily_reset_tz {
             crate::daily::zone(tz)
                 .ok_or_else(|| format!("daily_reset_tz {tz:?} is not a time zone"))?;
+        }
+        if let Some(v) = self
+            .default_api_version
+            .as_ref()
+            .filter(|v| !v.starts_with('/') || v.ends_with('/') || v.contains(['?', '#']))
+        {
+            return Err(format!(
+                "default_api_version {v:?} must be a path such as \"/v1beta\""
+            ));
         }
         if let Some(endpoint) = self.check_endpoint.as_ref().filter(|e| !e.starts_with('/')) {
             return Err(format!("check_endpoint {endpoint:?} must start with '/'"));

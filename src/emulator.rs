@@ -226,6 +226,10 @@ impl Emulator {
         match self.shared.flavor {
             Flavor::Gemini => {}
             Flavor::Openai => {
+                connector
+                    .as_object_mut()
+                    .expect("invariant")
+                    .remove("default_api_version");
                 connector["api_key_header"] = "Authorization".into();
                 connector["api_key_prefix"] = "Bearer ".into();
                 connector["rate_limit_headers"] = "openai".into();
@@ -305,7 +309,8 @@ pub fn connector_json(name: &str, addr: SocketAddr) -> String {
         "rate_limit_statuses": [429],
         "lockdown_seconds": 60,
         "check_endpoint": "/v1beta/models",
-        "openai_base_path": "/v1beta/openai"
+        "openai_base_path": "/v1beta/openai",
+        "default_api_version": "/v1beta"
     }))
     .expect("invariant: JSON serializes")
 }
@@ -614,12 +619,47 @@ async fn answer(
             .into_response();
     }
     if *method == Method::GET && path == "/v1beta/openai/models" {
-        return axum::Json(json!({"object": "list", "data": MODELS.iter().map(|m| json!({"id": m, "object": "model", "created": 0, "owned_by": "google"})).collect::<Vec<_>>()}))
+        return axum::Json(json!({"object": "list", "data": MODELS.iter().map(|m| json!({"id": format!("models/{m}"), "object": "model", "created": 0, "owned_by": "google"})).collect::<Vec<_>>()}))
             .into_response();
+    }
+    // One model: `GET /v1beta/models/{id}` and the OpenAI-compatible
+    // `GET /v1beta/openai/models/{id}`.
+    if *method == Method::GET {
+        let one = native
+            .filter(|rest| !rest.contains(':') && !rest.contains('/'))
+            .map(|id| (id, false))
+            .or_else(|| {
+                path.strip_prefix("/v1beta/openai/models/")
+                    .map(|id| (id.trim_start_matches("models/"), true))
+            });
+        if let Some((id, openai)) = one {
+            if !MODELS.contains(&id) {
+                return google_error(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    &format!("models/{id} is not found for API version v1beta"),
+                    json!([]),
+                );
+            }
+            return if openai {
+                axum::Json(json!({"id": format!("models/{id}"), "object": "model", "created": 0, "owned_by": "google"}))
+                    .into_response()
+            } else {
+                axum::Json(json!({"name": format!("models/{id}"), "displayName": id, "version": "001",
+                    "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
+                    "supportedGenerationMethods": if id.contains("embedding") { json!(["embedContent"]) } else { json!(["generateContent", "countTokens"]) }}))
+                    .into_response()
+            };
+        }
     }
     let openai = path.starts_with("/v1beta/openai/");
     let action = if openai {
-        path.rsplit('/').next().unwrap_or("")
+        // The OpenAI-compatible API has these routes, no others.
+        match path.trim_start_matches("/v1beta/openai/") {
+            "chat/completions" => "chat/completions",
+            "embeddings" => "embeddings",
+            _ => "",
+        }
     } else {
         path.rsplit(':').next().unwrap_or("")
     };
@@ -778,7 +818,28 @@ async fn answer(
                 .collect();
             sse(events, in_flight)
         }
-        (true, "chat/completions") | (true, "completions") => {
+        (false, "embedContent") => {
+            let text = request["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or_default();
+            axum::Json(json!({"embedding": {"values": embed(text)}})).into_response()
+        }
+        (false, "batchEmbedContents") => {
+            let Some(requests) = request["requests"].as_array() else {
+                return google_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ARGUMENT",
+                    "* BatchEmbedContentsRequest.requests: requests is not specified",
+                    json!([]),
+                );
+            };
+            let embeddings: Vec<Value> = requests
+                .iter()
+                .map(|r| json!({"values": embed(r["content"]["parts"][0]["text"].as_str().unwrap_or_default())}))
+                .collect();
+            axum::Json(json!({"embeddings": embeddings})).into_response()
+        }
+        (true, "chat/completions") => {
             let id = format!("chatcmpl-{}", prompt_tokens);
             if request["stream"].as_bool() == Some(true) {
                 let parts = split_reply(&reply);
@@ -810,10 +871,25 @@ async fn answer(
                     .collect(),
                 v => vec![v.as_str().unwrap_or_default().to_string()],
             };
+            // `encoding_format: "base64"` (openai-python's default) is the
+            // little-endian f32 array, base64-encoded.
+            let base64 = request["encoding_format"] == "base64";
             let data: Vec<Value> = inputs
                 .iter()
                 .enumerate()
-                .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": [t.len() as f64, 0.5, -0.25, 1.0]}))
+                .map(|(i, t)| {
+                    let values = embed(t);
+                    let embedding = if base64 {
+                        let bytes: Vec<u8> = values
+                            .iter()
+                            .flat_map(|v| (*v as f32).to_le_bytes())
+                            .collect();
+                        Value::String(base64_encode(&bytes))
+                    } else {
+                        json!(values)
+                    };
+                    json!({"object": "embedding", "index": i, "embedding": embedding})
+                })
                 .collect();
             axum::Json(json!({"object": "list", "data": data, "model": model,
                               "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}))
@@ -834,6 +910,7 @@ const MODELS: &[&str] = &[
     "gemini-2.5-flash-lite",
     "gemini-2.5-pro",
     "gemini-2.0-flash",
+    "gemini-embedding-001",
 ];
 
 /// How long a stream waits between its chunks.
@@ -858,6 +935,31 @@ fn prompt_text(request: &Value) -> String {
         .chain(input)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A made-up 4-dimensional embedding of `text` (its length first).
+fn embed(text: &str) -> Vec<f64> {
+    vec![text.len() as f64, 0.5, -0.25, 1.0]
+}
+
+/// Standard base64 with padding.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A reply in three pieces, for streams.

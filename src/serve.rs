@@ -54,6 +54,55 @@ fn is_openai_route(rest: &str) -> bool {
             .is_some_and(|id| !id.is_empty() && !id.contains([':', '/']))
 }
 
+/// Where a request goes, told from the request itself.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// To the connector's own API, at this path and query.
+    Native(String),
+    /// To the connector's OpenAI-compatible API (key as Bearer).
+    OpenAi(String),
+    /// An OpenAI route the connector doesn't have: answered here, no key spent.
+    NotFound,
+}
+
+/// The client's credential style says which API it speaks: Google's SDKs
+/// send `x-goog-api-key` (or `?key=`), OpenAI-style ones `Authorization:
+/// Bearer`. `GET /v1/models` means Gemini's model list to the former and
+/// OpenAI's to the latter. A path without an API version (`/models/…`, what
+/// a base URL without `/v1beta` yields) gets the connector's default one.
+fn route(
+    uri: &Uri,
+    headers: &HeaderMap,
+    openai_base: Option<&str>,
+    default_version: Option<&str>,
+) -> Route {
+    let path_and_query = upstream_path(uri);
+    let path = uri.path();
+    let google_style = headers.contains_key("x-goog-api-key") || query_key(uri).is_some();
+    if let Some(version) = default_version
+        && (path == "/models" || path.starts_with("/models/"))
+    {
+        return Route::Native(format!("{version}{path_and_query}"));
+    }
+    let Some(base) = openai_base else {
+        return Route::Native(path_and_query);
+    };
+    let Some(rest) = path.strip_prefix("/v1").filter(|r| r.starts_with('/')) else {
+        return Route::Native(path_and_query);
+    };
+    if google_style {
+        return Route::Native(path_and_query);
+    }
+    if is_openai_route(rest) {
+        return Route::OpenAi(format!("{base}{}", &path_and_query[3..]));
+    }
+    // Gemini's own v1 model actions stay native.
+    if rest.starts_with("/models/") && rest.contains(':') {
+        return Route::Native(path_and_query);
+    }
+    Route::NotFound
+}
+
 /// The largest request body the proxy takes.
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -615,9 +664,9 @@ async fn proxy(
 ) -> Response {
     let started = Instant::now();
     let flight = app.metrics.in_flight();
-    let route = match uri.path().strip_prefix("/v1") {
-        Some(rest) if app.openai_base.is_some() && is_openai_route(rest) => "openai",
-        _ => "native",
+    let route_kind = match route(&uri, &headers, app.openai_base.as_deref(), None) {
+        Route::Native(_) => "native",
+        Route::OpenAi(_) | Route::NotFound => "openai",
     };
     let body = match tokio::time::timeout(
         body_deadline(announced_length(&headers)),
@@ -628,7 +677,7 @@ async fn proxy(
         Ok(Ok(body)) => body,
         Ok(Err(e)) => {
             access(&method, &uri, 413, None, started, &format!(" (body: {e})"));
-            app.metrics.request(route, 413, None);
+            app.metrics.request(route_kind, 413, None);
             return error_json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "INVALID_ARGUMENT",
@@ -637,7 +686,7 @@ async fn proxy(
         }
         Err(_) => {
             access(&method, &uri, 408, None, started, " (body too slow)");
-            app.metrics.request(route, 408, None);
+            app.metrics.request(route_kind, 408, None);
             return closing(error_json(
                 StatusCode::REQUEST_TIMEOUT,
                 "DEADLINE_EXCEEDED",
@@ -645,15 +694,33 @@ async fn proxy(
             ));
         }
     };
-    let mut path = upstream_path(&uri);
-    let mut bearer = false;
-    if let Some(base) = &app.openai_base
-        && let Some(rest) = uri.path().strip_prefix("/v1")
-        && is_openai_route(rest)
-    {
-        path = format!("{base}{}", &path[3..]);
-        bearer = true;
-    }
+    let (path, bearer) = match route(
+        &uri,
+        &headers,
+        app.openai_base.as_deref(),
+        app.jongler.connector().default_api_version.as_deref(),
+    ) {
+        Route::Native(path) => (path, false),
+        Route::OpenAi(path) => (path, true),
+        Route::NotFound => {
+            access(
+                &method,
+                &uri,
+                404,
+                None,
+                started,
+                " (no such OpenAI route: answered here)",
+            );
+            app.metrics.request(route_kind, 404, None);
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"error": {
+                    "message": format!("Invalid URL ({method} {}): `{}` has no such OpenAI-compatible route", uri.path(), app.jongler.connector().name),
+                    "type": "invalid_request_error", "param": null, "code": null}})),
+            )
+                .into_response();
+        }
+    };
     // Headers the client names in `Connection:` are about its hop only.
     let hop: Vec<String> = headers
         .get_all("connection")
@@ -702,7 +769,7 @@ async fn proxy(
         )
     });
     let _alive = alive_rx;
-    respond(&app, route, &method, &uri, started, head_rx, chunk_rx).await
+    respond(&app, route_kind, &method, &uri, started, head_rx, chunk_rx).await
 }
 
 /// Runs a call on a blocking thread: its head goes to `head_tx`, a streamed
@@ -927,6 +994,56 @@ async fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_routed_by_what_they_are() {
+        let r = |uri: &str, header: Option<(&str, &str)>| {
+            let uri: Uri = uri.parse().unwrap();
+            let mut headers = HeaderMap::new();
+            if let Some((n, v)) = header {
+                headers.insert(
+                    axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            route(&uri, &headers, Some("/v1beta/openai"), Some("/v1beta"))
+        };
+        let google = Some(("x-goog-api-key", "t"));
+        let bearer = Some(("authorization", "Bearer t"));
+        // google-genai's models.list and models.get: Gemini's own.
+        assert_eq!(r("/v1/models", google), Route::Native("/v1/models".into()));
+        assert_eq!(
+            r("/v1/models/gemini-2.5-flash", google),
+            Route::Native("/v1/models/gemini-2.5-flash".into())
+        );
+        // The OpenAI SDK's: the OpenAI-compatible API.
+        assert_eq!(
+            r("/v1/models", bearer),
+            Route::OpenAi("/v1beta/openai/models".into())
+        );
+        assert_eq!(
+            r("/v1/chat/completions", bearer),
+            Route::OpenAi("/v1beta/openai/chat/completions".into())
+        );
+        // ?key= is Google's style, and never goes upstream.
+        assert_eq!(
+            r("/v1/models?key=t&pageSize=5", None),
+            Route::Native("/v1/models?pageSize=5".into())
+        );
+        // A base URL without the version.
+        assert_eq!(
+            r("/models/gemini-2.5-flash:generateContent", google),
+            Route::Native("/v1beta/models/gemini-2.5-flash:generateContent".into())
+        );
+        // Gemini's v1 actions stay native even with a Bearer token.
+        assert_eq!(
+            r("/v1/models/gemini-2.5-flash:generateContent", bearer),
+            Route::Native("/v1/models/gemini-2.5-flash:generateContent".into())
+        );
+        // OpenAI routes the connector lacks are answered here.
+        assert_eq!(r("/v1/files", bearer), Route::NotFound);
+        assert_eq!(r("/v1/assistants", None), Route::NotFound);
+    }
 
     #[test]
     fn openai_routes_are_told_from_gemini_v1_paths() {

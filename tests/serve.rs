@@ -491,6 +491,36 @@ fn the_proxy_retries_on_another_key_and_says_503_when_none_is_left() {
 }
 
 #[test]
+fn a_versionless_path_gets_the_connectors_version_and_unknown_openai_routes_cost_no_key() {
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &[]);
+    let r = client()
+        .post(format!(
+            "{}/models/gemini-2.5-flash:generateContent",
+            proxy.url
+        ))
+        .header("x-goog-api-key", TOKEN)
+        .body(prompt("versionless"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("echo: versionless"));
+    for path in ["/v1/files", "/v1/assistants", "/v1/fine_tuning/jobs"] {
+        let r = client()
+            .post(format!("{}{path}", proxy.url))
+            .bearer_auth(TOKEN)
+            .body("{}")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    }
+    // Only the versionless request went upstream.
+    assert_eq!(env.emulator.stats().requests, 1);
+}
+
+#[test]
 fn every_key_out_is_the_apis_own_429_with_when_and_no_retry_for_hours() {
     let env = Env::builder().keys(1).exhausted("gemini-2.5-flash").build();
     let proxy = Proxy::start(&env, &[]);

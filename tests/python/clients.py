@@ -18,6 +18,19 @@ if mode == "genai":
     chunks = [c.text for c in client.models.generate_content_stream(model="gemini-2.5-flash", contents="stream from genai")]
     assert len(chunks) == 3 and "".join(chunks) == "echo: stream from genai", chunks
     print("genai stream ok:", len(chunks), "chunks")
+    # Gemini's own model list and model (GET /v1beta/models…), not OpenAI's.
+    names = [m.name for m in client.models.list()]
+    assert "models/gemini-2.5-flash" in names, names
+    print("genai models ok:", len(names))
+    model = client.models.get(model="gemini-2.5-flash")
+    assert model.name == "models/gemini-2.5-flash", model
+    print("genai model ok")
+    tokens = client.models.count_tokens(model="gemini-2.5-flash", contents="count me please")
+    assert tokens.total_tokens and tokens.total_tokens > 0, tokens
+    print("genai count tokens ok:", tokens.total_tokens)
+    emb = client.models.embed_content(model="gemini-embedding-001", contents="embed me")
+    assert len(emb.embeddings[0].values) == 4, emb
+    print("genai embeddings ok")
 elif mode == "openai":
     import openai
 
@@ -34,7 +47,7 @@ elif mode == "openai":
     assert len(parts) == 3 and "".join(parts) == "echo: stream from openai", parts
     print("openai stream ok:", len(parts), "chunks")
     models = [m.id for m in client.models.list()]
-    assert "gemini-2.5-flash" in models, models
+    assert "models/gemini-2.5-flash" in models, models
     print("openai models ok:", len(models))
     emb = client.embeddings.create(model="gemini-embedding-001", input="embed me")
     assert len(emb.data[0].embedding) == 4, emb
