@@ -113,6 +113,11 @@ pub struct Connector {
     /// `/v1/chat/completions`, `/v1/models` and `/v1/embeddings` (Gemini: `/v1beta/openai`).
     #[serde(default)]
     pub openai_base_path: Option<String>,
+    /// OpenAI routes the API has natively besides chat completions, models
+    /// and embeddings (`["/responses", "/completions"]` for OpenAI): `serve`
+    /// passes them through instead of bridging them onto chat completions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub openai_native_routes: Vec<String>,
     /// The API version `jongler serve` puts before a path that names none
     /// (`/models/…:generateContent`, from a base URL without it), e.g. `/v1beta`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -21,6 +21,7 @@
 
 pub mod app;
 pub mod batch;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod connector;

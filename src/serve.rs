@@ -61,6 +61,9 @@ enum Route {
     Native(String),
     /// To the connector's OpenAI-compatible API (key as Bearer).
     OpenAi(String),
+    /// An OpenAI API the connector lacks, bridged onto its chat completions
+    /// (at this path).
+    Bridge(crate::bridge::Kind, String),
     /// An OpenAI route the connector doesn't have: answered here, no key spent.
     NotFound,
 }
@@ -75,6 +78,7 @@ fn route(
     headers: &HeaderMap,
     openai_base: Option<&str>,
     default_version: Option<&str>,
+    native_routes: &[String],
 ) -> Route {
     let path_and_query = upstream_path(uri);
     let path = uri.path();
@@ -93,8 +97,14 @@ fn route(
     if google_style {
         return Route::Native(path_and_query);
     }
-    if is_openai_route(rest) {
+    if is_openai_route(rest) || native_routes.iter().any(|r| r == rest) {
         return Route::OpenAi(format!("{base}{}", &path_and_query[3..]));
+    }
+    let chat = format!("{base}/chat/completions");
+    match rest {
+        "/responses" => return Route::Bridge(crate::bridge::Kind::Responses, chat),
+        "/completions" => return Route::Bridge(crate::bridge::Kind::Completions, chat),
+        _ => {}
     }
     // Gemini's own v1 model actions stay native.
     if rest.starts_with("/models/") && rest.contains(':') {
@@ -664,9 +674,11 @@ async fn proxy(
 ) -> Response {
     let started = Instant::now();
     let flight = app.metrics.in_flight();
-    let route_kind = match route(&uri, &headers, app.openai_base.as_deref(), None) {
+    let route_kind = match route(&uri, &headers, app.openai_base.as_deref(), None, &[]) {
         Route::Native(_) => "native",
         Route::OpenAi(_) | Route::NotFound => "openai",
+        Route::Bridge(crate::bridge::Kind::Responses, _) => "responses",
+        Route::Bridge(crate::bridge::Kind::Completions, _) => "completions",
     };
     let body = match tokio::time::timeout(
         body_deadline(announced_length(&headers)),
@@ -694,14 +706,43 @@ async fn proxy(
             ));
         }
     };
+    let mut body = body;
+    let mut bridge = None;
     let (path, bearer) = match route(
         &uri,
         &headers,
         app.openai_base.as_deref(),
         app.jongler.connector().default_api_version.as_deref(),
+        &app.jongler.connector().openai_native_routes,
     ) {
         Route::Native(path) => (path, false),
         Route::OpenAi(path) => (path, true),
+        Route::Bridge(kind, path) => match crate::bridge::request(kind, &body) {
+            Ok(chat) => {
+                body = Bytes::from(chat);
+                bridge = Some(kind);
+                (path, true)
+            }
+            Err(why) => {
+                access(
+                    &method,
+                    &uri,
+                    400,
+                    None,
+                    started,
+                    &format!(" (not bridged: {why})"),
+                );
+                app.metrics.request(route_kind, 400, None);
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(
+                        json!({"error": {"message": why, "type": "invalid_request_error",
+                                                "param": null, "code": null}}),
+                    ),
+                )
+                    .into_response();
+            }
+        },
         Route::NotFound => {
             access(
                 &method,
@@ -761,6 +802,7 @@ async fn proxy(
         forward(
             &app2,
             call,
+            bridge,
             head_tx,
             chunk_tx,
             &runtime,
@@ -774,16 +816,49 @@ async fn proxy(
 
 /// Runs a call on a blocking thread: its head goes to `head_tx`, a streamed
 /// body chunk by chunk to `chunk_tx`.
+#[allow(clippy::too_many_arguments)]
 fn forward(
     app2: &Arc<App>,
     call: Call,
+    bridge: Option<crate::bridge::Kind>,
     head_tx: tokio::sync::oneshot::Sender<Head>,
     chunk_tx: tokio::sync::mpsc::Sender<Bytes>,
     runtime: &tokio::runtime::Handle,
     (method2, uri2): (&Method, &Uri),
     started: Instant,
 ) {
-    match app2.jongler.forward(call) {
+    let reply = app2
+        .jongler
+        .forward(call)
+        .map(|reply| match (reply, bridge) {
+            (Reply::Whole(mut response), Some(kind)) if response.is_success() => {
+                response.body = crate::bridge::response(kind, &response.body);
+                Reply::Whole(response)
+            }
+            (Reply::Stream(mut stream), Some(kind)) => {
+                let sse = stream.headers.iter().any(|(n, v)| {
+                    n.eq_ignore_ascii_case("content-type") && v.contains("event-stream")
+                });
+                if sse {
+                    stream.body = crate::bridge::stream(kind, stream.body);
+                } else {
+                    // A whole answer (success comes back as a stream): read it,
+                    // translate it.
+                    let mut whole = Vec::new();
+                    if let Err(e) = stream.body.read_to_end(&mut whole) {
+                        eprintln!("jongler: the answer broke off: {e}");
+                    }
+                    stream.body =
+                        Box::new(std::io::Cursor::new(crate::bridge::response(kind, &whole)));
+                }
+                stream
+                    .headers
+                    .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+                Reply::Stream(stream)
+            }
+            (reply, _) => reply,
+        });
+    match reply {
         Ok(Reply::Whole(response)) => {
             let _ = head_tx.send(Head::Whole(response));
         }
@@ -1006,7 +1081,7 @@ mod tests {
                     HeaderValue::from_str(v).unwrap(),
                 );
             }
-            route(&uri, &headers, Some("/v1beta/openai"), Some("/v1beta"))
+            route(&uri, &headers, Some("/v1beta/openai"), Some("/v1beta"), &[])
         };
         let google = Some(("x-goog-api-key", "t"));
         let bearer = Some(("authorization", "Bearer t"));
@@ -1042,6 +1117,13 @@ mod tests {
         );
         // OpenAI routes the connector lacks are answered here.
         assert_eq!(r("/v1/files", bearer), Route::NotFound);
+        assert_eq!(
+            r("/v1/responses", bearer),
+            Route::Bridge(
+                crate::bridge::Kind::Responses,
+                "/v1beta/openai/chat/completions".into()
+            )
+        );
         assert_eq!(r("/v1/assistants", None), Route::NotFound);
     }
 

@@ -296,6 +296,26 @@ fn google_genai_and_openai_sdks_work_through_the_proxy() {
 }
 
 #[test]
+fn the_responses_api_and_legacy_completions_are_bridged_onto_chat_completions() {
+    let env = Env::builder().keys(2).build();
+    let proxy = Proxy::start(&env, &[]);
+    let out = run_python("responses", &proxy.url, TOKEN);
+    assert!(
+        out.status.success(),
+        "responses:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Four answered calls went upstream; the refused one spent no key.
+    let stats = env.emulator.stats();
+    assert_eq!(stats.requests, 4, "{:?}", stats.by_status);
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("POST /v1/responses 200"), "{log}");
+    assert_clean_log(&env, &log);
+}
+
+#[test]
 fn anthropic_and_openai_sdks_reach_their_own_apis_through_the_proxy() {
     for (flavor, mode, header) in [
         (

@@ -52,6 +52,39 @@ elif mode == "openai":
     emb = client.embeddings.create(model="gemini-embedding-001", input="embed me")
     assert len(emb.data[0].embedding) == 4, emb
     print("openai embeddings ok")
+elif mode == "responses":
+    # The Responses API and legacy completions, bridged onto chat completions.
+    import openai
+
+    client = openai.OpenAI(api_key=token, base_url=base + "/v1", max_retries=0)
+    reply = client.responses.create(model="gemini-2.5-flash", input="hello from responses",
+                                    instructions="be brief", max_output_tokens=100)
+    assert reply.output_text == "echo: be brief hello from responses", reply
+    assert reply.status == "completed" and reply.usage.input_tokens > 0, reply
+    print("responses plain ok:", reply.output_text)
+    events = list(client.responses.create(model="gemini-2.5-flash", input="stream from responses", stream=True))
+    kinds = [e.type for e in events]
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds
+    assert len(deltas) == 3 and "".join(deltas) == "echo: stream from responses", deltas
+    assert events[-1].response.output_text == "echo: stream from responses"
+    print("responses stream ok:", len(deltas), "deltas")
+    turns = client.responses.create(model="gemini-2.5-flash", input=[
+        {"role": "user", "content": [{"type": "input_text", "text": "first"}]},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "ok"}]},
+        {"role": "user", "content": "second"}])
+    assert turns.output_text == "echo: first ok second", turns.output_text
+    print("responses multi-turn ok")
+    try:
+        client.responses.create(model="gemini-2.5-flash", input="x", previous_response_id="resp_1")
+    except openai.BadRequestError as e:
+        assert "previous_response_id" in str(e), e
+        print("responses refusal ok:", e.status_code)
+    else:
+        sys.exit("previous_response_id was dropped silently")
+    legacy = client.completions.create(model="gemini-2.5-flash", prompt="legacy prompt")
+    assert legacy.choices[0].text == "echo: legacy prompt", legacy
+    print("completions ok:", legacy.choices[0].text)
 elif mode == "openai-native":
     # A serve of an OpenAI-style connector (the emulator playing OpenAI).
     import openai
