@@ -1017,7 +1017,8 @@ async fn respond(
                     .max(1.0);
                 access(&method, &uri, 429, None, started, &format!(" ({err:#})"));
                 app.metrics.request(route, 429, None);
-                let message = format!("jongler: {err:#}");
+                let message =
+                    format!("jongler: rate limited: every key's quota is used up ({err:#})");
                 let mut response = if route == "openai" {
                     (
                         StatusCode::TOO_MANY_REQUESTS,

@@ -219,12 +219,17 @@ fn streams_are_relayed_as_they_arrive() {
 
 /// The Python SDKs, in a virtual environment made (once) under target/.
 fn python() -> std::path::PathBuf {
+    python_env("pyenv", "requirements.txt")
+}
+
+/// A virtual environment `target/<name>` with `tests/python/<requirements>`.
+fn python_env(name: &str, requirements: &str) -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target/pyenv");
+    let venv = root.join("target").join(name);
     let python = venv.join("bin/python");
-    let requirements = root.join("tests/python/requirements.txt");
+    let requirements = root.join("tests/python").join(requirements);
     std::fs::create_dir_all(root.join("target")).unwrap();
-    let lock = std::fs::File::create(root.join("target/pyenv.lock")).unwrap();
+    let lock = std::fs::File::create(root.join(format!("target/{name}.lock"))).unwrap();
     fs2::FileExt::lock_exclusive(&lock).unwrap();
     let stamp = venv.join("requirements.txt");
     if std::fs::read(&stamp).ok() != std::fs::read(&requirements).ok() {
@@ -248,7 +253,7 @@ fn python() -> std::path::PathBuf {
             .status()
             .unwrap()
             .success();
-        assert!(ok, "pip install -r tests/python/requirements.txt failed");
+        assert!(ok, "pip install -r {} failed", requirements.display());
         std::fs::copy(&requirements, &stamp).unwrap();
     }
     python
@@ -1242,4 +1247,152 @@ fn metrics_count_what_the_emulator_saw_and_need_the_token() {
         .send()
         .unwrap();
     assert_eq!(icon.status().as_u16(), 200);
+}
+
+/// The JavaScript clients, installed (once) under target/node from
+/// tests/node/package.json.
+fn node_clients() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/node");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(root.join("target/node.lock")).unwrap();
+    fs2::FileExt::lock_exclusive(&lock).unwrap();
+    let manifest = root.join("tests/node/package.json");
+    let stamp = dir.join("package.json");
+    if std::fs::read(&stamp).ok() != std::fs::read(&manifest).ok()
+        || !dir.join("node_modules").exists()
+    {
+        std::fs::copy(&manifest, &stamp).unwrap();
+        let ok = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs (.ci/run installs Node.js and npm)")
+            .success();
+        assert!(ok, "npm install in target/node failed");
+    }
+    std::fs::copy(root.join("tests/node/matrix.mjs"), dir.join("matrix.mjs")).unwrap();
+    dir
+}
+
+/// `RESULT client check outcome detail` lines → (client, check, outcome, detail).
+fn results(out: &std::process::Output) -> Vec<(String, String, String, String)> {
+    stdout(out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let mut next = || parts.next().unwrap_or("").to_string();
+            (next(), next(), next(), next())
+        })
+        .collect()
+}
+
+#[test]
+fn the_client_matrix_python_and_javascript_sdks_work_unchanged() {
+    let env = Env::builder().keys(3).exhausted("gemini-2.5-pro").build();
+    let proxy = Proxy::start(&env, &["--wait", "5"]);
+    let matrix = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/matrix.py");
+    let python_out = std::process::Command::new(python())
+        .arg(&matrix)
+        .args([&proxy.url, TOKEN, "google-genai", "openai"])
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    let litellm_out =
+        std::process::Command::new(python_env("pyenv-litellm", "requirements-litellm.txt"))
+            .arg(&matrix)
+            .args([&proxy.url, TOKEN, "litellm"])
+            .env("NO_PROXY", "*")
+            // Its price list from the package, not the network.
+            .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            .output()
+            .unwrap();
+    let node_dir = node_clients();
+    let node_out = std::process::Command::new("node")
+        .arg(node_dir.join("matrix.mjs"))
+        .args([&proxy.url, TOKEN])
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    let mut all = results(&python_out);
+    all.extend(results(&litellm_out));
+    all.extend(results(&node_out));
+    let checks = [
+        "generate",
+        "stream",
+        "count-tokens",
+        "models",
+        "embedding",
+        "responses",
+        "wrong-token",
+        "out-for-the-day",
+    ];
+    let mut clients: Vec<String> = Vec::new();
+    for (client, ..) in &all {
+        if !clients.contains(client) {
+            clients.push(client.clone());
+        }
+    }
+    let mut table = format!(
+        "| client | {} |\n|---|{}\n",
+        checks.join(" | "),
+        "---|".repeat(checks.len())
+    );
+    for client in &clients {
+        let cells: Vec<&str> = checks
+            .iter()
+            .map(|check| {
+                all.iter()
+                    .find(|(c, k, ..)| c == client && k == check)
+                    .map_or("–", |(_, _, outcome, _)| match outcome.as_str() {
+                        "ok" => "ok",
+                        "n/a" => "n/a",
+                        _ => "FAIL",
+                    })
+            })
+            .collect();
+        table.push_str(&format!("| {client} | {} |\n", cells.join(" | ")));
+    }
+    println!("{table}");
+    let failures: Vec<String> = all
+        .iter()
+        .filter(|(_, _, outcome, _)| outcome != "ok" && outcome != "n/a")
+        .map(|(c, k, _, d)| format!("{c} {k}: {d}"))
+        .collect();
+    assert!(
+        failures.is_empty() && clients.len() == 7,
+        "{table}\n{}\n--- python stderr\n{}\n--- litellm stderr\n{}\n--- node stderr\n{}",
+        failures.join("\n"),
+        stderr(&litellm_out)
+            .chars()
+            .rev()
+            .take(3000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>(),
+        stderr(&python_out)
+            .chars()
+            .rev()
+            .take(3000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>(),
+        stderr(&node_out)
+            .chars()
+            .rev()
+            .take(3000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>()
+    );
+    // No client's 404 cost a key: everything upstream was a real route.
+    let stats = env.emulator.stats();
+    assert_eq!(stats.by_status.get(&404), None, "{:?}", stats.by_status);
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    assert_clean_log(&env, &log);
 }
