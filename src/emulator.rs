@@ -743,22 +743,7 @@ async fn answer(
             json!([]),
         );
     }
-    shared
-        .stats
-        .lock()
-        .expect("invariant")
-        .started
-        .insert(text.clone());
-    let arrived = Instant::now();
-    let latency = *shared.latency.lock().expect("invariant");
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    shared
-        .times
-        .lock()
-        .expect("invariant")
-        .insert(text.clone(), (arrived, Some(Instant::now())));
+    answer_after_latency(shared, &text).await;
     let prompt_tokens = text.len().div_ceil(4).max(1);
     let reply = format!("echo: {text}");
     // Some APIs echo the key in an answer (a debug field, a 200 carrying an
@@ -935,6 +920,27 @@ fn prompt_text(request: &Value) -> String {
         .chain(input)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Marks the request whose prompt is `text` as being answered, waits out
+/// the configured latency and notes when its answer was ready.
+async fn answer_after_latency(shared: &Shared, text: &str) {
+    shared
+        .stats
+        .lock()
+        .expect("invariant")
+        .started
+        .insert(text.to_string());
+    let arrived = Instant::now();
+    let latency = *shared.latency.lock().expect("invariant");
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    shared
+        .times
+        .lock()
+        .expect("invariant")
+        .insert(text.to_string(), (arrived, Some(Instant::now())));
 }
 
 /// A made-up 4-dimensional embedding of `text` (its length first).

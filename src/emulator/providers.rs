@@ -327,22 +327,7 @@ pub(super) async fn answer(
         }
     }
 
-    shared
-        .stats
-        .lock()
-        .expect("invariant")
-        .started
-        .insert(text.clone());
-    let arrived = Instant::now();
-    let latency = *shared.latency.lock().expect("invariant");
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    shared
-        .times
-        .lock()
-        .expect("invariant")
-        .insert(text.clone(), (arrived, Some(Instant::now())));
+    super::answer_after_latency(shared, &text).await;
     let reply = format!("echo: {text}");
     let reply_tokens = reply.len().div_ceil(4);
     let model = request["model"].clone();

@@ -111,50 +111,32 @@ impl SchemeSpec {
     pub fn quotas(&self) -> Result<Vec<QuotaHeaders>, String> {
         match self {
             SchemeSpec::Named(name) => match name.as_str() {
-                "openai" => Ok([("requests", Counts::Requests), ("tokens", Counts::Tokens)]
-                    .into_iter()
-                    .map(|(n, counts)| QuotaHeaders {
-                        name: n.into(),
-                        counts,
-                        limit: format!("x-ratelimit-limit-{n}"),
-                        remaining: format!("x-ratelimit-remaining-{n}"),
-                        reset: format!("x-ratelimit-reset-{n}"),
-                        reset_format: ResetFormat::Duration,
-                        refill: Refill::Continuous,
-                    })
-                    .collect()),
-                "anthropic" => Ok([
-                    ("requests", Counts::Requests),
-                    ("tokens", Counts::Tokens),
-                    ("input-tokens", Counts::InputTokens),
-                    ("output-tokens", Counts::OutputTokens),
-                ]
-                .into_iter()
-                .map(|(n, counts)| QuotaHeaders {
-                    name: n.into(),
-                    counts,
-                    limit: format!("anthropic-ratelimit-{n}-limit"),
-                    remaining: format!("anthropic-ratelimit-{n}-remaining"),
-                    reset: format!("anthropic-ratelimit-{n}-reset"),
-                    reset_format: ResetFormat::Rfc3339,
-                    refill: Refill::Continuous,
-                })
-                .collect()),
-                "cerebras" => Ok([
-                    ("requests-day", Counts::Requests),
-                    ("tokens-minute", Counts::Tokens),
-                ]
-                .into_iter()
-                .map(|(n, counts)| QuotaHeaders {
-                    name: n.into(),
-                    counts,
-                    limit: format!("x-ratelimit-limit-{n}"),
-                    remaining: format!("x-ratelimit-remaining-{n}"),
-                    reset: format!("x-ratelimit-reset-{n}"),
-                    reset_format: ResetFormat::Seconds,
-                    refill: Refill::AtReset,
-                })
-                .collect()),
+                "openai" => Ok(scheme(
+                    &[("requests", Counts::Requests), ("tokens", Counts::Tokens)],
+                    |quota, part| format!("x-ratelimit-{part}-{quota}"),
+                    ResetFormat::Duration,
+                    Refill::Continuous,
+                )),
+                "anthropic" => Ok(scheme(
+                    &[
+                        ("requests", Counts::Requests),
+                        ("tokens", Counts::Tokens),
+                        ("input-tokens", Counts::InputTokens),
+                        ("output-tokens", Counts::OutputTokens),
+                    ],
+                    |quota, part| format!("anthropic-ratelimit-{quota}-{part}"),
+                    ResetFormat::Rfc3339,
+                    Refill::Continuous,
+                )),
+                "cerebras" => Ok(scheme(
+                    &[
+                        ("requests-day", Counts::Requests),
+                        ("tokens-minute", Counts::Tokens),
+                    ],
+                    |quota, part| format!("x-ratelimit-{part}-{quota}"),
+                    ResetFormat::Seconds,
+                    Refill::AtReset,
+                )),
                 other => Err(format!(
                     "unknown rate_limit_headers scheme {other:?} (known: {}, or {{\"quotas\": [...]}})",
                     SCHEMES.join(", ")
@@ -175,6 +157,28 @@ impl SchemeSpec {
             }
         }
     }
+}
+
+/// A named scheme's quotas: `header(quota, "limit" | "remaining" | "reset")`
+/// names each header.
+fn scheme(
+    quotas: &[(&str, Counts)],
+    header: impl Fn(&str, &str) -> String,
+    reset_format: ResetFormat,
+    refill: Refill,
+) -> Vec<QuotaHeaders> {
+    quotas
+        .iter()
+        .map(|(name, counts)| QuotaHeaders {
+            name: name.to_string(),
+            counts: *counts,
+            limit: header(name, "limit"),
+            remaining: header(name, "remaining"),
+            reset: header(name, "reset"),
+            reset_format,
+            refill,
+        })
+        .collect()
 }
 
 /// What one answer said of one quota.
