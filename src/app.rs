@@ -43,7 +43,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             // The connectors known now (built-ins and the user's files) are
             // offered wherever a connector goes: regenerate after adding one.
             if let Ok(connectors) = paths(&cli).and_then(|p| Connectors::load(&p.connector_dirs)) {
-                let names = connectors.names();
+                // clap takes `&'static str` values (its owned-string feature
+                // would cost every call's parsing); this command prints once
+                // and ends, so the names are leaked.
+                let names: Vec<&'static str> = connectors
+                    .names()
+                    .into_iter()
+                    .map(|n| &*Box::leak(n.into_boxed_str()))
+                    .collect();
                 let offer = |arg: clap::Arg| {
                     arg.value_parser(clap::builder::PossibleValuesParser::new(names.clone()))
                 };

@@ -506,11 +506,33 @@ fn load_dir(dir: &Path, by_name: &mut BTreeMap<String, Known>) -> Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    // Read every file first: one may extend another of the same dir.
+    // Read every file first: one may extend another of the same dir. A
+    // whole connector that neither extends nor replaces a built-in (the
+    // common case, read on every call) is parsed once, straight.
     let mut docs: Vec<(PathBuf, serde_json::Map<String, serde_json::Value>)> = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| usage(format!("can't read connector file {}: {e}", path.display())))?;
+        if let Ok(connector) = serde_json::from_str::<Connector>(&text)
+            && !connector.extra.contains_key("extends")
+            && by_name
+                .get(&connector.name)
+                .is_none_or(|k| k.text.is_none())
+        {
+            connector
+                .validate()
+                .map_err(|e| usage(format!("connector file {}: {e}", path.display())))
+                .with_context(|| format!("loading connectors from {}", dir.display()))?;
+            by_name.insert(
+                connector.name.clone(),
+                Known {
+                    origin: path.display().to_string(),
+                    text: None,
+                    parsed: std::sync::OnceLock::from(connector),
+                },
+            );
+            continue;
+        }
         let doc = match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(serde_json::Value::Object(doc)) => doc,
             Ok(_) => {
