@@ -4,6 +4,11 @@ use crate::error::EXIT_CODES_HELP;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The usage line of both parsers (the request form's and the full one).
+const USAGE: &str = "jongler [OPTIONS] <CONNECTOR> <METHOD> <ENDPOINT> [BODY]\n       \
+                     jongler --cleanup <CONNECTOR> | --cleanup-all\n       \
+                     jongler <COMMAND>";
+
 /// Send requests to LLM APIs through a pool of API keys shared safely by every process.
 ///
 /// Each request gets a key that is free right now; rate-limited keys are set
@@ -14,9 +19,7 @@ use std::path::PathBuf;
     name = "jongler",
     version,
     after_help = EXIT_CODES_HELP,
-    override_usage = "jongler [OPTIONS] <CONNECTOR> <METHOD> <ENDPOINT> [BODY]\n       \
-                      jongler --cleanup <CONNECTOR> | --cleanup-all\n       \
-                      jongler <COMMAND>"
+    override_usage = USAGE
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -330,9 +333,7 @@ impl std::ops::Deref for Cli {
     name = "jongler",
     version,
     after_help = EXIT_CODES_HELP,
-    override_usage = "jongler [OPTIONS] <CONNECTOR> <METHOD> <ENDPOINT> [BODY]\n       \
-                      jongler --cleanup <CONNECTOR> | --cleanup-all\n       \
-                      jongler <COMMAND>"
+    override_usage = USAGE
 )]
 struct RequestCli {
     #[command(flatten)]

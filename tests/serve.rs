@@ -1275,6 +1275,13 @@ fn node_clients() -> std::path::PathBuf {
     dir
 }
 
+/// The last 3,000 characters of a process's stderr.
+fn tail(out: &std::process::Output) -> String {
+    let text = stderr(out);
+    let chars: Vec<char> = text.chars().collect();
+    chars[chars.len().saturating_sub(3000)..].iter().collect()
+}
+
 /// `RESULT client check outcome detail` lines → (client, check, outcome, detail).
 fn results(out: &std::process::Output) -> Vec<(String, String, String, String)> {
     stdout(out)
@@ -1364,30 +1371,9 @@ fn the_client_matrix_python_and_javascript_sdks_work_unchanged() {
         failures.is_empty() && clients.len() == 7,
         "{table}\n{}\n--- python stderr\n{}\n--- litellm stderr\n{}\n--- node stderr\n{}",
         failures.join("\n"),
-        stderr(&litellm_out)
-            .chars()
-            .rev()
-            .take(3000)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect::<String>(),
-        stderr(&python_out)
-            .chars()
-            .rev()
-            .take(3000)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect::<String>(),
-        stderr(&node_out)
-            .chars()
-            .rev()
-            .take(3000)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect::<String>()
+        tail(&python_out),
+        tail(&litellm_out),
+        tail(&node_out)
     );
     // No client's 404 cost a key: everything upstream was a real route.
     let stats = env.emulator.stats();
