@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn a_sigkilled_holders_key_is_free_again_at_once() {
+    let _machine = loaded();
     let env = Env::builder()
         .keys(1)
         .latency(Duration::from_secs(3))
@@ -39,6 +40,7 @@ fn a_sigkilled_holders_key_is_free_again_at_once() {
 /// polling), so it gets the key within 20 ms.
 #[test]
 fn a_waiting_process_gets_a_key_released_by_another_within_20ms() {
+    let _machine = quiet();
     use jongler::pool::state::StateStore;
     let env = Env::builder().keys(1).build();
     std::fs::create_dir_all(env.state()).unwrap();
@@ -82,6 +84,7 @@ fn a_waiting_process_gets_a_key_released_by_another_within_20ms() {
 /// keys, every 10th SIGKILLed while its request is in flight.
 #[test]
 fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
+    let _machine = loaded();
     const SLOTS: usize = 32;
     const PER_SLOT: usize = 10;
     let env = Arc::new(
@@ -132,6 +135,7 @@ fn calls_from_32_processes_over_8_keys_with_10_percent_sigkilled() {
 /// double-booking when processes do not share a state dir.
 #[test]
 fn overlaps_are_detected_when_processes_do_not_share_state() {
+    let _machine = loaded();
     let env = Arc::new(
         Env::builder()
             .keys(2)

@@ -271,6 +271,7 @@ fn run_python(mode: &str, url: &str, token: &str) -> std::process::Output {
 
 #[test]
 fn google_genai_and_openai_sdks_work_through_the_proxy() {
+    let _machine = loaded();
     let env = Env::builder().keys(2).build();
     let proxy = Proxy::start(&env, &[]);
     for mode in ["genai", "openai"] {
@@ -302,6 +303,7 @@ fn google_genai_and_openai_sdks_work_through_the_proxy() {
 
 #[test]
 fn the_responses_api_and_legacy_completions_are_bridged_onto_chat_completions() {
+    let _machine = loaded();
     let env = Env::builder().keys(2).build();
     let proxy = Proxy::start(&env, &[]);
     let out = run_python("responses", &proxy.url, TOKEN);
@@ -322,6 +324,7 @@ fn the_responses_api_and_legacy_completions_are_bridged_onto_chat_completions() 
 
 #[test]
 fn anthropic_and_openai_sdks_reach_their_own_apis_through_the_proxy() {
+    let _machine = loaded();
     for (flavor, mode, header) in [
         (
             jongler::emulator::Flavor::Anthropic,
@@ -362,6 +365,7 @@ fn anthropic_and_openai_sdks_reach_their_own_apis_through_the_proxy() {
 
 #[test]
 fn proxy_clients_and_cli_processes_share_one_pool() {
+    let _machine = loaded();
     let env = Arc::new(
         Env::builder()
             .keys(3)
@@ -640,6 +644,7 @@ fn a_sigkilled_proxy_strands_no_key() {
 /// the request waiting for it, not found by a later poll.
 #[test]
 fn a_freed_key_reaches_a_waiting_request_within_5ms() {
+    let _machine = quiet();
     let env = Arc::new(
         Env::builder()
             .keys(1)
@@ -899,6 +904,7 @@ fn a_key_echoed_in_a_streamed_answer_arrives_masked() {
 /// tree — 3 GB for one 67 MB `[0,0,…]`, 10 GB for four.
 #[test]
 fn huge_bodies_cost_about_their_size_and_no_more_are_buffered_than_the_cap() {
+    let _machine = loaded();
     use std::io::{Read, Write};
     let env = Env::builder().keys(4).build();
     let proxy = Proxy::start(&env, &[]);
@@ -1297,6 +1303,7 @@ fn results(out: &std::process::Output) -> Vec<(String, String, String, String)> 
 
 #[test]
 fn the_client_matrix_python_and_javascript_sdks_work_unchanged() {
+    let _machine = loaded();
     let env = Env::builder().keys(3).exhausted("gemini-2.5-pro").build();
     let proxy = Proxy::start(&env, &["--wait", "5"]);
     let matrix = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/matrix.py");

@@ -506,3 +506,20 @@ pub fn on_terminal(mut cmd: std::process::Command, stdout_too: bool) -> (i32, St
         String::from_utf8_lossy(&drawn).into_owned(),
     )
 }
+
+/// A test binary runs its tests on parallel threads. Tests that time
+/// something take the machine to themselves ([`quiet`]); tests that load it
+/// with many processes take a share ([`loaded`]) — on a 2-CPU machine, 32
+/// processes or a Node.js SDK run beside a latency measurement would measure
+/// the test suite, not jongler.
+static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Runs alone among the tests that take [`loaded`].
+pub fn quiet() -> std::sync::RwLockWriteGuard<'static, ()> {
+    LOAD.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps [`quiet`] tests from running meanwhile.
+pub fn loaded() -> std::sync::RwLockReadGuard<'static, ()> {
+    LOAD.read().unwrap_or_else(|e| e.into_inner())
+}
