@@ -359,7 +359,6 @@ impl Cli {
     /// process ends after one command, and freeing the tree costs a call more
     /// than the rest of its argument handling.
     pub fn parse_args() -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         let full = args.iter().skip(1).any(|a| {
             a.to_str().is_none_or(|a| {
@@ -372,27 +371,28 @@ impl Cli {
             })
         });
         if !full {
-            let mut command = RequestCli::command();
-            let mut matches = command
-                .try_get_matches_from_mut(&args)
-                .unwrap_or_else(|e| exit(e));
-            let request = RequestCli::from_arg_matches_mut(&mut matches)
-                .unwrap_or_else(|e| exit(e.format(&mut command)));
-            std::mem::forget(command);
-            std::mem::forget(matches);
+            let request: RequestCli = parse(&args);
             return Cli {
                 command: None,
                 top: request.top,
             };
         }
-        let mut command = Cli::command();
-        let mut matches = command
-            .try_get_matches_from_mut(&args)
-            .unwrap_or_else(|e| exit(e));
-        let cli = Cli::from_arg_matches_mut(&mut matches)
-            .unwrap_or_else(|e| exit(e.format(&mut command)));
-        std::mem::forget(command);
-        std::mem::forget(matches);
-        cli
+        parse(&args)
     }
+}
+
+/// Parses `args` with `P`'s parser, errors in jongler's voice, without
+/// dropping clap's command tree afterwards: the process ends after one
+/// command, and freeing the tree costs a call more than the rest of its
+/// argument handling.
+fn parse<P: clap::CommandFactory + clap::FromArgMatches>(args: &[std::ffi::OsString]) -> P {
+    let mut command = P::command();
+    let mut matches = command
+        .try_get_matches_from_mut(args)
+        .unwrap_or_else(|e| exit(e));
+    let parsed =
+        P::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| exit(e.format(&mut command)));
+    std::mem::forget(command);
+    std::mem::forget(matches);
+    parsed
 }

@@ -244,35 +244,20 @@ impl Connector {
             return Err(format!("api_key_header {header:?} is not a header name"));
         }
         let key_header = self.key_header().0.to_ascii_lowercase();
-        if let Some(header) = self.forward_headers.iter().find(|h| {
-            let lower = h.to_ascii_lowercase();
-            !is_token(h)
-                || [
-                    "authorization",
-                    "x-goog-api-key",
-                    "host",
-                    "cookie",
-                    key_header.as_str(),
-                ]
-                .contains(&lower.as_str())
-        }) {
+        if let Some(header) = self
+            .forward_headers
+            .iter()
+            .find(|h| !is_token(h) || reserved_header(h, &key_header))
+        {
             return Err(format!(
                 "forward_headers holds {header:?}, which is not a header name or would carry a key, a cookie or the host"
             ));
         }
         if let Some((name, value)) = self.headers.iter().find(|(name, value)| {
-            let lower = name.to_ascii_lowercase();
             !is_token(name)
                 || reqwest::header::HeaderValue::from_str(value).is_err()
-                || [
-                    "authorization",
-                    "x-goog-api-key",
-                    "host",
-                    "cookie",
-                    "content-length",
-                    key_header.as_str(),
-                ]
-                .contains(&lower.as_str())
+                || reserved_header(name, &key_header)
+                || name.eq_ignore_ascii_case("content-length")
         }) {
             return Err(format!(
                 "headers holds {name:?}: {value:?}, which is not a header, or would carry a key, a cookie, the host or a length"
@@ -488,6 +473,20 @@ pub fn did_you_mean<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
         .filter(|(d, k)| *d <= (k.len() / 4).clamp(1, 3))
         .min()
         .map(|(_, k)| k)
+}
+
+/// Whether a header a connector names would carry a key (its own key header
+/// included), a cookie or the host: never set or passed on by a connector.
+fn reserved_header(name: &str, key_header: &str) -> bool {
+    [
+        "authorization",
+        "x-goog-api-key",
+        "host",
+        "cookie",
+        key_header,
+    ]
+    .iter()
+    .any(|r| name.eq_ignore_ascii_case(r))
 }
 
 /// Whether `name` is an HTTP header name (an RFC 9110 token).
