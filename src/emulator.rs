@@ -33,6 +33,10 @@ pub enum Behavior {
     DailyExhausted,
     /// 503 `UNAVAILABLE`: the model is overloaded.
     Overloaded,
+    /// A bare 403 `PERMISSION_DENIED` with no `ErrorInfo`, as Gemini answers
+    /// for a key reported as leaked: nothing structured says the key is at
+    /// fault (a file of another project gets the same shape).
+    Leaked,
 }
 
 impl std::str::FromStr for Behavior {
@@ -40,7 +44,7 @@ impl std::str::FromStr for Behavior {
     fn from_str(s: &str) -> Result<Behavior, String> {
         serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
             format!(
-                "unknown behaviour {s:?}: valid, invalid, suspended, daily-exhausted, overloaded"
+                "unknown behaviour {s:?}: valid, invalid, suspended, leaked, daily-exhausted, overloaded"
             )
         })
     }
@@ -561,6 +565,12 @@ async fn answer(
                 json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CONSUMER_SUSPENDED",
                         "domain": "googleapis.com"}]),
             );
+        }
+        Behavior::Leaked => {
+            // No `details` at all, as Gemini sends it.
+            let body = json!({"error": {"code": 403, "status": "PERMISSION_DENIED",
+                "message": "Your API key was reported as leaked. Please use another API key."}});
+            return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
         }
         Behavior::DailyExhausted => {
             return quota_429(&model, "PerDay", 50, Duration::from_secs(17));

@@ -9,23 +9,27 @@ use crate::http::{self, Answer, NetOptions, Outgoing};
 use crate::pool::quota::{Ask, Metric, Violation, estimate_tokens, model_of, reported_tokens};
 use crate::pool::state::{CleanReport, LockdownSource, StateStore};
 use crate::pool::{Backend, Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas};
+use crate::retry::{KeyEffect, Meaning, Next, Outcome, Policy, RateLimit, Step};
 use crate::secret::ApiKey;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Network errors say nothing about the key, and an outage would otherwise
-/// be tried on every key of a large pool: retry on at most this many others.
-const MAX_NETWORK_RETRIES: usize = 2;
+/// What one try got, with the key that got it (for naming and masking).
+struct Got {
+    body: Body,
+    key: ApiKey,
+    name: String,
+}
 
-/// How often one call may use one key that keeps answering "rate limited,
-/// come back at T": each time only after T, so this only bounds a call that
-/// would otherwise wait out --wait on a key that never recovers.
-const MAX_TRIES_PER_KEY: usize = 3;
+/// An answer read whole, or a successful one still arriving.
+enum Body {
+    Whole(Answer),
+    Stream(http::Pending),
+}
 
 /// How to connect: every field has the CLI's default.
 #[derive(Debug, Clone)]
@@ -542,7 +546,7 @@ impl Jongler {
     }
 
     /// One model's worth of tries: a key with room, and again on another key
-    /// as the answers say.
+    /// as the answers say. The policy decides; this loop does what it says.
     fn attempt(
         &self,
         pool: &Pool,
@@ -552,240 +556,260 @@ impl Jongler {
         deadline: Instant,
         stream: bool,
     ) -> Result<Reply> {
-        let (endpoint, body) = (call.path.as_str(), call.body.as_deref());
         let out = call.outgoing(method);
         let ask = Ask {
             model: model.map(str::to_string),
-            tokens: estimate_tokens(body),
+            tokens: estimate_tokens(call.body.as_deref()),
         };
-        let mut tried = HashSet::new();
-        let mut history: Vec<String> = Vec::new();
-        let mut last_transport: Option<http::TransportError> = None;
-        let mut only_transport = true;
-        let mut network_errors = 0;
-        let mut rate_limited: HashMap<usize, usize> = HashMap::new();
-        let mut transient = crate::retry::Backoff::new(crate::jitter_seed());
-        // The answer to give if no other key can be had: the last 5xx of a
-        // service in trouble, or an empty 200 that another key didn't better.
-        let mut fallback: Option<(Answer, ApiKey, String)> = None;
-        // A key that got a bare 403 PERMISSION_DENIED, held while another
-        // key tells whether the key or the request is at fault.
-        let mut suspect: Option<(Lease<'_>, String, Answer)> = None;
-        let mut empty_retried = false;
+        let mut policy: Policy<Lease<'_>, Got> = Policy::new(crate::jitter_seed());
         loop {
             let asked = Instant::now();
-            let lease = match pool.acquire(&tried, deadline, &ask)? {
+            let step = match pool.acquire(policy.tried(), deadline, &ask)? {
                 Ok(lease) => {
                     if let Some(o) = &self.observer.0 {
                         o.waited(asked.elapsed());
                     }
-                    lease
+                    if call.gone.as_ref().is_some_and(|gone| (gone.0)()) {
+                        drop(lease);
+                        return Err(Error::Gone.into());
+                    }
+                    let (index, name) = (lease.index(), lease.name().to_string());
+                    log::debug!("{method} {} with key `{name}`", call.path);
+                    let outcome = self.send(&out, &lease, &ask, stream);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    policy.on_outcome(index, &name, lease, outcome, left)
                 }
                 Err(why) => {
-                    if let Some((lease, _, answer)) = suspect {
-                        // No other key to ask: the answer stands as it is.
-                        let key = lease.key().clone();
-                        return Ok(Reply::Whole(finish(answer, &key, lease.name().into())));
-                    }
-                    if let Some((answer, key, name)) = fallback {
-                        return Ok(Reply::Whole(finish(answer, &key, name)));
-                    }
-                    if let (Some(e), true) = (&last_transport, only_transport) {
-                        return Err(anyhow::anyhow!(
-                            "{e}; every key was tried: {}",
-                            history.join("; ")
-                        ));
-                    }
                     let retry_at = match &why {
                         NoKey::LockedDown { soonest, .. } => Some(*soonest),
                         // Keys held by other processes may come back any moment.
                         _ => None,
                     };
-                    let message = self.no_key_message(why, &history);
-                    return Err(Error::NoKey { message, retry_at }.into());
-                }
-            };
-            tried.insert(lease.index());
-            let name = lease.name().to_string();
-            if call.gone.as_ref().is_some_and(|gone| (gone.0)()) {
-                drop(lease);
-                return Err(Error::Gone.into());
-            }
-            log::debug!("{method} {endpoint} with key `{name}`");
-            let sent = Instant::now();
-            let started = self.client.start(&out, Some(lease.key()));
-            if let (Some(o), Ok(p)) = (&self.observer.0, &started) {
-                o.answered(&name, p.status, sent.elapsed());
-            }
-            let pending = match started {
-                Ok(p) if stream && (200..300).contains(&p.status) => {
-                    // Success: hand the body over as it arrives, still holding the key.
-                    if let Some((bad, reason, _)) = suspect.take() {
-                        self.bad_key(bad, &reason)?;
-                    }
-                    let key = lease.key().clone();
-                    let hold = lease.succeeded_holding(self.readings(&p.headers, model))?;
-                    return Ok(Reply::Stream(StreamReply::new(
-                        p,
-                        Some(name),
-                        Some(hold),
-                        Some(&key),
-                    )));
-                }
-                other => other,
-            };
-            let answer = match pending.and_then(http::Pending::read_all) {
-                Ok(answer) => answer,
-                Err(e) => {
-                    history.push(format!("`{name}` network error"));
-                    network_errors += 1;
-                    if network_errors > MAX_NETWORK_RETRIES {
-                        return Err(anyhow::anyhow!(
-                            "{e}; gave up after {network_errors} network errors ({})",
-                            history.join("; ")
-                        ));
-                    }
-                    log::warn!("key `{name}`: {e}; trying another key");
-                    last_transport = Some(e);
-                    drop(lease);
-                    continue;
-                }
-            };
-            let verdict = self.verdict(&answer, lease.key());
-            // A key held on suspicion: a success elsewhere convicts it.
-            if let Some((bad, reason, first)) = suspect.take() {
-                match verdict {
-                    Verdict::Success => self.bad_key(bad, &reason)?,
-                    Verdict::SuspectKey { .. } => {
-                        // Two keys, one answer: the request is at fault.
-                        drop(bad);
-                        let key = lease.key().clone();
-                        drop(lease);
-                        return Ok(Reply::Whole(finish(first, &key, name)));
-                    }
-                    _ => drop(bad),
-                }
-            }
-            match verdict {
-                Verdict::Success
-                    if !stream
-                        && !empty_retried
-                        && self.connector.is_json()
-                        && answer.status == 200
-                        && !is_json_answer(&answer) =>
-                {
-                    // Gemini sometimes answers 200 with nothing in it: once,
-                    // ask another key; a second such answer stands.
-                    empty_retried = true;
-                    log::warn!(
-                        "key `{name}` got a 200 without a JSON body; trying once more on another key"
-                    );
-                    history.push(format!("`{name}` empty answer"));
-                    let key = lease.key().clone();
-                    lease.succeeded(None)?;
-                    fallback = Some((answer, key, name));
-                }
-                Verdict::Success | Verdict::CallerError | Verdict::ServerError => {
-                    let key = lease.key().clone();
-                    if verdict == Verdict::Success {
-                        lease.succeeded_with(
-                            reported_tokens(&answer.body),
-                            self.readings(&answer.headers, model),
-                        )?;
-                    }
-                    return Ok(Reply::Whole(finish(answer, &key, name)));
-                }
-                Verdict::Unavailable {
-                    retry_after,
-                    reason,
-                } => {
-                    only_transport = false;
-                    // Not the key's fault: it may be tried again later in this call.
-                    tried.remove(&lease.index());
-                    let key = lease.key().clone();
-                    lease.unavailable()?;
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let asked = retry_after.map(duration_until);
-                    let Some(pause) = transient.next(asked, left) else {
-                        log::warn!(
-                            "`{}` is in trouble ({reason}); giving up after {} tries",
-                            self.connector.name,
-                            transient.tries() + 1
-                        );
-                        return Ok(Reply::Whole(finish(answer, &key, name)));
-                    };
-                    log::warn!(
-                        "`{}` is in trouble ({reason}); trying again in {pause:.1?}",
-                        self.connector.name
-                    );
-                    history.push(format!("`{name}` {}", answer.status));
-                    fallback = Some((answer, key, name));
-                    std::thread::sleep(pause);
-                }
-                Verdict::SuspectKey { reason } => {
-                    only_transport = false;
-                    log::info!(
-                        "key `{name}`: {reason}; asking another key whether the key or the request is at fault"
-                    );
-                    suspect = Some((lease, reason, answer));
-                }
-                Verdict::RateLimited {
-                    hint,
-                    reason,
-                    violations,
-                } => {
-                    only_transport = false;
-                    self.rate_limits
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(o) = &self.observer.0 {
-                        o.rate_limited(&name);
-                    }
-                    let (mut until, mut source) = lockdown_of(hint);
-                    let readings = self.readings(&answer.headers, model);
-                    if !readings.is_empty() {
-                        if until.is_none()
-                            && let Some(at) = room_again(&readings, ask.tokens)
-                        {
-                            (until, source) = (Some(at), LockdownSource::RateLimitHeaders);
+                    match policy.out_of_keys() {
+                        Step {
+                            next: Next::NoKey(history),
+                            ..
+                        } => {
+                            let message = self.no_key_message(why, &history);
+                            return Err(Error::NoKey { message, retry_at }.into());
                         }
-                        lease.observed(readings)?;
+                        step => step,
                     }
-                    // A key the API gave a time for may be tried again in
-                    // this call once that time has come (within --wait).
-                    let index = lease.index();
-                    let times = rate_limited.entry(index).or_insert(0);
-                    *times += 1;
-                    if source.is_exact() && *times < MAX_TRIES_PER_KEY {
-                        tried.remove(&index);
-                    }
-                    let violations: Vec<Violation> = violations
-                        .into_iter()
-                        .map(|v| Violation {
-                            metric: if v.tokens {
-                                Metric::Tokens
-                            } else {
-                                Metric::Requests
-                            },
-                            daily: v.daily,
-                            limit: v.limit,
-                            model: v.model.or_else(|| model.map(str::to_string)),
-                        })
-                        .collect();
-                    let end = lease.rate_limited(until, source, &reason, &violations)?;
-                    let scope = match violations.iter().find_map(|v| v.model.as_deref()) {
-                        Some(m) => format!(" for `{m}`"),
-                        None => String::new(),
-                    };
-                    log::warn!(
-                        "key `{name}` is rate limited{scope} until {end:.0} ({reason}); trying another key"
-                    );
-                    history.push(format!("`{name}` rate limited until {end:.0}"));
                 }
-                Verdict::BadKey { reason } => {
-                    only_transport = false;
-                    self.bad_key(lease, &reason)?;
-                    history.push(format!("`{name}` bad key"));
+            };
+            for (lease, effect) in step.effects {
+                self.apply(lease, effect, None, model)?;
+            }
+            match step.next {
+                Next::Again { pause } => std::thread::sleep(pause),
+                Next::Deliver { answer, holder } => {
+                    return self.deliver(answer, holder, model);
                 }
+                Next::Fail(message) => return Err(anyhow::anyhow!(message)),
+                Next::NoKey(_) => unreachable!("invariant: only out_of_keys says NoKey"),
+            }
+        }
+    }
+
+    /// Sends on a held key; what came back, read as the policy needs it.
+    fn send(&self, out: &Outgoing<'_>, lease: &Lease<'_>, ask: &Ask, stream: bool) -> Outcome<Got> {
+        let name = lease.name().to_string();
+        let key = lease.key().clone();
+        let sent = Instant::now();
+        let started = self.client.start(out, Some(&key));
+        if let (Some(o), Ok(p)) = (&self.observer.0, &started) {
+            o.answered(&name, p.status, sent.elapsed());
+        }
+        let answer = match started {
+            // Success: the body is handed over as it arrives.
+            Ok(p) if stream && (200..300).contains(&p.status) => {
+                let status = p.status;
+                return Outcome::Answered {
+                    answer: Got {
+                        body: Body::Stream(p),
+                        key,
+                        name,
+                    },
+                    status,
+                    meaning: Meaning::Success,
+                };
+            }
+            other => match other.and_then(http::Pending::read_all) {
+                Ok(answer) => answer,
+                Err(e) => return Outcome::NetworkError(e.to_string()),
+            },
+        };
+        let meaning = match self.verdict(&answer, &key) {
+            Verdict::Success
+                if !stream
+                    && self.connector.is_json()
+                    && answer.status == 200
+                    && !is_json_answer(&answer) =>
+            {
+                Meaning::EmptySuccess
+            }
+            Verdict::Success => Meaning::Success,
+            Verdict::CallerError => Meaning::CallerError,
+            Verdict::ServerError => Meaning::ServerError,
+            Verdict::Unavailable {
+                retry_after,
+                reason,
+            } => Meaning::Unavailable {
+                retry_after: retry_after.map(duration_until),
+                reason,
+            },
+            Verdict::SuspectKey { reason } => Meaning::SuspectKey { reason },
+            Verdict::BadKey { reason } => Meaning::BadKey { reason },
+            Verdict::RateLimited {
+                hint,
+                reason,
+                violations,
+            } => {
+                let model = ask.model.as_deref();
+                Meaning::RateLimited(self.rate_limit(
+                    lease,
+                    &answer.headers,
+                    model,
+                    ask.tokens,
+                    (hint, reason, violations),
+                ))
+            }
+        };
+        Outcome::Answered {
+            status: answer.status,
+            answer: Got {
+                body: Body::Whole(answer),
+                key,
+                name,
+            },
+            meaning,
+        }
+    }
+
+    /// A rate-limit answer read: until when (the API's word, else what its
+    /// headers say, else the connector's default), with what its headers said
+    /// of the key's quotas kept on the way.
+    fn rate_limit(
+        &self,
+        lease: &Lease<'_>,
+        headers: &[(String, String)],
+        model: Option<&str>,
+        tokens: u64,
+        (hint, reason, violations): (
+            RetryHint,
+            String,
+            Vec<crate::http::classify::QuotaViolation>,
+        ),
+    ) -> RateLimit {
+        let (mut until, mut source) = lockdown_of(hint);
+        let readings = self.readings(headers, model);
+        if !readings.is_empty() {
+            if until.is_none()
+                && let Some(at) = room_again(&readings, tokens)
+            {
+                (until, source) = (Some(at), LockdownSource::RateLimitHeaders);
+            }
+            if let Err(e) = lease.observed(readings) {
+                log::warn!("can't keep what the rate-limit headers said: {e:#}");
+            }
+        }
+        let now = Timestamp::now();
+        let until = until.unwrap_or_else(|| {
+            let secs = self.connector.lockdown_seconds.min(i64::MAX as u64) as i64;
+            now.saturating_add(jiff::SignedDuration::from_secs(secs))
+                .unwrap_or(now)
+        });
+        let violations = violations
+            .into_iter()
+            .map(|v| Violation {
+                metric: if v.tokens {
+                    Metric::Tokens
+                } else {
+                    Metric::Requests
+                },
+                daily: v.daily,
+                limit: v.limit,
+                model: v.model.or_else(|| model.map(str::to_string)),
+            })
+            .collect();
+        RateLimit {
+            until,
+            source,
+            reason,
+            violations,
+        }
+    }
+
+    /// Does to a held key what the policy said; `answer` is the answer it
+    /// got, when that is being delivered (its token count and headers are kept).
+    fn apply(
+        &self,
+        lease: Lease<'_>,
+        effect: KeyEffect,
+        answer: Option<&Answer>,
+        model: Option<&str>,
+    ) -> Result<()> {
+        match effect {
+            KeyEffect::Release => drop(lease),
+            KeyEffect::Succeeded => match answer {
+                Some(answer) => lease.succeeded_with(
+                    reported_tokens(&answer.body),
+                    self.readings(&answer.headers, model),
+                )?,
+                None => lease.succeeded(None)?,
+            },
+            KeyEffect::Unavailable => lease.unavailable()?,
+            KeyEffect::Bad(reason) => self.bad_key(lease, &reason)?,
+            KeyEffect::RateLimited(limit) => {
+                let name = lease.name().to_string();
+                self.rate_limits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Some(o) = &self.observer.0 {
+                    o.rate_limited(&name);
+                }
+                let scope = match limit.violations.iter().find_map(|v| v.model.as_deref()) {
+                    Some(m) => format!(" for `{m}`"),
+                    None => String::new(),
+                };
+                let end = lease.rate_limited(
+                    Some(limit.until),
+                    limit.source,
+                    &limit.reason,
+                    &limit.violations,
+                )?;
+                log::warn!(
+                    "key `{name}` is rate limited{scope} until {end:.0} ({}); trying another key",
+                    limit.reason
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the caller the answer the policy chose.
+    fn deliver(
+        &self,
+        got: Got,
+        holder: Option<(Lease<'_>, KeyEffect)>,
+        model: Option<&str>,
+    ) -> Result<Reply> {
+        let Got { body, key, name } = got;
+        match body {
+            Body::Stream(pending) => {
+                let (lease, _) = holder.expect("invariant: a stream is delivered with its key");
+                let hold = lease.succeeded_holding(self.readings(&pending.headers, model))?;
+                Ok(Reply::Stream(StreamReply::new(
+                    pending,
+                    Some(name),
+                    Some(hold),
+                    Some(&key),
+                )))
+            }
+            Body::Whole(answer) => {
+                if let Some((lease, effect)) = holder {
+                    self.apply(lease, effect, Some(&answer), model)?;
+                }
+                Ok(Reply::Whole(finish(answer, &key, name)))
             }
         }
     }
@@ -878,19 +902,21 @@ impl Jongler {
                     lease.mark_error(&reason)?;
                     health(Health::Bad, format!("{reason} (marked ERROR)"))
                 }
-                Verdict::RateLimited { hint, reason, .. } => {
-                    let (mut until, mut source) = lockdown_of(hint);
-                    let readings = self.readings(&answer.headers, None);
-                    if !readings.is_empty() {
-                        if until.is_none()
-                            && let Some(at) = room_again(&readings, 1)
-                        {
-                            (until, source) = (Some(at), LockdownSource::RateLimitHeaders);
-                        }
-                        lease.observed(readings)?;
-                    }
-                    let end = lease.rate_limited(until, source, &reason, &[])?;
-                    health(Health::RateLimited, format!("until {end:.0}: {reason}"))
+                Verdict::RateLimited {
+                    hint,
+                    reason,
+                    violations,
+                } => {
+                    let limit = self.rate_limit(
+                        &lease,
+                        &answer.headers,
+                        None,
+                        1,
+                        (hint, reason, violations),
+                    );
+                    let detail = format!("until {:.0}: {}", limit.until, limit.reason);
+                    self.apply(lease, KeyEffect::RateLimited(limit), None, None)?;
+                    health(Health::RateLimited, detail)
                 }
                 Verdict::CallerError | Verdict::ServerError => health(
                     Health::Failed,

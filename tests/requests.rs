@@ -675,3 +675,48 @@ fn cleanup_of_one_connector_leaves_a_connector_whose_name_extends_it() {
     assert_eq!(code(&out), 0);
     assert!(!env.state().join(format!("{longer}_key1.error")).exists());
 }
+
+#[test]
+fn a_bare_403_key_is_convicted_once_another_key_answers_the_same_request() {
+    // Gemini's "reported as leaked": 403 PERMISSION_DENIED with no ErrorInfo.
+    let env = Env::builder()
+        .key("leaked", Behavior::Leaked)
+        .keys(1)
+        .build();
+    let out = env.generate("hi", &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (state, _, reason) = env.key_state("leaked");
+    assert_eq!(state, "error", "{reason}");
+    assert!(
+        reason.as_str().unwrap().contains("PERMISSION_DENIED"),
+        "{reason}"
+    );
+    let stats = env.emulator.stats();
+    assert_eq!(stats.by_status.get(&403), Some(&1), "{stats:?}");
+    assert_eq!(stats.by_status.get(&200), Some(&1), "{stats:?}");
+    // Never used again.
+    for i in 0..3 {
+        assert_eq!(code(&env.generate(&format!("{i}"), &[])), 0);
+    }
+    assert_eq!(env.emulator.stats().by_status.get(&403), Some(&1));
+    env.assert_no_secrets(&out);
+}
+
+#[test]
+fn two_bare_403s_blame_the_request_return_the_first_answer_and_mark_no_key() {
+    let env = Env::builder()
+        .key("one", Behavior::Leaked)
+        .key("two", Behavior::Leaked)
+        .build();
+    let out = env.generate("hi", &[]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("PERMISSION_DENIED"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(env.emulator.stats().by_status.get(&403), Some(&2));
+    for key in ["one", "two"] {
+        assert_eq!(env.key_state(key).0, "vacant", "{key}");
+    }
+}

@@ -139,7 +139,7 @@ pub(super) async fn answer(
                 )
             };
         }
-        Behavior::Suspended => {
+        Behavior::Suspended | Behavior::Leaked => {
             return error(
                 flavor,
                 StatusCode::FORBIDDEN,
