@@ -272,3 +272,27 @@ fn check_marks_bad_keys_and_clears_keys_that_work_again() {
     // The stats prove each check went out: two per run.
     assert_eq!(env.emulator.stats().requests, 4);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_call_waiting_for_quota_room_sleeps_and_says_so_once() {
+    let _alone = quiet();
+    let env = Env::builder()
+        .keys(1)
+        .connector_field("limits", json!([{"requests": 2, "per": "3s"}]))
+        .build();
+    let (status, wall, cpu, log) = a_call_waiting_for_room(&env, &[]);
+    assert_eq!(status, 0, "{log}");
+    assert!(
+        wall >= Duration::from_millis(2500),
+        "it waited for room: {wall:?}"
+    );
+    // It used to spin on its own writes: a whole core for the whole wait.
+    assert!(
+        cpu < wall.mul_f64(0.15),
+        "a waiting call used {cpu:?} of CPU over {wall:?}"
+    );
+    let said = log.matches("no key has room").count();
+    assert_eq!(said, 1, "-v says once what it waits for:\n{log}");
+    assert_eq!(env.emulator.stats().by_status.get(&429), None);
+}

@@ -21,6 +21,34 @@ pub(crate) fn run_all(open: Open<'_>) {
     the_cursor_is_shared(open);
     clean_touches_only_its_own_connector(open);
     a_release_is_heard_by_a_watcher(open);
+    a_peek_sees_marks_and_usage_without_taking_anything(open);
+}
+
+fn a_peek_sees_marks_and_usage_without_taking_anything(open: Open<'_>) {
+    let (a, b) = (open("peek"), open("peek"));
+    a.prepare().unwrap();
+    let hold = a.try_hold("k1").unwrap().unwrap();
+    a.mark(hold.as_ref(), &Mark::Lockdown(lockdown(60)))
+        .unwrap();
+    drop(hold);
+    let bucket = BucketId::Key("k2".into());
+    a.update_usage(&bucket, &mut |u| {
+        u.bucket_mut("k2").learned.clear();
+        u.next_id = 7;
+        true
+    })
+    .unwrap();
+    let looks = b
+        .peek(&[("k1", BucketId::Key("k1".into())), ("k2", bucket.clone())])
+        .unwrap();
+    assert_eq!(looks.len(), 2);
+    assert!(looks[0].0.lockdown.is_some() && looks[0].0.error.is_none());
+    assert!(looks[1].0.is_empty());
+    assert_eq!(looks[1].1.next_id, 7, "the usage record as it stands");
+    // Nothing was taken: both keys are free for another holder.
+    for key in ["k1", "k2"] {
+        assert!(b.try_hold(key).unwrap().is_some(), "{key} is free");
+    }
 }
 
 fn lockdown(secs: i64) -> Lockdown {

@@ -584,7 +584,8 @@ impl Pool {
         // Others of this process wait already: queue behind them.
         let mut me = self.waiters.has_waiters().then(|| self.waiters.join(tried));
         let mut pause: Option<Duration> = me.as_ref().map(|_| WATCHED_POLL);
-        let mut backoff = Backoff::new();
+        let mut backoff = PollPause::new();
+        let mut told = Told::default();
         loop {
             if let (Some(queued), Some(timeout)) = (&me, pause.take()) {
                 let timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
@@ -603,7 +604,8 @@ impl Pool {
                 }
             }
             let now = Timestamp::now();
-            let shortfall = match self.scan(tried, now, ask)? {
+            // A waiter looks before it takes.
+            let shortfall = match self.scan(tried, now, ask, me.is_some())? {
                 Ok(lease) => {
                     self.store.set_cursor(lease.index + 1);
                     return Ok(Ok(lease));
@@ -640,8 +642,12 @@ impl Pool {
                         daily: all_daily,
                     }));
                 }
-                log::info!("no key has room; waiting {until_end:.1?} for `{key}`");
-                until_end
+                told.say(format!(
+                    "no key has room; waiting until {end:.0} for `{key}`"
+                ));
+                // A millisecond past the time computed: waking just before it
+                // would only find no room and sleep again.
+                until_end + Duration::from_millis(1)
             } else {
                 if left.is_zero() {
                     return Ok(Err(NoKey::TimedOut {
@@ -657,7 +663,12 @@ impl Pool {
                 if let Some((end, _)) = soonest {
                     wait = wait.min(duration_until(end).max(Duration::from_millis(1)));
                 }
-                log::debug!("no key free ({busy} in use elsewhere); waiting up to {wait:?}");
+                told.say(match soonest_named.as_ref() {
+                    Some((end, key)) => format!(
+                        "no key free ({busy} in use elsewhere); waiting for a release, or until {end:.0} for `{key}`"
+                    ),
+                    None => format!("no key free ({busy} in use elsewhere); waiting for a release"),
+                });
                 wait
             };
             if me.is_none() {
@@ -694,11 +705,15 @@ impl Pool {
     }
 
     /// One pass over the keys from the cursor: the first usable one is taken.
+    /// With `peek`, keys are looked at before they are taken, and only those
+    /// that could be used are (a waiter's look: no hold is taken and let go
+    /// for a key without room, so nobody is woken by it).
     fn scan(
         &self,
         tried: &HashSet<usize>,
         now: Timestamp,
         ask: &Ask,
+        peek: bool,
     ) -> Result<Result<Lease<'_>, Shortfall>> {
         let n = self.keys.len();
         let start = self.store.cursor() % n.max(1);
@@ -717,7 +732,13 @@ impl Pool {
             if pending.is_empty() {
                 break;
             }
-            let batch = std::mem::take(&mut pending);
+            let mut batch = std::mem::take(&mut pending);
+            if peek {
+                batch = self.usable(batch, now, ask, &mut shortfall)?;
+                if batch.is_empty() {
+                    continue;
+                }
+            }
             let names: Vec<(&str, BucketId)> = batch
                 .iter()
                 .map(|&i| (self.keys[i].name.as_str(), self.bucket(i)))
@@ -764,6 +785,37 @@ impl Pool {
             }
         }
         Ok(Err(shortfall))
+    }
+
+    /// The keys of `batch` that could be used now, by a look at their marks
+    /// and usage without holding them; the others go into `shortfall`.
+    fn usable(
+        &self,
+        batch: Vec<usize>,
+        now: Timestamp,
+        ask: &Ask,
+        shortfall: &mut Shortfall,
+    ) -> Result<Vec<usize>> {
+        let names: Vec<(&str, BucketId)> = batch
+            .iter()
+            .map(|&i| (self.keys[i].name.as_str(), self.bucket(i)))
+            .collect();
+        let looks = self.store.peek(&names)?;
+        let clock = self.clock(now);
+        let mut usable = Vec::with_capacity(batch.len());
+        for ((&i, (_, bucket)), (marks, usage)) in batch.iter().zip(&names).zip(looks) {
+            match self.blocker(&marks, now) {
+                Blocker::Error => shortfall.errors += 1,
+                Blocker::Exact(end) => shortfall.note(end, i, false),
+                Blocker::None | Blocker::Guessed(_) => {
+                    match usage.room(&bucket.label(), &self.quotas.limits, ask, &clock) {
+                        Ok(()) => usable.push(i),
+                        Err(later) => self.account(Taken::NoRoom(later), i, shortfall),
+                    }
+                }
+            }
+        }
+        Ok(usable)
     }
 
     fn account(&self, taken: Taken<'_>, i: usize, shortfall: &mut Shortfall) {
@@ -910,7 +962,7 @@ impl Pool {
     /// Takes key `i` for a health check, waiting up to `deadline` if another
     /// process holds it; ERROR and LOCKDOWN keys are taken too.
     pub fn take_for_check(&self, i: usize, deadline: Instant) -> Result<Option<Lease<'_>>> {
-        let mut backoff = Backoff::new();
+        let mut backoff = PollPause::new();
         loop {
             if let Some(hold) = self.store.try_hold(&self.keys[i].name)? {
                 return Ok(Some(Lease {
@@ -1031,16 +1083,30 @@ fn duration_until(t: Timestamp) -> Duration {
     d.try_into().unwrap_or(Duration::ZERO)
 }
 
+/// What a waiting call last said it waits for: said once (at `-v`), not
+/// once per wake.
+#[derive(Default)]
+struct Told(Option<String>);
+
+impl Told {
+    fn say(&mut self, what: String) {
+        if self.0.as_ref() != Some(&what) {
+            log::info!("{what}");
+            self.0 = Some(what);
+        }
+    }
+}
+
 /// Polling pauses where the store can't tell of releases: short at first,
 /// growing to 100 ms, with jitter so that waiting processes don't move in step.
-struct Backoff {
+struct PollPause {
     next_ms: f64,
     seed: u64,
 }
 
-impl Backoff {
-    fn new() -> Backoff {
-        Backoff {
+impl PollPause {
+    fn new() -> PollPause {
+        PollPause {
             next_ms: 2.0,
             seed: crate::jitter_seed(),
         }

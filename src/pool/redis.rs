@@ -529,6 +529,32 @@ impl StateStore for RedisStore {
             .collect())
     }
 
+    /// One MGET for the whole batch.
+    fn peek(&self, keys: &[(&str, BucketId)]) -> Result<Vec<(KeyMarks, Usage)>> {
+        let names: Vec<String> = keys
+            .iter()
+            .flat_map(|(key, bucket)| {
+                [
+                    self.name("lockdown", key),
+                    self.name("error", key),
+                    self.usage_key(bucket),
+                ]
+            })
+            .collect();
+        let values: Vec<Option<String>> = self.server.with(|conn| conn.mget(&names))?;
+        let mut values = values.into_iter();
+        let mut out = Vec::with_capacity(keys.len());
+        while let (Some(lockdown), Some(error), Some(usage)) =
+            (values.next(), values.next(), values.next())
+        {
+            out.push((
+                parse_marks(lockdown, error),
+                parse_usage(usage.as_deref()).1,
+            ));
+        }
+        Ok(out)
+    }
+
     fn holder(&self, key: &str) -> Result<Option<String>> {
         let lease_key = self.name("lease", key);
         let (token, ttl): (Option<String>, i64) = self

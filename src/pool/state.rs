@@ -236,6 +236,16 @@ pub trait StateStore: Send + Sync + Debug {
         Ok(out)
     }
 
+    /// The marks and usage record of each of `keys`, read without holding
+    /// any: a waiter looks before it takes, since taking (and letting go of)
+    /// a key it can't use would wake every other waiter for nothing.
+    /// Shared backends do it in one round trip.
+    fn peek(&self, keys: &[(&str, BucketId)]) -> Result<Vec<(KeyMarks, Usage)>> {
+        keys.iter()
+            .map(|(key, bucket)| Ok((self.marks(key)?, self.usage(bucket))))
+            .collect()
+    }
+
     /// Who holds `key` (for people), if anyone.
     fn holder(&self, key: &str) -> Result<Option<String>>;
 

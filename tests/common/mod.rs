@@ -523,3 +523,68 @@ pub fn quiet() -> std::sync::RwLockWriteGuard<'static, ()> {
 pub fn loaded() -> std::sync::RwLockReadGuard<'static, ()> {
     LOAD.read().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Waits for `child` and returns its exit code and the CPU time it used
+/// (user + system, from the kernel's own accounting via wait4).
+#[cfg(target_os = "linux")]
+pub fn wait_cpu(child: std::process::Child) -> (i32, Duration) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as i32;
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid);
+    std::mem::forget(child);
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    (
+        libc::WEXITSTATUS(status),
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+    )
+}
+
+/// Fills one key's declared window (2 requests per `window`), then runs a
+/// third call (at `-v`) that must wait for room: (exit code, its wall time,
+/// its CPU, its stderr).
+#[cfg(target_os = "linux")]
+pub fn a_call_waiting_for_room(
+    env: &Env,
+    extra_env: &[(&str, String)],
+) -> (i32, Duration, Duration, String) {
+    for i in 0..2 {
+        let mut cmd = env.cmd();
+        cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
+        let out = cmd
+            .args([
+                CONN,
+                "POST",
+                GENERATE,
+                &prompt(&format!("fill {i}")),
+                "--wait",
+                "30",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let log = env.dir.path().join("waiting.log");
+    let started = std::time::Instant::now();
+    let mut cmd = env.cmd();
+    cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
+    let child = cmd
+        .args([
+            CONN,
+            "POST",
+            GENERATE,
+            &prompt("waiting"),
+            "--wait",
+            "30",
+            "-v",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let (status, cpu) = wait_cpu(child);
+    let wall = started.elapsed();
+    (status, wall, cpu, std::fs::read_to_string(&log).unwrap())
+}
