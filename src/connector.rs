@@ -137,6 +137,12 @@ pub struct Connector {
     /// A request that costs no quota, for `jongler check` (e.g. `/v1beta/models`).
     #[serde(default)]
     pub check_endpoint: Option<String>,
+    /// Whose documented rules count a request's images, audio, video and
+    /// PDFs against token limits: `"gemini"`, `"openai"` or `"anthropic"`
+    /// (default: Gemini's for a key in `x-goog-api-key`, Anthropic's for one
+    /// in `x-api-key`, else OpenAI's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_tokens: Option<crate::pool::cost::Accounting>,
     /// Everything else in the file, kept as is.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -160,6 +166,25 @@ pub struct LimitSpec {
     /// Where the figure comes from, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+impl Connector {
+    /// Whose rules count media in this API's requests.
+    pub fn media_accounting(&self) -> crate::pool::cost::Accounting {
+        use crate::pool::cost::Accounting;
+        self.media_tokens.unwrap_or_else(|| {
+            match self
+                .api_key_header
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("x-goog-api-key") => Accounting::Gemini,
+                Some("x-api-key") => Accounting::Anthropic,
+                _ => Accounting::OpenAi,
+            }
+        })
+    }
 }
 
 impl LimitSpec {

@@ -754,7 +754,7 @@ async fn answer(
         );
     }
     answer_after_latency(shared, &text).await;
-    let prompt_tokens = text.len().div_ceil(4).max(1);
+    let prompt_tokens = input_tokens(&text, body, crate::pool::cost::Accounting::Gemini) as usize;
     let reply = format!("echo: {text}");
     // Some APIs echo the key in an answer (a debug field, a 200 carrying an
     // error text): jongler must mask it, streams included.
@@ -911,6 +911,16 @@ const MODELS: &[&str] = &[
 /// How long a stream waits between its chunks.
 pub const STREAM_CHUNK_INTERVAL: Duration = Duration::from_millis(150);
 
+/// The input tokens an API reports for a request: its text, and its images,
+/// audio, video and PDFs as the provider documents counting them.
+pub(crate) fn input_tokens(
+    text: &str,
+    body: &[u8],
+    accounting: crate::pool::cost::Accounting,
+) -> u64 {
+    text.len().div_ceil(4).max(1) as u64 + crate::pool::cost::media_tokens(body, accounting)
+}
+
 /// The text of a Gemini `contents` or an OpenAI `messages`/`input` request.
 fn prompt_text(request: &Value) -> String {
     let gemini = request["contents"]
@@ -919,11 +929,20 @@ fn prompt_text(request: &Value) -> String {
         .flatten()
         .flat_map(|c| c["parts"].as_array().into_iter().flatten())
         .filter_map(|p| p["text"].as_str());
+    // A message's content is a string, or parts whose text parts count.
     let openai = request["messages"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|m| m["content"].as_str());
+        .flat_map(|m| match &m["content"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(parts) => parts
+                .iter()
+                .filter(|p| matches!(p["type"].as_str(), Some("text" | "input_text")))
+                .filter_map(|p| p["text"].as_str())
+                .collect(),
+            _ => Vec::new(),
+        });
     let input = request["input"].as_str().into_iter();
     gemini
         .chain(openai)

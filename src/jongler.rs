@@ -6,7 +6,7 @@ use crate::connector::{Connector, Connectors};
 use crate::error::{Error, usage};
 use crate::http::classify::{RetryHint, Rules, Verdict, classify};
 use crate::http::{self, Answer, NetOptions, Outgoing};
-use crate::pool::quota::{Ask, Metric, Violation, estimate_tokens, model_of, reported_tokens};
+use crate::pool::quota::{Ask, Metric, Violation, model_of, reported_tokens};
 use crate::pool::state::{CleanReport, LockdownSource, StateStore};
 use crate::pool::{Backend, Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas};
 use crate::retry::{KeyEffect, Meaning, Next, Outcome, Policy, RateLimit, Step};
@@ -559,7 +559,10 @@ impl Jongler {
         let out = call.outgoing(method);
         let ask = Ask {
             model: model.map(str::to_string),
-            tokens: estimate_tokens(call.body.as_deref()),
+            tokens: crate::pool::cost::estimate(
+                call.body.as_deref(),
+                self.connector.media_accounting(),
+            ),
         };
         let mut policy: Policy<Lease<'_>, Got> = Policy::new(crate::jitter_seed());
         loop {

@@ -236,7 +236,12 @@ pub(super) async fn answer(
         );
     }
     let text = anthropic_text(&request).unwrap_or_else(|| prompt_text(&request));
-    let tokens = (text.len().div_ceil(4).max(1)) as f64;
+    let accounting = if anthropic {
+        crate::pool::cost::Accounting::Anthropic
+    } else {
+        crate::pool::cost::Accounting::OpenAi
+    };
+    let tokens = super::input_tokens(&text, body, accounting) as f64;
 
     // The key's buckets: refilled for the time since, then charged.
     let mut limit_headers = Vec::new();

@@ -10,6 +10,7 @@
 //! straight to the first waiter that can use it, and a release in another
 //! process wakes the queue through the store's watch.
 
+pub mod cost;
 pub mod files;
 pub mod quota;
 pub mod redis;

@@ -942,75 +942,6 @@ pub fn model_of(endpoint: &str, body: Option<&[u8]>) -> Option<String> {
         .map(|m| m.trim_start_matches("models/").to_string())
 }
 
-/// A rough token count of a request: a quarter of the characters of its text.
-pub fn estimate_tokens(body: Option<&[u8]>) -> u64 {
-    let Some(body) = body else { return 1 };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let chars = serde::de::DeserializeSeed::deserialize(TextLen, &mut de).unwrap_or(body.len());
-    (chars as u64).div_ceil(4).max(1)
-}
-
-/// Counts the characters of every string value in a JSON document as it is
-/// read, building nothing: memory stays flat whatever the body's size.
-#[derive(Clone, Copy)]
-struct TextLen;
-
-impl<'de> serde::de::DeserializeSeed<'de> for TextLen {
-    type Value = usize;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for TextLen {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<usize, E> {
-        Ok(v.chars().count())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
-        Ok(0)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
-        Ok(0)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
-        Ok(0)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
-        Ok(0)
-    }
-
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut total = 0usize;
-        while let Some(n) = seq.next_element_seed(self)? {
-            total = total.saturating_add(n);
-        }
-        Ok(total)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let mut total = 0usize;
-        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
-            total = total.saturating_add(map.next_value_seed(self)?);
-        }
-        Ok(total)
-    }
-}
-
 /// The tokens an answer reports against a tokens-per-minute quota: Gemini's
 /// `usageMetadata.promptTokenCount` (its TPM counts input tokens), or
 /// OpenAI's `usage.total_tokens`.
@@ -1444,10 +1375,6 @@ mod tests {
             Some("gpt-4o")
         );
         assert_eq!(model_of("/v1beta/models", None), None);
-        assert_eq!(
-            estimate_tokens(Some(br#"{"contents":[{"parts":[{"text":"12345678"}]}]}"#)),
-            2
-        );
         assert_eq!(
             reported_tokens(br#"{"usageMetadata":{"promptTokenCount":40,"totalTokenCount":42}}"#),
             Some(40)
