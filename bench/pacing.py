@@ -8,18 +8,24 @@ Five runs side by side, each with fresh state:
   redis     declared, with the processes split over four "machines" that
             share nothing but a Redis URL (--state; own HOME, config copy,
             state dir): the Redis issue's scenario
-  openai    nothing declared; the emulator plays OpenAI (Bearer keys,
-            /v1/chat/completions, x-ratelimit-* headers on every answer, the
-            limit a token bucket, 429s without retry-after) and the connector
-            names the "openai" header scheme
-  anthropic the same as Anthropic (x-api-key, anthropic-version,
-            /v1/messages, anthropic-ratelimit-* headers with RFC 3339 resets,
-            retry-after on 429s) with the "anthropic" scheme
+  openai-bucket, openai-window
+            nothing declared; the built-in api.openai.com connector pointed at
+            the emulator playing OpenAI (Bearer keys, /v1/chat/completions,
+            x-ratelimit-* headers on every answer, 429s without retry-after
+            that still count against the limit), its limit refilling as a
+            token bucket, then as a sliding window: OpenAI defines the reset
+            header as the time until the limit is whole again and documents
+            no rule in between
+  anthropic-bucket, anthropic-window
+            the same with the built-in api.anthropic.com connector
+            (x-api-key, anthropic-version, /v1/messages,
+            anthropic-ratelimit-* headers with RFC 3339 resets, retry-after
+            on 429s)
 
 Ideal time = requests / total rate = 200 / (8 keys * 5 / 2 s) = 10 s.
 Targets (quota issue): declared <= 1.15x ideal with <= 2% of upstream calls
 answered 429; learned <= 1.5x ideal; (Redis issue) redis <= 1.15x, <= 2%;
-(providers issue) openai and anthropic <= 1.15x with <= 1% 429s.
+(scheduler issue) all four openai/anthropic runs <= 1.15x with <= 1% 429s.
 
 Usage: bench/pacing.py [--requests N] [--processes N]
 """
@@ -57,9 +63,10 @@ def start_redis(work):
     return proc, f"redis://127.0.0.1:{port}"
 
 
-def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups=1, flavor="gemini"):
+def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups=1, flavor="gemini", refill=None):
     keys = [f"AIzaSyPACE{label}{i:04d}xxxxxxxxxxxxxxxxxxxxx" for i in range(KEYS)]
     emulator = subprocess.Popen([emulator_bin, "--rate", f"{RATE}/{WINDOW}", "--flavor", flavor,
+                                 *(["--refill", refill] if refill else []),
                                  *sum((["--key", k] for k in keys), [])],
                                 stdout=subprocess.PIPE, text=True)
     try:
@@ -69,11 +76,11 @@ def run(label, limits, args, jongler, emulator_bin, work, redis_url=None, groups
         os.makedirs(os.path.join(d, "connectors"))
         connector = {"name": "paced", "host": host, "port": int(port), "protocol": "http",
                      "api_key_header": "x-goog-api-key", "limits": limits}
-        if flavor == "openai":
-            connector.update(api_key_header="Authorization", api_key_prefix="Bearer ", rate_limit_headers="openai")
-        elif flavor == "anthropic":
-            connector.update(api_key_header="x-api-key", api_key_prefix="", rate_limit_headers="anthropic",
-                             headers={"anthropic-version": "2023-06-01"})
+        if flavor in ("openai", "anthropic"):
+            # The built-in connector, header scheme and all, pointed at the emulator.
+            built_in = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}[flavor]
+            connector = {"name": "paced", "extends": built_in, "host": host, "port": int(port),
+                         "protocol": "http"}
         with open(os.path.join(d, "connectors", "paced.json"), "w") as f:
             json.dump(connector, f)
         with open(os.path.join(d, "keys.ini"), "w") as f:
@@ -140,23 +147,25 @@ def main():
               f"ideal {ideal:.1f}s; {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
         redis, redis_url = start_redis(work)
         only = set(args.only.split(",")) if args.only else None
-        for label, limits, max_ratio, max_429, url, groups, flavor in [
-            ("declared", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, None, 1, "gemini"),
-            ("learned", [], 1.5, None, None, 1, "gemini"),
-            ("redis", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, redis_url, 4, "gemini"),
-            ("openai", [], 1.15, 0.01, None, 1, "openai"),
-            ("anthropic", [], 1.15, 0.01, None, 1, "anthropic"),
+        for label, limits, max_ratio, max_429, url, groups, flavor, refill in [
+            ("declared", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, None, 1, "gemini", None),
+            ("learned", [], 1.5, None, None, 1, "gemini", None),
+            ("redis", [{"requests": RATE, "per": f"{WINDOW:g}s"}], 1.15, 0.02, redis_url, 4, "gemini", None),
+            ("openai-bucket", [], 1.15, 0.01, None, 1, "openai", "bucket"),
+            ("openai-window", [], 1.15, 0.01, None, 1, "openai", "window"),
+            ("anthropic-bucket", [], 1.15, 0.01, None, 1, "anthropic", "bucket"),
+            ("anthropic-window", [], 1.15, 0.01, None, 1, "anthropic", "window"),
         ]:
             if only and label not in only:
                 continue
             elapsed, upstream, r429, failures, overlaps = run(label, limits, args, jongler, emulator_bin, work,
-                                                              url, groups, flavor)
+                                                              url, groups, flavor, refill)
             ratio = elapsed / ideal
             share = r429 / upstream if upstream else 0
             met = not failures and ratio <= max_ratio and (max_429 is None or share <= max_429)
             ok &= met
             target = f"<= {max_ratio}x" + (f", <= {max_429:.0%} 429s" if max_429 is not None else "")
-            print(f"  {label:<9} {elapsed:6.2f}s = {ratio:.2f}x ideal; {upstream} upstream calls, {r429} answered 429 "
+            print(f"  {label:<16} {elapsed:6.2f}s = {ratio:.2f}x ideal; {upstream} upstream calls, {r429} answered 429 "
                   f"({share:.1%}); delivered {args.requests - len(failures)}/{args.requests}; overlaps {overlaps}  "
                   f"(target {target}: {'met' if met else 'MISSED'})")
             for f in failures[:5]:

@@ -106,6 +106,7 @@ pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<
         accept_unknown: false,
         daily_exhausted_models: Vec::new(),
         flavor: Default::default(),
+        refill: None,
     })?;
     // On a shared Redis, a name of its own: demos running at once don't mix.
     let name = match &redis {

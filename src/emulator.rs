@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod limiter;
 mod providers;
 pub use providers::Flavor;
 
@@ -64,9 +65,31 @@ pub struct EmulatorConfig {
     /// Models whose daily quota every key has used up (429 PerDay for them only).
     pub daily_exhausted_models: Vec<String>,
     /// Which API it stands in for (Gemini by default). The OpenAI and
-    /// Anthropic flavours send their rate-limit headers and enforce `rate` as
-    /// a token bucket.
+    /// Anthropic flavours send their rate-limit headers.
     pub flavor: Flavor,
+    /// How `rate` refills (default: a sliding window for Gemini, a token
+    /// bucket for OpenAI and Anthropic). Neither OpenAI nor Anthropic
+    /// documents the rule between two resets, so both are played.
+    pub refill: Option<Refill>,
+}
+
+/// How a key's used-up capacity comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refill {
+    /// Each request counts for one window from when it was made: capacity
+    /// comes back as the requests age out.
+    Window,
+    /// Capacity comes back steadily, the whole limit over one window.
+    Bucket,
+}
+
+impl std::str::FromStr for Refill {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Refill, String> {
+        serde_json::from_value(Value::String(s.to_string()))
+            .map_err(|_| format!("unknown refill {s:?}: window, bucket"))
+    }
 }
 
 impl EmulatorConfig {
@@ -82,6 +105,7 @@ impl EmulatorConfig {
             accept_unknown: false,
             daily_exhausted_models: Vec::new(),
             flavor: Flavor::Gemini,
+            refill: None,
         }
     }
 }
@@ -132,9 +156,11 @@ struct Shared {
     /// Key → the prompt texts of its requests being answered, by request id.
     in_flight: Mutex<HashMap<String, Vec<(u64, String)>>>,
     next_request: std::sync::atomic::AtomicU64,
-    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// How `rate` refills.
+    refill: Refill,
+    /// Each key's rate limit.
+    limiters: Mutex<HashMap<String, limiter::Limiter>>,
     flavor: Flavor,
-    buckets: Mutex<HashMap<String, providers::Buckets>>,
 }
 
 /// A running emulator; dropping it stops it.
@@ -170,9 +196,12 @@ impl Emulator {
             stats: Mutex::new(Stats::default()),
             in_flight: Mutex::new(HashMap::new()),
             next_request: Default::default(),
-            windows: Mutex::new(HashMap::new()),
+            refill: config.refill.unwrap_or(match config.flavor {
+                Flavor::Gemini => Refill::Window,
+                Flavor::Openai | Flavor::Anthropic => Refill::Bucket,
+            }),
+            limiters: Mutex::new(HashMap::new()),
             flavor: config.flavor,
-            buckets: Mutex::new(HashMap::new()),
         });
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
@@ -606,21 +635,16 @@ async fn answer(
     }
     if let Some((limit, window)) = shared.rate {
         let now = Instant::now();
-        let mut windows = shared.windows.lock().expect("invariant");
-        let sent = windows.entry(key.to_string()).or_default();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            sent.pop_front();
+        let charged = shared
+            .limiters
+            .lock()
+            .expect("invariant")
+            .entry(key.to_string())
+            .or_insert_with(|| limiter::Limiter::new(shared.refill, limit, window, f64::MAX, now))
+            .charge(now, 0.0, false);
+        if !charged.admitted {
+            return quota_429(&model, "PerMinute", limit, charged.retry_in);
         }
-        if sent.len() >= limit as usize {
-            let free_in =
-                window.saturating_sub(now.duration_since(sent[sent.len() - limit as usize]));
-            drop(windows);
-            return quota_429(&model, "PerMinute", limit, free_in);
-        }
-        sent.push_back(now);
     }
 
     let path = uri.path();

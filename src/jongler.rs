@@ -513,6 +513,7 @@ impl Jongler {
                     reset: now_ms
                         .saturating_add(r.reset_in.as_millis().min(i64::MAX as u128) as i64),
                     continuous: r.refill == crate::http::ratelimit::Refill::Continuous,
+                    window: None,
                     model: model.map(str::to_string),
                 }
             })
@@ -1024,33 +1025,26 @@ fn swap_model(
     (endpoint.to_string(), body)
 }
 
-/// How long a LOCKDOWN lasts, and how we know, from what the answer said.
-/// When a 429's headers say an exhausted quota has room for one more
-/// request (of `tokens` estimated tokens).
+/// When a 429's headers say an exhausted quota is whole again (the reset,
+/// as the providers define it: how capacity returns before then they don't
+/// say), for a request of `tokens` estimated tokens.
 fn room_again(readings: &[crate::pool::quota::Observed], tokens: u64) -> Option<Timestamp> {
     use crate::pool::quota::Metric;
     readings
         .iter()
-        .filter_map(|o| {
-            let need = match o.metric? {
-                Metric::Requests => 1,
-                Metric::Tokens => tokens.max(1),
+        .filter(|o| {
+            let need = match o.metric {
+                Some(Metric::Requests) => 1,
+                Some(Metric::Tokens) => tokens.max(1),
+                None => return false,
             };
-            if o.remaining >= need {
-                return None;
-            }
-            let wait_ms = if o.continuous && o.remaining < o.limit {
-                // The bucket refills (limit - remaining) by the reset.
-                let span = (o.reset - o.at).max(0) as f64;
-                (span * (need - o.remaining) as f64 / (o.limit - o.remaining) as f64).ceil() as i64
-            } else {
-                (o.reset - o.at).max(0)
-            };
-            Timestamp::from_millisecond(o.at + wait_ms.max(1)).ok()
+            o.remaining < need
         })
+        .filter_map(|o| Timestamp::from_millisecond(o.reset.max(o.at + 1)).ok())
         .max()
 }
 
+/// How long a LOCKDOWN lasts, and how we know, from what the answer said.
 fn lockdown_of(hint: RetryHint) -> (Option<Timestamp>, LockdownSource) {
     match hint {
         RetryHint::RetryInfo(t) => (Some(t), LockdownSource::RetryInfo),

@@ -25,10 +25,14 @@ struct Args {
     #[arg(long)]
     accept_any_key: bool,
     /// The API it stands in for: gemini, openai (x-ratelimit-* headers) or
-    /// anthropic (anthropic-ratelimit-* headers); with --rate, the latter two
-    /// enforce it as a token bucket, as those APIs do
+    /// anthropic (anthropic-ratelimit-* headers)
     #[arg(long, default_value = "gemini")]
     flavor: jongler::emulator::Flavor,
+    /// How --rate refills: window (each request counts for one window from
+    /// when it was made) or bucket (capacity comes back steadily); default:
+    /// window for gemini, bucket for openai and anthropic
+    #[arg(long, value_name = "RULE")]
+    refill: Option<jongler::emulator::Refill>,
     /// Latency of each successful request, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             accept_unknown: args.accept_any_key,
             daily_exhausted_models: args.daily_exhausted_model.clone(),
             flavor: args.flavor,
+            refill: args.refill,
         },
     )?;
     println!("{}", emulator.url());

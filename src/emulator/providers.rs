@@ -1,7 +1,8 @@
 //! The emulator's OpenAI and Anthropic flavours: their routes, auth headers,
-//! error bodies and rate-limit headers, with each key's limit enforced as a
-//! token bucket (both providers document theirs as one: capacity refills
-//! continuously and is whole again at the reset the headers state).
+//! error bodies and rate-limit headers. Both define the reset header as the
+//! time until the limit is whole again, and neither documents how capacity
+//! comes back before then: each key's limit refills as a token bucket or a
+//! sliding window, as the emulator is told (see `limiter.rs`).
 //!
 //! - OpenAI (platform.openai.com/docs/guides/rate-limits, /docs/api-reference):
 //!   `Authorization: Bearer`; `POST /v1/chat/completions`, `GET /v1/models`;
@@ -16,6 +17,7 @@
 //!   with RFC 3339 resets; a 429 adds `retry-after` in seconds; 529 is
 //!   `overloaded_error`.
 
+use super::limiter::Limiter;
 use super::{Behavior, InFlight, Shared, prompt_text};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -62,14 +64,6 @@ impl Flavor {
 /// Tokens a request may use per window, beside the request limit (large:
 /// the headers are there to be read, the request limit is what binds).
 const TOKEN_LIMIT: f64 = 1_000_000.0;
-
-/// One key's two buckets: requests and tokens, with when they were last filled.
-#[derive(Debug, Clone)]
-pub(super) struct Buckets {
-    requests: f64,
-    tokens: f64,
-    at: Instant,
-}
 
 fn error(flavor: Flavor, status: StatusCode, kind: &str, message: &str) -> Response {
     let body = match flavor {
@@ -243,39 +237,24 @@ pub(super) async fn answer(
     };
     let tokens = super::input_tokens(&text, body, accounting) as f64;
 
-    // The key's buckets: refilled for the time since, then charged.
+    // The key's limits, charged (a refused request counts at OpenAI).
     let mut limit_headers = Vec::new();
     if let Some((limit, window)) = shared.rate {
-        let limit = f64::from(limit);
-        let per = window.as_secs_f64();
         let now = Instant::now();
-        let mut all = shared.buckets.lock().expect("invariant");
-        let b = all.entry(key.to_string()).or_insert(Buckets {
-            requests: limit,
-            tokens: TOKEN_LIMIT,
-            at: now,
-        });
-        let dt = now.duration_since(b.at).as_secs_f64();
-        b.requests = (b.requests + dt * limit / per).min(limit);
-        b.tokens = (b.tokens + dt * TOKEN_LIMIT / per).min(TOKEN_LIMIT);
-        b.at = now;
-        let admitted = b.requests >= 1.0;
-        if admitted {
-            b.requests -= 1.0;
-            b.tokens = (b.tokens - tokens).max(0.0);
-        }
-        let to_full = |left: f64, cap: f64| Duration::from_secs_f64((cap - left) / cap * per);
+        let c = shared
+            .limiters
+            .lock()
+            .expect("invariant")
+            .entry(key.to_string())
+            .or_insert_with(|| Limiter::new(shared.refill, limit, window, TOKEN_LIMIT, now))
+            .charge(now, tokens, !anthropic);
+        let admitted = c.admitted;
+        let limit = f64::from(limit);
         let quotas = [
-            ("requests", limit, b.requests, to_full(b.requests, limit)),
-            (
-                "tokens",
-                TOKEN_LIMIT,
-                b.tokens,
-                to_full(b.tokens, TOKEN_LIMIT),
-            ),
+            ("requests", limit, c.requests_left, c.requests_reset),
+            ("tokens", TOKEN_LIMIT, c.tokens_left, c.tokens_reset),
         ];
-        let retry_in = Duration::from_secs_f64(((1.0 - b.requests) * per / limit).max(0.0));
-        drop(all);
+        let retry_in = c.retry_in;
         for (name, cap, left, reset) in quotas {
             if anthropic {
                 let at = jiff::Timestamp::now()

@@ -268,7 +268,7 @@ impl Lease<'_> {
                 .clear(self.held.hold(), MarkKind::Lockdown)?;
         }
         self.pool
-            .observe(self.index, self.reservation, None, readings)?;
+            .observe(self.index, self.reservation, None, readings, true)?;
         Ok(self.held)
     }
 
@@ -290,13 +290,13 @@ impl Lease<'_> {
         // A count equal to the estimate would change nothing.
         let tokens = tokens.filter(|t| self.pool.counts_tokens() && *t != self.estimate);
         self.pool
-            .observe(self.index, self.reservation, tokens, readings)
+            .observe(self.index, self.reservation, tokens, readings, true)
     }
 
     /// Keeps what a rate-limit answer's headers said of the key's quotas.
     pub fn observed(&self, readings: Vec<quota::Observed>) -> Result<()> {
         self.pool
-            .observe(self.index, self.reservation, None, readings)
+            .observe(self.index, self.reservation, None, readings, false)
     }
 
     /// The service was in trouble (not the key): the send is not counted,
@@ -519,13 +519,16 @@ impl Pool {
 
     /// One write for what an answer taught: the tokens it reported (for
     /// the send `reservation`) and its rate-limit headers. No write when
-    /// there is nothing to keep.
+    /// there is nothing to keep. The span from the send to the reset of a
+    /// `success`ful answer bounds the API's window from above (its own
+    /// request is in it); a refused one's doesn't.
     fn observe(
         &self,
         i: usize,
         reservation: Option<u64>,
         tokens: Option<u64>,
         mut readings: Vec<quota::Observed>,
+        success: bool,
     ) -> Result<()> {
         let tokens = tokens.zip(reservation);
         if tokens.is_none() && readings.is_empty() {
@@ -545,6 +548,7 @@ impl Pool {
                     .map_or(now, |s| s.t);
                 for r in &mut readings {
                     r.at = sent;
+                    r.window = success.then(|| (r.reset - sent).max(1));
                 }
                 // (The closure may run again on a contended store: no take.)
                 usage.observe(&label, readings.clone());

@@ -280,6 +280,12 @@ pub struct Observed {
     /// Whether capacity comes back continuously (a token bucket) rather than
     /// all at `reset`.
     pub continuous: bool,
+    /// The shortest span from a send to the reset its successful answer
+    /// stated, over the readings of this quota (ms): never shorter than the
+    /// window of a sliding-window limit, since the answer's own request is
+    /// in that window. `None` until a successful answer stated one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<i64>,
     /// The model of the request it came with: providers keep limits per
     /// model, so a reading speaks for that model's requests only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,15 +328,45 @@ impl Observed {
                 (left, then.or(Some(now + 1000)))
             };
         }
-        // A token bucket refilling at the rate that makes it whole at `reset`.
+        // Both OpenAI and Anthropic define the reset as the time until the
+        // limit is whole again, and neither says how capacity comes back
+        // before then: a token bucket returns it steadily, a sliding window
+        // as the requests in it age out. Each model is exact (or cautious)
+        // under its own rule and may be too hopeful under the other: what is
+        // left is the smaller of the two, which holds under either.
+        let mine: Vec<&Sent> = sends
+            .iter()
+            .filter(|s| self.model.is_none() || s.m == self.model)
+            .collect();
+        let (bucket, bucket_at) = self.bucket_left(&later, now, need, &amount);
+        let (window, window_at) = self.window_left(&mine, now, need, &amount);
+        let left = bucket.min(window);
+        if need > limit {
+            return (left, None);
+        }
+        match (bucket_at, window_at) {
+            (None, None) => (left, None),
+            (a, b) => (left, Some(a.unwrap_or(now).max(b.unwrap_or(now)))),
+        }
+    }
+
+    /// The token-bucket reading: capacity returns at the rate that makes it
+    /// whole at the reset.
+    fn bucket_left(
+        &self,
+        later: &[&Sent],
+        now: i64,
+        need: f64,
+        amount: &dyn Fn(&Sent) -> f64,
+    ) -> (f64, Option<i64>) {
+        let limit = self.limit as f64;
         let span = (self.reset - self.at) as f64;
-        let rate = if self.remaining < self.limit && span > 0.0 {
-            (limit - self.remaining as f64) / span
-        } else {
-            // Whole (or no time given): nothing to say about the refill.
-            let since: f64 = later.iter().map(|s| amount(s)).sum();
-            return (limit - since, None);
-        };
+        if self.remaining >= self.limit || span <= 0.0 {
+            // Whole (or no time given): no refill to go by.
+            let left = limit - later.iter().map(|s| amount(s)).sum::<f64>();
+            return (left, (left < need).then(|| now.max(self.reset) + 1000));
+        }
+        let rate = (limit - self.remaining as f64) / span;
         let mut tokens = self.remaining as f64;
         let mut last = self.at;
         for s in later {
@@ -338,11 +374,91 @@ impl Observed {
             last = s.t;
         }
         tokens = (tokens + rate * (now - last).max(0) as f64).min(limit);
-        if tokens >= need || need > limit {
+        if tokens >= need {
             (tokens, None)
         } else {
             (tokens, Some(now + ((need - tokens) / rate).ceil() as i64))
         }
+    }
+
+    /// The sliding-window reading: what our own sends hold comes back one
+    /// window after each (the window: the shortest span a successful answer
+    /// stated, which is never shorter than the real one); what others hold,
+    /// at the reset. With no window known yet, everything at the reset.
+    fn window_left(
+        &self,
+        mine: &[&Sent],
+        now: i64,
+        need: f64,
+        amount: &dyn Fn(&Sent) -> f64,
+    ) -> (f64, Option<i64>) {
+        let limit = self.limit as f64;
+        let Some(w) = self.window.filter(|w| *w > 0) else {
+            return self.reset_left(mine, now, need, amount);
+        };
+        // Our send time is taken before the request leaves, the API's on
+        // arrival, which may come later for one send than for the one whose
+        // span measured the window: the same margin as declared windows get.
+        let w = w + (w / 40).clamp(25, 1000);
+        let recent: Vec<&Sent> = mine
+            .iter()
+            .copied()
+            .filter(|s| s.t > self.at.saturating_sub(w))
+            .collect();
+        let held = (limit - self.remaining as f64).max(0.0);
+        let ours_then: f64 = recent
+            .iter()
+            .filter(|s| s.t <= self.at)
+            .map(|s| amount(s))
+            .sum();
+        let others = (held - ours_then).max(0.0);
+        let left_at = |t: i64| {
+            let in_window: f64 = recent
+                .iter()
+                .filter(|s| s.t.saturating_add(w) > t)
+                .map(|s| amount(s))
+                .sum();
+            limit - in_window - if t < self.reset { others } else { 0.0 }
+        };
+        let left = left_at(now);
+        if left >= need {
+            return (left, None);
+        }
+        let mut times: Vec<i64> = recent
+            .iter()
+            .map(|s| s.t.saturating_add(w))
+            .chain([self.reset])
+            .filter(|t| *t > now)
+            .collect();
+        times.sort_unstable();
+        let at = times.into_iter().find(|&t| left_at(t) >= need);
+        (left, Some(at.unwrap_or(now + 1000)))
+    }
+
+    /// Whole again at the reset and not before, less what went out since
+    /// the reading (which a window may still hold after it).
+    fn reset_left(
+        &self,
+        mine: &[&Sent],
+        now: i64,
+        need: f64,
+        amount: &dyn Fn(&Sent) -> f64,
+    ) -> (f64, Option<i64>) {
+        let later: Vec<&Sent> = mine.iter().copied().filter(|s| s.t > self.at).collect();
+        let since: f64 = later.iter().map(|s| amount(s)).sum();
+        let (left, then) = if now >= self.reset {
+            (self.limit as f64 - since, None)
+        } else {
+            (self.remaining as f64 - since, Some(self.reset))
+        };
+        if left >= need {
+            return (left, None);
+        }
+        // Past the reset and still full: what went out since the reading
+        // leaves a window no longer than the reading's own span.
+        let span = (self.reset - self.at).max(1);
+        let aged = later.first().map_or(now + 1000, |s| s.t + span);
+        (left, Some(then.unwrap_or(aged.max(now + 1))))
     }
 
     /// `5 requests`, `5 requests (gpt-4o)`.
@@ -714,7 +830,16 @@ impl Usage {
                 .find(|o| o.name == reading.name && o.model == reading.model)
             {
                 Some(old) if old.at > reading.at => {}
-                Some(old) => *old = reading,
+                Some(old) => {
+                    let mut reading = reading;
+                    if old.limit == reading.limit {
+                        reading.window = match (old.window, reading.window) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                    }
+                    *old = reading;
+                }
                 None => b.observed.push(reading),
             }
         }
@@ -1022,54 +1147,92 @@ mod tests {
             at,
             reset,
             continuous,
+            window: None,
             model: None,
         }
     }
 
+    /// `n` sends of `ask()` at these times.
+    fn sends_at(usage: &mut Usage, bucket: &str, times: &[i64], c: &Clock) {
+        for &t in times {
+            usage.record(bucket, &ask(), &Clock { now: ts(t), ..*c });
+        }
+    }
+
+    /// When the next request fits, as ms after `t`, asked at `now`.
+    fn next_room(usage: &Usage, bucket: &str, now: i64, t: i64, c: &Clock) -> Option<i64> {
+        usage
+            .room(bucket, &[], &ask(), &Clock { now: ts(now), ..*c })
+            .err()
+            .map(|later| later.at.as_millisecond() - t)
+    }
+
     #[test]
-    fn header_readings_pace_like_a_token_bucket() {
+    fn header_readings_hold_under_a_token_bucket_and_a_sliding_window_alike() {
+        let c = clock("2026-01-01T00:00:10Z");
+        let t = c.now.as_millisecond();
+        // A burst of 5 (a 5 per 2 s limit) ends at t; its last answer says
+        // nothing is left and the limit is whole 2 s on.
+        let burst = [t - 4, t - 3, t - 2, t - 1, t];
+        let exhausted = |window: Option<i64>| {
+            let mut usage = Usage::default();
+            sends_at(&mut usage, "key:a", &burst, &c);
+            let mut r = reading("requests", 5, 0, t, t + 2000, true);
+            r.window = window;
+            usage.observe("key:a", vec![r]);
+            usage
+        };
+        // Which rule holds isn't known yet: nothing before the reset (a
+        // bucket would give one back at 0.4 s, a window none until 2 s).
+        assert_eq!(
+            next_room(&exhausted(None), "key:a", t + 1, t, &c),
+            Some(2000)
+        );
+        // Answers have shown a window of 2 s (the shortest send-to-reset
+        // span of a success): each send comes back 2 s after it went (and
+        // a margin of 50 ms for its way to the API).
+        assert_eq!(
+            next_room(&exhausted(Some(2000)), "key:a", t + 1, t, &c),
+            Some(2046)
+        );
+        // Answers have shown spans of 0.4 s, as only a bucket states them:
+        // the window model would give all five back at 0.4 s (plus its
+        // margin); the bucket's own pace, one each 0.4 s, is the smaller.
+        let mut usage = exhausted(Some(400));
+        assert_eq!(next_room(&usage, "key:a", t + 1, t, &c), Some(421));
+        sends_at(&mut usage, "key:a", &[t + 400], &c);
+        assert_eq!(next_room(&usage, "key:a", t + 401, t, &c), Some(800));
+    }
+
+    #[test]
+    fn the_shortest_span_of_a_successful_answer_is_kept_as_the_window() {
         let c = clock("2026-01-01T00:00:10Z");
         let t = c.now.as_millisecond();
         let mut usage = Usage::default();
-        // 5 a 2 s bucket, 1 left after a send at t: whole again 1.6 s later.
+        let with_window = |at: i64, reset: i64, window: Option<i64>| {
+            let mut r = reading("requests", 5, 3, at, reset, true);
+            r.window = window;
+            r
+        };
+        usage.observe("key:a", vec![with_window(t, t + 2600, Some(2600))]);
+        usage.observe("key:a", vec![with_window(t + 10, t + 2050, Some(2040))]);
+        // A refused request's reading says nothing of the window.
+        usage.observe("key:a", vec![with_window(t + 20, t + 900, None)]);
+        assert_eq!(usage.buckets["key:a"].observed[0].window, Some(2040));
+        // A new limit starts afresh.
+        let mut r = with_window(t + 30, t + 3030, Some(3000));
+        r.limit = 10;
+        usage.observe("key:a", vec![r]);
+        assert_eq!(usage.buckets["key:a"].observed[0].window, Some(3000));
+    }
+
+    #[test]
+    fn header_readings_are_kept_newest_first_per_quota_and_model() {
+        let c = clock("2026-01-01T00:00:10Z");
+        let t = c.now.as_millisecond();
+        let mut usage = Usage::default();
         usage.observe("key:a", vec![reading("requests", 5, 1, t, t + 1600, true)]);
         assert!(usage.room("key:a", &[], &ask(), &c).is_ok());
-        usage.record(
-            "key:a",
-            &ask(),
-            &Clock {
-                now: ts(t + 1),
-                ..c
-            },
-        );
-        // That one used the last: the next comes back at 2.5/s, 0.4 s on.
-        let later = usage
-            .room(
-                "key:a",
-                &[],
-                &ask(),
-                &Clock {
-                    now: ts(t + 2),
-                    ..c
-                },
-            )
-            .unwrap_err();
-        let wait = later.at.as_millisecond() - (t + 2);
-        assert!((390..=402).contains(&wait), "{wait}");
-        assert!(later.why.contains("rate-limit headers"), "{}", later.why);
-        assert!(
-            usage
-                .room(
-                    "key:a",
-                    &[],
-                    &ask(),
-                    &Clock {
-                        now: ts(t + 420),
-                        ..c
-                    }
-                )
-                .is_ok()
-        );
         // A reading of an earlier send doesn't replace a later one …
         usage.observe("key:a", vec![reading("requests", 5, 5, t - 50, t, true)]);
         assert_eq!(usage.buckets["key:a"].observed[0].remaining, 1);
@@ -1100,7 +1263,7 @@ mod tests {
                     &[],
                     &ask(),
                     &Clock {
-                        now: ts(t + 510),
+                        now: ts(t + 1010),
                         ..c
                     }
                 )

@@ -33,6 +33,7 @@ pub struct EnvBuilder {
     rate: Option<(u32, Duration)>,
     latency: Duration,
     flavor: jongler::emulator::Flavor,
+    refill: Option<jongler::emulator::Refill>,
 }
 
 impl EnvBuilder {
@@ -66,6 +67,11 @@ impl EnvBuilder {
         self
     }
     /// The API the emulator stands in for.
+    /// How the emulator's `rate` refills (default: the flavour's own).
+    pub fn refill(mut self, refill: jongler::emulator::Refill) -> Self {
+        self.refill = Some(refill);
+        self
+    }
     pub fn flavor(mut self, flavor: jongler::emulator::Flavor) -> Self {
         self.flavor = flavor;
         self
@@ -87,6 +93,7 @@ impl EnvBuilder {
             accept_unknown: false,
             daily_exhausted_models: self.exhausted.clone(),
             flavor: self.flavor,
+            refill: self.refill,
         })
         .expect("emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -126,6 +133,7 @@ impl Env {
             rate: None,
             latency: Duration::ZERO,
             flavor: Default::default(),
+            refill: None,
         }
     }
 
