@@ -1205,6 +1205,26 @@ mod tests {
     }
 
     #[test]
+    fn a_request_larger_than_a_whole_token_limit_goes_once_its_window_is_empty() {
+        let c = clock("2026-01-01T00:00:10Z");
+        let t = c.now.as_millisecond();
+        let limits = [per(1_000, "1m")];
+        let mut limits = limits.to_vec();
+        limits[0].metric = Metric::Tokens;
+        let big = tokens(5_000);
+        let mut usage = Usage::default();
+        // Nothing in the window: it goes, estimate and all.
+        assert!(usage.room("key:a", &limits, &big, &c).is_ok());
+        usage.record("key:a", &big, &c);
+        // The next waits for that one to leave the window, not forever.
+        let later = usage.room("key:a", &limits, &big, &c).unwrap_err();
+        let wait = later.at.as_millisecond() - t;
+        assert!((60_000..=61_600).contains(&wait), "{wait}");
+        let after = Clock { now: later.at, ..c };
+        assert!(usage.room("key:a", &limits, &big, &after).is_ok());
+    }
+
+    #[test]
     fn the_shortest_span_of_a_successful_answer_is_kept_as_the_window() {
         let c = clock("2026-01-01T00:00:10Z");
         let t = c.now.as_millisecond();
