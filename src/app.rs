@@ -271,20 +271,35 @@ fn cleanup(cli: &Cli) -> Result<ExitCode> {
             crate::names::check(name)
                 .map_err(|why| usage(format!("connector name {name:?} can't be used: {why}")))?;
             // Markers of connectors whose names start with `<name>_` are theirs.
-            let others = match Connectors::load(&paths.connector_dirs) {
-                Ok(connectors) => connectors.names(),
+            let connectors = match Connectors::load(&paths.connector_dirs) {
+                Ok(connectors) => Some(connectors),
                 Err(e) => {
                     log::debug!("cleaning up without the connector list: {e:#}");
-                    Vec::new()
+                    None
                 }
             };
-            Pool::new(
+            let others = connectors
+                .as_ref()
+                .map(Connectors::names)
+                .unwrap_or_default();
+            let report = Pool::new(
                 name,
                 Vec::new(),
                 backend(cli, &paths)?.store(name, &others),
                 60,
             )
-            .clean()?
+            .clean()?;
+            // A connector no longer defined may still have state to clean; a
+            // name that is neither defined nor in the state is a typo.
+            if report == CleanReport::default()
+                && let Some(Err(unknown)) = connectors.as_ref().map(|c| c.get(name))
+            {
+                return Err(usage(format!(
+                    "{unknown:#}; nothing under that name in {}",
+                    backend(cli, &paths)?.describe()
+                )));
+            }
+            report
         }
         None => backend(cli, &paths)?.clean_all()?,
     };
@@ -297,16 +312,20 @@ fn request(cli: &Cli) -> Result<ExitCode> {
     let (Some(connector), Some(method), Some(endpoint)) =
         (&cli.connector, &cli.method, &cli.endpoint)
     else {
+        // One word alone is more likely a mistyped command than a connector.
+        if let (Some(word), None) = (&cli.connector, &cli.method)
+            && let Some(command) = crate::cli::closest_command(word)
+        {
+            return Err(usage(format!(
+                "unknown command `{word}`; did you mean `jongler {command}`? (a request is `jongler <CONNECTOR> <METHOD> <ENDPOINT> [BODY]`)"
+            )));
+        }
         let what = if cli.connector.is_none() {
             "<CONNECTOR> <METHOD> <ENDPOINT>"
         } else {
             "<METHOD> <ENDPOINT>"
         };
-        let msg = format!("missing {what}; try `jongler --help`");
-        let _ = Cli::command()
-            .error(clap::error::ErrorKind::MissingRequiredArgument, msg)
-            .print();
-        return Ok(ExitCode::Usage);
+        return Err(usage(format!("missing {what}; try `jongler --help`")));
     };
     const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     if METHODS.contains(&connector.to_ascii_uppercase().as_str()) {

@@ -353,6 +353,18 @@ const FULL_PARSE: &[&str] = &[
     "--help",
 ];
 
+/// The subcommand `word` was probably meant to be, if one is close.
+pub fn closest_command(word: &str) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    FULL_PARSE
+        .iter()
+        .filter(|c| !c.starts_with('-'))
+        .map(|c| (strsim::damerau_levenshtein(&word, c), *c))
+        .filter(|(d, c)| *d > 0 && *d <= (c.len() / 3).clamp(1, 2))
+        .min()
+        .map(|(_, c)| c)
+}
+
 impl Cli {
     /// Parses the process's arguments like [`Parser::parse`] (errors and
     /// `--help` exit), without dropping clap's command tree afterwards: the

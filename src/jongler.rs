@@ -640,7 +640,12 @@ impl Jongler {
             }
             other => match other.and_then(http::Pending::read_all) {
                 Ok(answer) => answer,
-                Err(e) => return Outcome::NetworkError(e.to_string()),
+                Err(e) => {
+                    return Outcome::NetworkError {
+                        error: e.message,
+                        unsent: e.unsent,
+                    };
+                }
             },
         };
         let meaning = match self.verdict(&answer, &key) {

@@ -117,8 +117,14 @@ pub enum Meaning {
 /// What one try came to.
 #[derive(Debug)]
 pub enum Outcome<A> {
-    /// No answer (connect, timeout, reset …).
-    NetworkError(String),
+    /// No answer (connect, timeout, reset …); `unsent` when the request
+    /// surely never reached the API (no connection was made).
+    NetworkError {
+        /// What went wrong, for people.
+        error: String,
+        /// Whether it never left.
+        unsent: bool,
+    },
     /// An answer, with its status and meaning.
     Answered {
         /// The answer itself (the policy only keeps and hands it back).
@@ -137,7 +143,8 @@ pub enum KeyEffect {
     Succeeded,
     /// Let it go as it is (its send still counts).
     Release,
-    /// The service was in trouble: the send doesn't count.
+    /// The service was in trouble, or the request never left: the send
+    /// doesn't count.
     Unavailable,
     /// Set it aside as the answer said.
     RateLimited(RateLimit),
@@ -253,7 +260,9 @@ impl<L, A> Policy<L, A> {
     ) -> Step<L, A> {
         self.tried.insert(index);
         let (answer, status, meaning) = match outcome {
-            Outcome::NetworkError(error) => return self.network_error(name, lease, error),
+            Outcome::NetworkError { error, unsent } => {
+                return self.network_error(name, lease, error, unsent);
+            }
             Outcome::Answered {
                 answer,
                 status,
@@ -372,7 +381,7 @@ impl<L, A> Policy<L, A> {
         Step { effects, next }
     }
 
-    fn network_error(&mut self, name: &str, lease: L, error: String) -> Step<L, A> {
+    fn network_error(&mut self, name: &str, lease: L, error: String, unsent: bool) -> Step<L, A> {
         self.history.push(format!("`{name}` network error"));
         self.network_errors += 1;
         let next = if self.network_errors > MAX_NETWORK_RETRIES {
@@ -388,8 +397,14 @@ impl<L, A> Policy<L, A> {
                 pause: Duration::ZERO,
             }
         };
+        // A request that never left used no quota: it isn't counted.
+        let effect = if unsent {
+            KeyEffect::Unavailable
+        } else {
+            KeyEffect::Release
+        };
         Step {
-            effects: vec![(lease, KeyEffect::Release)],
+            effects: vec![(lease, effect)],
             next,
         }
     }
@@ -458,6 +473,23 @@ mod tests {
     }
 
     const WAIT: Duration = Duration::from_secs(60);
+
+    fn network(error: &str, unsent: bool) -> Outcome<&'static str> {
+        Outcome::NetworkError {
+            error: error.into(),
+            unsent,
+        }
+    }
+
+    #[test]
+    fn a_request_that_never_left_is_not_counted_as_sent() {
+        let mut policy = TestPolicy::new(1);
+        let s = step(&mut policy, 0, "k0", network("could not connect", true));
+        assert_eq!(s.effects, vec![("k0", KeyEffect::Unavailable)]);
+        // One that may have reached the API (a timeout) still counts.
+        let s = step(&mut policy, 1, "k1", network("timed out", false));
+        assert_eq!(s.effects, vec![("k1", KeyEffect::Release)]);
+    }
 
     fn step(
         policy: &mut TestPolicy,
@@ -653,7 +685,7 @@ mod tests {
     fn network_errors_move_to_other_keys_and_stop_at_the_cap() {
         let mut policy = TestPolicy::new(1);
         for i in 0..MAX_NETWORK_RETRIES {
-            let s = step(&mut policy, i, "k", Outcome::NetworkError("reset".into()));
+            let s = step(&mut policy, i, "k", network("reset", false));
             assert_eq!(s.effects, vec![("k", KeyEffect::Release)]);
             assert!(is_again(&s.next), "{i}");
         }
@@ -661,7 +693,7 @@ mod tests {
             &mut policy,
             MAX_NETWORK_RETRIES,
             "k",
-            Outcome::NetworkError("reset".into()),
+            network("reset", false),
         );
         match s.next {
             Next::Fail(message) => {
@@ -677,12 +709,7 @@ mod tests {
     #[test]
     fn a_pool_that_only_met_network_errors_fails_with_the_last_one() {
         let mut policy = TestPolicy::new(1);
-        step(
-            &mut policy,
-            0,
-            "k0",
-            Outcome::NetworkError("timed out".into()),
-        );
+        step(&mut policy, 0, "k0", network("timed out", false));
         match policy.out_of_keys().next {
             Next::Fail(message) => {
                 assert_eq!(
@@ -694,12 +721,7 @@ mod tests {
         }
         // Once anything else happened, the pool's own reason is given.
         let mut policy = TestPolicy::new(1);
-        step(
-            &mut policy,
-            0,
-            "k0",
-            Outcome::NetworkError("timed out".into()),
-        );
+        step(&mut policy, 0, "k0", network("timed out", false));
         step(
             &mut policy,
             1,

@@ -80,6 +80,39 @@ fn garbled_ini() {
 }
 
 #[test]
+fn ini_errors_name_the_line_that_is_wrong() {
+    let env = env();
+    let secret = "AIzaSyNOT-TO-BE-SHOWN-0123456789abcdef";
+    for (text, line, says) in [
+        // A header without its ']' (rust-ini read on to the end).
+        ("[gemini-test\nkey1 = x\n".to_string(), 1, "closing ']'"),
+        (
+            format!("# keys\n\n[other]\nk = v\n[gemini-test\nkey1 = {secret}\n"),
+            5,
+            "closing ']'",
+        ),
+        // Keys before any header; a line without '=' is never shown.
+        (
+            format!("gemini-test\nkey1 = {secret}\n"),
+            1,
+            "neither a [section] header nor a `name = key` line",
+        ),
+        (
+            "key1 = x\n[gemini-test]\nkey2 = y\n".to_string(),
+            1,
+            "outside any [section]",
+        ),
+    ] {
+        std::fs::write(env.ini(), &text).unwrap();
+        let err = refused(&env, &[CONN, "POST", GENERATE, "{}"], 2);
+        assert!(err.contains(&format!("line {line}:")), "{text:?}: {err}");
+        assert!(err.contains(says), "{text:?}: {err}");
+        assert!(!err.contains(secret) && !err.contains("\\n"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
 fn malformed_connector_json_names_the_file() {
     let env = env();
     std::fs::write(

@@ -396,6 +396,10 @@ fn network_errors_retry_on_another_key_then_exit_1() {
             "a network error is not the key's fault"
         );
     }
+    // Requests that never left (no connection was made) used no quota.
+    for key in env.status()["keys"].as_array().unwrap() {
+        assert_eq!(key["requests_today"], 0, "{key}");
+    }
 }
 
 #[test]

@@ -281,3 +281,57 @@ fn a_connector_that_extends_a_built_in_inherits_what_it_leaves_out() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_mistyped_command_gets_a_suggestion_and_bare_jongler_speaks_as_jongler() {
+    let env = Env::builder().keys(1).build();
+    for (typo, meant) in [("statsu", "status"), ("chekc", "check"), ("serv", "serve")] {
+        let out = env.run(&[typo]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{err}");
+        assert!(err.starts_with("jongler: error: "), "{err}");
+        assert!(
+            err.contains(&format!("did you mean `jongler {meant}`")),
+            "{typo}: {err}"
+        );
+    }
+    let out = env.run(&[]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(
+        err.starts_with("jongler: error: missing <CONNECTOR>"),
+        "{err}"
+    );
+    // A connector given alone is still a missing method and endpoint.
+    let out = env.run(&[CONN]);
+    assert!(
+        stderr(&out).starts_with("jongler: error: missing <METHOD> <ENDPOINT>"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.emulator.stats().requests, 0);
+}
+
+#[test]
+fn cleanup_of_a_mistyped_connector_says_so_instead_of_cleaning_nothing() {
+    let env = Env::builder().keys(1).build();
+    let typo = format!("{}x", &CONN[..CONN.len() - 1]);
+    let out = env.run(&["--cleanup", &typo]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    assert!(
+        err.contains(&format!("unknown connector `{typo}`")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("did you mean `{CONN}`")), "{err}");
+    assert!(err.contains("nothing under that name"), "{err}");
+    // The real name cleans (nothing to clean is fine for a known connector).
+    let out = env.run(&["--cleanup", CONN]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A connector no longer defined, with state left behind, still cleans.
+    std::fs::create_dir_all(env.state()).unwrap();
+    std::fs::write(env.state().join("retired_key1.error"), b"").unwrap();
+    let out = env.run(&["--cleanup", "retired"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!env.state().join("retired_key1.error").exists());
+}

@@ -152,7 +152,14 @@ impl KeyFile {
         let file = path.display();
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let parts = parse_ini(text).map_err(|(mut line, mut msg)| {
-            if msg.starts_with("expecting") {
+            let unclosed = text
+                .lines()
+                .position(|l| l.trim_start().starts_with('[') && !l.contains(']'));
+            if let Some(n) = unclosed {
+                // rust-ini reads a header up to the next ']', to the end.
+                line = n + 1;
+                msg = "a section header needs a closing ']' on its line".into();
+            } else if msg.starts_with("expecting") {
                 // rust-ini ran to the end looking for '=': name the line
                 // that lacks one rather than the end of the file.
                 line = text
@@ -167,6 +174,8 @@ impl KeyFile {
                     .map_or(line, |(n, _)| n + 1);
                 msg = "neither a [section] nor a `name = key` line".into();
             }
+            // Never past the last line (rust-ini counts on at the end).
+            let line = line.clamp(1, text.lines().count().max(1));
             usage(format!(
                 "config file {file} is not valid INI: line {line}: {msg}"
             ))
@@ -194,6 +203,16 @@ impl KeyFile {
         let mut seen_sections: HashSet<&str> = HashSet::with_capacity(8);
         for (section, properties) in &merged {
             let Some(section) = *section else {
+                if let Some((name, _)) =
+                    properties.first().filter(|(n, _)| n.contains(['\n', '\r']))
+                {
+                    // A line without '=' before any header: rust-ini read on
+                    // to the next '='. Its text may be a key: not shown.
+                    return Err(usage(format!(
+                        "config file {file}, line {}: neither a [section] header nor a `name = key` line; keys go under [<connector name>]",
+                        line_starting(text, name)
+                    )));
+                }
                 if let Some((name, _)) = properties.first() {
                     return Err(usage(format!(
                         "config file {file}, line {}: `{}` is outside any [section]; put keys under [<connector name>]",

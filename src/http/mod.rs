@@ -41,11 +41,17 @@ pub struct Answer {
 /// A failure to get any answer (connect, timeout, reset …), worth a retry on
 /// another key. Its text names neither the URL's query nor the key.
 #[derive(Debug, Clone)]
-pub struct TransportError(pub String);
+pub struct TransportError {
+    /// What went wrong, for people.
+    pub message: String,
+    /// Whether the request surely never reached the API (no connection was
+    /// made): then it used no quota.
+    pub unsent: bool,
+}
 
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -163,7 +169,10 @@ impl Client {
             };
             let mut value =
                 HeaderValue::from_str(&format!("{prefix}{}", key.expose())).map_err(|_| {
-                    TransportError("the key holds characters a header can't carry".into())
+                    TransportError {
+                        message: "the key holds characters a header can't carry".into(),
+                        unsent: true,
+                    }
                 })?;
             value.set_sensitive(true);
             request = request.header(header, value);
@@ -258,6 +267,7 @@ impl Pending {
 }
 
 fn describe(where_: &str, e: reqwest::Error) -> TransportError {
+    let unsent = e.is_connect();
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -278,5 +288,8 @@ fn describe(where_: &str, e: reqwest::Error) -> TransportError {
     } else {
         cause
     };
-    TransportError(format!("{where_} {kind}: {cause}"))
+    TransportError {
+        message: format!("{where_} {kind}: {cause}"),
+        unsent,
+    }
 }

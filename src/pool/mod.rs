@@ -92,6 +92,14 @@ impl Backend {
         }
     }
 
+    /// Where the state lives, for messages (`state dir /x`, `Redis host:port`).
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Files(dir) => format!("state dir {}", dir.display()),
+            Backend::Redis { server, .. } => format!("Redis {server:?}"),
+        }
+    }
+
     /// Cleans every connector's state (`--cleanup-all`).
     pub fn clean_all(&self) -> Result<CleanReport> {
         match self {
