@@ -155,13 +155,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Ctrl-C during a call: say so and exit 130. (A held key's `flock` goes
 /// with the process; a Redis lease lapses.) Async-signal-safe: one write,
 /// then `_exit`; no thread is started for it, which a call would pay for.
-fn on_interrupt(message: &'static str) {
+/// `holding` is said when a key is held at the time, `waiting` when none is.
+fn on_interrupt(holding: &'static str, waiting: &'static str) {
     #[cfg(unix)]
     {
-        static MESSAGE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-        let _ = MESSAGE.set(message);
+        static MESSAGES: std::sync::OnceLock<(&'static str, &'static str)> =
+            std::sync::OnceLock::new();
+        let _ = MESSAGES.set((holding, waiting));
         extern "C" fn handler(_: libc::c_int) {
-            if let Some(m) = MESSAGE.get() {
+            if let Some(&(holding, waiting)) = MESSAGES.get() {
+                // An atomic load is async-signal-safe.
+                let m = if crate::pool::holding_any() {
+                    holding
+                } else {
+                    waiting
+                };
                 // SAFETY: write(2) and _exit(2) are async-signal-safe; the
                 // message is a static string.
                 unsafe {
@@ -176,7 +184,7 @@ fn on_interrupt(message: &'static str) {
         }
     }
     #[cfg(not(unix))]
-    let _ = message;
+    let _ = (holding, waiting);
 }
 
 /// A flag Ctrl-C (and SIGTERM) sets: the first asks to stop taking new
@@ -256,7 +264,7 @@ fn status_command(cli: &Cli, connector: Option<&str>, json: bool) -> Result<Exit
         )?;
         if statuses.is_empty() {
             eprintln!(
-                "jongler: no keys in {} (see APIJongler.ini.example) nor in GEMINI_API_KEY_N / HF_TOKEN_N",
+                "jongler: no keys in {} (a [<connector name>] section of `name = key` lines) nor in GEMINI_API_KEY_N / HF_TOKEN_N",
                 paths.config_file.display()
             );
         }
@@ -348,11 +356,14 @@ fn request(cli: &Cli) -> Result<ExitCode> {
             method.to_ascii_uppercase()
         )));
     }
-    on_interrupt(if cli.global.state.is_some() {
-        "\njongler: interrupted; the key's lease lapses within --lease-ttl\n"
-    } else {
-        "\njongler: interrupted; the key was released\n"
-    });
+    on_interrupt(
+        if cli.global.state.is_some() {
+            "\njongler: interrupted; the key's lease lapses within --lease-ttl\n"
+        } else {
+            "\njongler: interrupted; the key was released\n"
+        },
+        "\njongler: interrupted while waiting for a key; nothing was sent\n",
+    );
     let response = jongler.request(method, endpoint, body.as_deref())?;
     if let Some(key) = &response.key_name {
         log::info!(

@@ -657,7 +657,8 @@ pub fn run(jongler: &Jongler, opts: &BatchOptions) -> Result<Summary> {
         .unwrap_or_else(|| usable.min(MAX_DEFAULT_CONCURRENCY))
         .clamp(1, pending.try_into().unwrap_or(usize::MAX));
     let model = crate::pool::quota::model_of(&opts.endpoint, None);
-    let rate = jongler.request_rate(model.as_deref()).unwrap_or(None);
+    let pace = jongler.pace(model.as_deref()).unwrap_or(None);
+    let rate = pace.map(|p| p.rate);
     let window = Window {
         free: Mutex::new((workers * 16).max(256)),
         freed: Condvar::new(),
@@ -812,7 +813,7 @@ pub fn run(jongler: &Jongler, opts: &BatchOptions) -> Result<Summary> {
     summary.wall = started.elapsed();
     summary.rate_limits = jongler.rate_limits_absorbed() - rate_limits_before;
     let attempted = summary.delivered + summary.failed.values().sum::<u64>();
-    summary.ideal = rate.map(|r| Duration::from_secs_f64(attempted as f64 / r));
+    summary.ideal = pace.map(|p| p.ideal(attempted));
     // Lines the reader never got to.
     summary.not_sent += pending.saturating_sub(sent.load(Ordering::Relaxed));
     summary.stopped = no_key.into_inner().expect("invariant: no panics");

@@ -197,7 +197,7 @@ pub enum Command {
         /// The connector to serve
         connector: String,
         /// Address to listen on
-        #[arg(long, default_value = "127.0.0.1:8787")]
+        #[arg(long, default_value = "127.0.0.1:8787", value_parser = listen_address)]
         listen: std::net::SocketAddr,
         /// The token clients must present (without one, only loopback listening is
         /// allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is
@@ -304,6 +304,33 @@ fn exit(e: clap::Error) -> ! {
     std::process::exit(2)
 }
 
+/// An address to listen on: `127.0.0.1:8787`, `[::1]:8787`, or a host name
+/// with a port (`localhost:8787`), resolved here (loopback IPv4 first).
+pub fn listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let wrong = || {
+        format!(
+            "{text:?} is not an address to listen on: write HOST:PORT, e.g. 127.0.0.1:8787 or localhost:8787"
+        )
+    };
+    if !text.contains(':') {
+        return Err(wrong());
+    }
+    let addrs: Vec<std::net::SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("{} ({e})", wrong()))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(wrong)
+}
+
 /// A duration: `500ms`, `10s`, `2m`, `1h 30m`, or plain seconds (`2.5`),
 /// the way limits are written in connectors.
 pub fn duration(text: &str) -> Result<std::time::Duration, String> {
@@ -407,4 +434,37 @@ fn parse<P: clap::CommandFactory + clap::FromArgMatches>(args: &[std::ffi::OsStr
     std::mem::forget(command);
     std::mem::forget(matches);
     parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_take_host_names_and_say_what_is_wrong() {
+        assert_eq!(
+            listen_address("127.0.0.1:8787").unwrap(),
+            "127.0.0.1:8787".parse().unwrap()
+        );
+        assert_eq!(
+            listen_address("[::1]:9").unwrap(),
+            "[::1]:9".parse().unwrap()
+        );
+        let local = listen_address("localhost:18791").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 18791, "{local}");
+        for bad in ["localhost", "8787", "no such host:80:80", ""] {
+            let err = listen_address(bad).unwrap_err();
+            assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_mistyped_command_is_matched_to_the_closest_one() {
+        assert_eq!(closest_command("statsu"), Some("status"));
+        assert_eq!(closest_command("Serv"), Some("serve"));
+        assert_eq!(closest_command("batc"), Some("batch"));
+        assert_eq!(closest_command("status"), None, "not a typo");
+        assert_eq!(closest_command("generativelanguage.googleapis.com"), None);
+        assert_eq!(closest_command("xyz"), None);
+    }
 }

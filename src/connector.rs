@@ -461,6 +461,20 @@ impl Connectors {
             let suggestion = did_you_mean(name, &known)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
+            // A file named after it that defines another name.
+            let misnamed = self.by_name.values().find(|k| {
+                std::path::Path::new(&k.origin)
+                    .file_stem()
+                    .is_some_and(|stem| stem == name)
+            });
+            if let Some(other) = misnamed {
+                return usage(format!(
+                    "unknown connector `{name}`: {} defines `{}` (a connector is called by its \"name\"; make it \"{name}\", or call `{}`)",
+                    other.origin,
+                    other.connector().name,
+                    other.connector().name
+                ));
+            }
             usage(format!(
                 "unknown connector `{name}`{suggestion} (known: {}; add {name}.json to a connectors dir to define one)",
                 known.join(", ")

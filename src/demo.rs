@@ -266,6 +266,8 @@ struct View<'a> {
     opts: DemoOptions,
     drawn_lines: usize,
     last: Vec<Option<State>>,
+    /// The end of the LOCKDOWN last said, per key.
+    told_lockdown: Vec<Option<jiff::Timestamp>>,
     last_progress: usize,
 }
 
@@ -276,6 +278,7 @@ impl<'a> View<'a> {
             opts,
             drawn_lines: 0,
             last: vec![None; values.len()],
+            told_lockdown: vec![None; values.len()],
             last_progress: 0,
         }
     }
@@ -290,6 +293,15 @@ impl<'a> View<'a> {
         if !self.opts.live {
             for (i, key) in states.iter().enumerate() {
                 if self.last[i] != Some(key.state) {
+                    self.last[i] = Some(key.state);
+                    // A LOCKDOWN is said once, not again each time the key
+                    // comes back to it from being tried.
+                    if key.state == State::Lockdown {
+                        if self.told_lockdown[i] == key.until {
+                            continue;
+                        }
+                        self.told_lockdown[i] = key.until;
+                    }
                     let _ = writeln!(
                         err,
                         "{elapsed:6.2}s  {:<12} {}{}",
@@ -297,7 +309,6 @@ impl<'a> View<'a> {
                         key.state.as_str(),
                         detail(key, false)
                     );
-                    self.last[i] = Some(key.state);
                 }
             }
             let step = (self.opts.requests / 10).max(1);

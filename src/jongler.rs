@@ -947,12 +947,10 @@ impl Jongler {
         self.rate_limits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The most requests per second the declared limits allow for `model`
-    /// over the whole pool (`None`: no request limit applies, or no keys).
-    pub fn request_rate(&self, model: Option<&str>) -> Result<Option<f64>> {
-        self.pool
-            .as_ref()
-            .map_or(Ok(None), |pool| pool.request_rate(model))
+    /// How fast the declared limits let the pool send for `model` (`None`:
+    /// no windowed request limit applies, or no keys).
+    pub fn pace(&self, model: Option<&str>) -> Result<Option<crate::pool::Pace>> {
+        self.pool.as_ref().map_or(Ok(None), |pool| pool.pace(model))
     }
 
     /// Every key's state.

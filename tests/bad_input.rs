@@ -55,6 +55,23 @@ fn missing_config_file() {
         err.contains("nope.ini") && err.contains("does not exist"),
         "{err}"
     );
+    // What to write, not a file only a checkout has.
+    assert!(
+        !err.contains("APIJongler.ini.example") && err.contains("`name = key` lines"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_connector_file_whose_name_differs_is_named_as_the_reason() {
+    let env = env();
+    let mut other: serde_json::Value =
+        serde_json::from_str(&env.emulator.connector_json("mismatch")).unwrap();
+    other["name"] = "mismatch".into();
+    std::fs::write(env.connectors().join("othername.json"), other.to_string()).unwrap();
+    let err = refused(&env, &["othername", "POST", GENERATE, "{}"], 2);
+    assert!(err.contains("othername.json defines `mismatch`"), "{err}");
+    assert!(!err.contains("add othername.json"), "{err}");
 }
 
 #[test]

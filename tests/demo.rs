@@ -44,6 +44,12 @@ fn demo_delivers_every_request_through_lockdowns_and_a_bad_key() {
     ] {
         assert!(stderr.contains(line), "{line}: {stderr}");
     }
+    // Each LOCKDOWN is said once: never more lockdown lines than 429s.
+    let lockdown_lines = stderr.lines().filter(|l| l.contains(" lockdown ")).count();
+    assert!(
+        lockdown_lines as u64 <= absorbed,
+        "{lockdown_lines} lockdown lines for {absorbed} 429s: {stderr}"
+    );
 }
 
 #[test]

@@ -558,6 +558,59 @@ fn secrets_stay_out_of_every_output_even_at_trace_level() {
 }
 
 #[test]
+fn the_same_key_in_the_file_and_the_environment_is_used_once_without_a_warning() {
+    let env = Env::builder().keys(2).build();
+    let mut connector: serde_json::Value =
+        serde_json::from_str(&env.emulator.connector_json(CONN)).unwrap();
+    connector["key_env_prefix"] = "TEST_KEY".into();
+    std::fs::write(
+        env.connectors().join(format!("{CONN}.json")),
+        connector.to_string(),
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env("TEST_KEY_1", key_value("key1"))
+        .args([CONN, "POST", GENERATE, &prompt("both")])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "",
+        "as README shows it: nothing to warn about"
+    );
+    // Said at -v; and the same key twice in the file still warns.
+    let out = env
+        .cmd()
+        .env("TEST_KEY_1", key_value("key1"))
+        .args([CONN, "POST", GENERATE, &prompt("both"), "-v"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("holds the same key as `key1`"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        env.ini(),
+        format!(
+            "[{CONN}]\nkey1 = {}\nagain = {}\n",
+            key_value("key1"),
+            key_value("key1")
+        ),
+    )
+    .unwrap();
+    let out = env.generate("twice", &[]);
+    assert!(
+        stderr(&out).contains("`again` holds the same key as `key1`"),
+        "{}",
+        stderr(&out)
+    );
+    env.assert_no_secrets(&out);
+}
+
+#[test]
 fn keys_from_gemini_api_key_n_and_a_user_connector_overriding_a_built_in() {
     let env = Env::builder().keys(2).build();
     let name = "generativelanguage.googleapis.com";

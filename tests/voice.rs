@@ -125,6 +125,55 @@ fn ctrl_c_during_a_call_says_the_key_was_released_and_exits_130() {
     assert_eq!(state, "vacant");
 }
 
+#[test]
+fn a_wait_for_a_key_held_elsewhere_is_said_once_and_ctrl_c_then_says_nothing_was_sent() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_secs(3))
+        .build();
+    let holder = env
+        .cmd()
+        .args([CONN, "POST", GENERATE, &prompt("holding")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(env.wait_started("holding", None));
+    let waiter = env
+        .cmd()
+        .args([
+            CONN,
+            "POST",
+            GENERATE,
+            &prompt("waiting"),
+            "-v",
+            "--wait",
+            "30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    unsafe { libc::kill(waiter.id() as i32, libc::SIGINT) };
+    let out = waiter.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 130, "{err}");
+    assert_eq!(
+        err.matches("in use elsewhere").count(),
+        1,
+        "-v says once what it waits for: {err}"
+    );
+    assert!(
+        err.contains("jongler: interrupted while waiting for a key; nothing was sent"),
+        "{err}"
+    );
+    assert!(!err.contains("the key was released"), "{err}");
+    let holder = holder.wait_with_output().unwrap();
+    assert_eq!(code(&holder), 0);
+    assert_eq!(env.emulator.stats().requests, 1, "the waiter sent nothing");
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_body_ends_with_a_newline_at_a_terminal_and_byte_for_byte_in_a_pipe() {

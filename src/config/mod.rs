@@ -448,7 +448,7 @@ pub fn keys_for(
     let file = KeyFile::read(&paths.config_file)?;
     if file.is_none() && paths.config_explicit {
         return Err(usage(format!(
-            "config file {} does not exist (named by --config or {CONFIG_ENV}); see APIJongler.ini.example",
+            "config file {} does not exist (named by --config or {CONFIG_ENV}); write one: a [<connector name>] section of `name = key` lines, e.g. [generativelanguage.googleapis.com] then key1 = AIza…",
             paths.config_file.display()
         )));
     }
@@ -461,6 +461,7 @@ pub fn keys_for(
         .and_then(|f| f.sections.into_iter().find(|(s, _)| *s == connector.name))
         .map(|(_, keys)| keys)
         .unwrap_or_default();
+    let from_file = keys.len();
     if let (true, Some(prefix)) = (use_env, &connector.key_env_prefix) {
         keys.extend(env_keys(prefix, std::env::vars()));
     }
@@ -469,7 +470,16 @@ pub fn keys_for(
     let mut keep = vec![true; keys.len()];
     for (i, entry) in keys.iter().enumerate() {
         if let Some(&first) = seen.get(entry.key.expose()) {
-            log::warn!(
+            // The same key in the file and in the environment is the usual
+            // way to have both at hand: said at -v only. Twice in one place
+            // is likely a paste mistake.
+            let level = if first < from_file && i >= from_file {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
                 "key `{}` holds the same key as `{}`; using it once, as `{}`",
                 entry.name,
                 keys[first].name,

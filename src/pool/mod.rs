@@ -216,7 +216,25 @@ pub struct Held {
     waiters: Arc<Waiters>,
 }
 
+/// How many keys this process holds right now (for the Ctrl-C message: a
+/// signal handler may read an atomic, nothing more).
+static HOLDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether this process holds any key right now.
+pub fn holding_any() -> bool {
+    HOLDING.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
+
 impl Held {
+    fn new(hold: Box<dyn KeyHold>, index: usize, waiters: Arc<Waiters>) -> Held {
+        HOLDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Held {
+            hold: Some(hold),
+            index,
+            waiters,
+        }
+    }
+
     fn hold(&self) -> &dyn KeyHold {
         self.hold.as_deref().expect("invariant: held until dropped")
     }
@@ -233,6 +251,7 @@ impl Drop for Held {
         if let Some(hold) = self.hold.take() {
             self.waiters.offer(self.index, hold);
         }
+        HOLDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -375,6 +394,23 @@ impl Lease<'_> {
     /// Clears an ERROR mark (a health check found the key good again).
     pub fn clear_error(&self) -> Result<bool> {
         self.pool.store.clear(self.held.hold(), MarkKind::Error)
+    }
+}
+
+/// How fast a pool's declared limits let it send.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Requests per second a long run keeps up.
+    pub rate: f64,
+    /// Requests that may go at once from a standing start (each window's
+    /// first fill).
+    pub burst: f64,
+}
+
+impl Pace {
+    /// The least time `n` requests take at this pace.
+    pub fn ideal(&self, n: u64) -> Duration {
+        Duration::from_secs_f64(((n as f64 - self.burst).max(0.0) / self.rate).max(0.0))
     }
 }
 
@@ -897,11 +933,7 @@ impl Pool {
     }
 
     fn held(&self, i: usize, hold: Box<dyn KeyHold>) -> Held {
-        Held {
-            hold: Some(hold),
-            index: i,
-            waiters: self.waiters.clone(),
-        }
+        Held::new(hold, i, self.waiters.clone())
     }
 
     /// Holds key `i` whatever its marks say, and checks it under the hold.
@@ -981,11 +1013,7 @@ impl Pool {
                 return Ok(Some(Lease {
                     pool: self,
                     index: i,
-                    held: Held {
-                        hold: Some(hold),
-                        index: i,
-                        waiters: self.waiters.clone(),
-                    },
+                    held: self.held(i, hold),
                     lockdown: None,
                     reservation: None,
                     estimate: 0,
@@ -999,11 +1027,11 @@ impl Pool {
         }
     }
 
-    /// The most requests per second the declared limits let this pool send
-    /// for `model`, summed over its quota buckets (keys sharing a group count
-    /// once; keys in ERROR not at all): the rate a long run can keep up.
-    /// `None` when no request limit applies.
-    pub fn request_rate(&self, model: Option<&str>) -> Result<Option<f64>> {
+    /// How fast the declared limits let this pool send requests for
+    /// `model`, summed over its quota buckets (keys sharing a group count
+    /// once; keys in ERROR not at all). Per-day limits are caps, not a pace:
+    /// they don't count. `None` when no windowed request limit applies.
+    pub fn pace(&self, model: Option<&str>) -> Result<Option<Pace>> {
         let marks = self.store.all_marks()?;
         let mut buckets = HashSet::new();
         for (i, entry) in self.keys.iter().enumerate() {
@@ -1011,21 +1039,21 @@ impl Pool {
                 buckets.insert(self.bucket(i).label());
             }
         }
-        let per_bucket = self
+        let n = buckets.len() as f64;
+        Ok(self
             .quotas
             .limits
             .iter()
             .filter(|l| l.metric == Metric::Requests)
             .filter(|l| l.model.as_deref().is_none_or(|m| Some(m) == model))
-            .map(|l| {
-                let secs = match l.window {
-                    quota::Window::Millis(ms) => ms as f64 / 1000.0,
-                    quota::Window::Day => 86_400.0,
-                };
-                l.amount as f64 / secs
+            .filter_map(|l| match l.window {
+                quota::Window::Millis(ms) if ms > 0 => Some(Pace {
+                    rate: l.amount as f64 * n / (ms as f64 / 1000.0),
+                    burst: l.amount as f64 * n,
+                }),
+                _ => None,
             })
-            .min_by(f64::total_cmp);
-        Ok(per_bucket.map(|rate| rate * buckets.len() as f64))
+            .min_by(|a, b| a.rate.total_cmp(&b.rate)))
     }
 
     /// Every key's state, in configuration order.
