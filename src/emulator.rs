@@ -34,6 +34,10 @@ pub enum Behavior {
     DailyExhausted,
     /// 503 `UNAVAILABLE`: the model is overloaded.
     Overloaded,
+    /// A bare 429 `RESOURCE_EXHAUSTED` ("Resource has been exhausted (e.g.
+    /// check quota)."), with no `QuotaFailure` or `RetryInfo`: Gemini's
+    /// answer when shared capacity runs out, naming no quota and no time.
+    Exhausted,
     /// A bare 403 `PERMISSION_DENIED` with no `ErrorInfo`, as Gemini answers
     /// for a key reported as leaked: nothing structured says the key is at
     /// fault (a file of another project gets the same shape).
@@ -45,7 +49,7 @@ impl std::str::FromStr for Behavior {
     fn from_str(s: &str) -> Result<Behavior, String> {
         serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
             format!(
-                "unknown behaviour {s:?}: valid, invalid, suspended, leaked, daily-exhausted, overloaded"
+                "unknown behaviour {s:?}: valid, invalid, suspended, leaked, exhausted, daily-exhausted, overloaded"
             )
         })
     }
@@ -594,6 +598,11 @@ async fn answer(
                 json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CONSUMER_SUSPENDED",
                         "domain": "googleapis.com"}]),
             );
+        }
+        Behavior::Exhausted => {
+            let body = json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+                "message": "Resource has been exhausted (e.g. check quota)."}});
+            return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
         }
         Behavior::Leaked => {
             // No `details` at all, as Gemini sends it.

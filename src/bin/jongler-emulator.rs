@@ -12,7 +12,7 @@ struct Args {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: std::net::SocketAddr,
-    /// A key it accepts, as VALUE or VALUE=BEHAVIOUR (valid, invalid, suspended, leaked, daily-exhausted, overloaded)
+    /// A key it accepts, as VALUE or VALUE=BEHAVIOUR (valid, invalid, suspended, leaked, exhausted, daily-exhausted, overloaded)
     #[arg(long = "key", value_name = "VALUE[=BEHAVIOUR]")]
     keys: Vec<String>,
     /// Per-key rate limit, as REQUESTS/SECONDS, e.g. 5/2

@@ -141,7 +141,7 @@ pub(super) async fn answer(
                 "Your API key does not have permission to use the specified resource.",
             );
         }
-        Behavior::DailyExhausted => {
+        Behavior::DailyExhausted | Behavior::Exhausted => {
             return error(
                 flavor,
                 StatusCode::TOO_MANY_REQUESTS,

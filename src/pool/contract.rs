@@ -58,6 +58,7 @@ fn lockdown(secs: i64) -> Lockdown {
         reason: "429 RESOURCE_EXHAUSTED".into(),
         source: LockdownSource::RetryInfo,
         since: now,
+        models: Vec::new(),
     }
 }
 

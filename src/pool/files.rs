@@ -3,12 +3,19 @@
 //! Each key's state is a marker file named `<connector>_<key name>.<state>`,
 //! as api-jongler names them:
 //!
-//! - `.lock` — LOCKED while some process holds an exclusive `flock` on it. A
-//!   `.lock` nobody has locked means VACANT: the file stays when its holder
-//!   lets go (creating and removing a file per request would cost more than
-//!   the rest of the state work together), and a SIGKILL never strands a key:
-//!   the kernel drops the lock with the process.
-//! - `.lockdown` — LOCKDOWN, with until-when and why, as JSON.
+//! - `.lock` — LOCKED: it exists while a process holds the key, holding that
+//!   process's pid and since when, and the holder has an exclusive `flock` on
+//!   it. The holder removes it before it lets go of the lock, so nobody can
+//!   take the inode at that name afterwards; whoever opened it just before
+//!   finds, once it has the lock, that the name no longer leads to it, and
+//!   starts afresh (a new file). A holder killed by SIGKILL leaves its
+//!   `.lock`, but not its `flock` (the kernel drops it with the process): a
+//!   `.lock` nobody has locked is VACANT, and the next look (a call taking
+//!   the key, `status`, `--cleanup`) takes it or removes it.
+//! - `.lockdown` — LOCKDOWN, with until-when and why, as JSON: for the whole
+//!   key, or with `"models"` for the models a per-model quota set aside
+//!   (those live in the usage record too, which rules the pacing; the
+//!   marker shows the state and goes when they end).
 //! - `.error` — ERROR, with why, as JSON.
 //!
 //! Lockdown and error markers are only written by the process holding the
@@ -60,11 +67,13 @@ struct FileHold {
     /// so watchers hear only of releases.
     file: File,
     /// Opened for writing once the lock is ours (who holds it, for
-    /// `status`); closed after the lock is let go, which is what a watcher
-    /// hears as "released".
+    /// `status`).
     writer: Option<File>,
     path: PathBuf,
     key: String,
+    /// Whether letting go removes `path` (not for a stale lock being
+    /// removed by a cleanup, which has removed it already).
+    linked: bool,
 }
 
 impl KeyHold for FileHold {
@@ -75,6 +84,14 @@ impl KeyHold for FileHold {
 
 impl Drop for FileHold {
     fn drop(&mut self) {
+        // The name goes first, while the lock is ours: then nobody can take
+        // this inode by that name after us (and the removal is what a
+        // watcher hears as "released").
+        if self.linked && same_file(&self.file, &self.path).unwrap_or(false) {
+            if let Err(e) = fs::remove_file(&self.path) {
+                log::debug!("removing {}: {e}", self.path.display());
+            }
+        }
         if let Err(e) = FileExt::unlock(&self.file) {
             log::debug!("unlocking {}: {e}", self.path.display());
         }
@@ -241,6 +258,7 @@ impl FileStore {
                         writer: None,
                         path: path.to_path_buf(),
                         key: key.to_string(),
+                        linked: false,
                     };
                     self.remove(path)?;
                     drop(hold);
@@ -367,6 +385,7 @@ impl StateStore for FileStore {
                     writer,
                     path,
                     key: key.to_string(),
+                    linked: true,
                 })));
             }
         }
@@ -385,7 +404,13 @@ impl StateStore for FileStore {
         };
         match FileExt::try_lock_shared(&file) {
             Ok(()) => {
+                // Nobody holds it: its holder died mid-call. This look
+                // cleans it away, so the state dir shows the key VACANT.
                 let _ = FileExt::unlock(&file);
+                drop(file);
+                if let Err(e) = self.remove_if_stale(&path, key) {
+                    log::debug!("removing the stale {}: {e:#}", path.display());
+                }
                 Ok(None)
             }
             Err(e) if is_contended(&e) => {
@@ -493,7 +518,14 @@ impl StateStore for FileStore {
         let mut report = CleanReport::default();
         for (path, key, ext) in self.own_files()? {
             match ext.as_str() {
-                LOCKDOWN => report.lockdowns += usize::from(self.remove(&path)?),
+                LOCKDOWN => {
+                    // A marker of model lockdowns is counted with them, below.
+                    let key_wide = read_lockdown(&path)?.is_none_or(|l| l.is_key_wide());
+                    let removed = usize::from(self.remove(&path)?);
+                    if key_wide {
+                        report.lockdowns += removed;
+                    }
+                }
                 ERROR => report.errors += usize::from(self.remove(&path)?),
                 LOCK => match self.remove_if_stale(&path, &key)? {
                     Some(true) => report.stale_locks += 1,
@@ -800,6 +832,7 @@ fn read_lockdown(path: &Path) -> Result<Option<Lockdown>> {
             reason: "marker without details (api-jongler's?)".into(),
             source: LockdownSource::Legacy,
             since: mtime,
+            models: Vec::new(),
         })
     }))
 }
@@ -911,17 +944,46 @@ mod tests {
         drop(hold);
         assert!(store.holder("k1").unwrap().is_none(), "released");
         assert!(
-            store.dir().join("c_k1.lock").exists(),
-            "the file stays for the next holder"
+            !store.dir().join("c_k1.lock").exists(),
+            "a .lock exists only while the key is held"
         );
     }
 
     #[test]
-    fn a_stale_lock_file_is_vacant() {
+    fn a_stale_lock_file_is_vacant_and_the_next_look_removes_it() {
         let (_t, store) = store("c");
         fs::write(store.dir().join("c_k1.lock"), "pid 1 since then").unwrap();
         assert!(store.holder("k1").unwrap().is_none());
-        assert!(store.try_hold("k1").unwrap().is_some());
+        assert!(!store.dir().join("c_k1.lock").exists(), "status cleaned it");
+        fs::write(store.dir().join("c_k1.lock"), "pid 1 since then").unwrap();
+        let hold = store.try_hold("k1").unwrap().expect("a stale lock is free");
+        let text = fs::read_to_string(store.dir().join("c_k1.lock")).unwrap();
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        drop(hold);
+        assert!(!store.dir().join("c_k1.lock").exists());
+    }
+
+    #[test]
+    fn a_holder_that_opened_the_lock_just_before_its_release_starts_afresh() {
+        let (_t, store) = store("c");
+        let path = store.dir().join("c_k1.lock");
+        let first = store.try_hold("k1").unwrap().unwrap();
+        // Another process opened the file while it was held …
+        let late = File::open(&path).unwrap();
+        drop(first);
+        // … and gets its lock once free: the name no longer leads to it.
+        assert!(matches!(
+            lock_state(&late, &path, store.dir()),
+            Ok(Locked::Ours)
+        ));
+        assert!(!same_file(&late, &path).unwrap());
+        // The key is taken afresh by the next holder, one at a time.
+        let second = store.try_hold("k1").unwrap().expect("free");
+        assert!(store.try_hold("k1").unwrap().is_none(), "held once");
+        drop(second);
     }
 
     #[test]
@@ -946,6 +1008,7 @@ mod tests {
                     reason: "r".into(),
                     source: LockdownSource::Default,
                     since: Timestamp::now(),
+                    models: Vec::new(),
                 }),
             )
             .unwrap();

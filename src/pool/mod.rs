@@ -355,6 +355,7 @@ impl Lease<'_> {
         let label = bucket.label();
         let clock = pool.clock(now);
         let reservation = self.reservation;
+        let mut models: Vec<(String, quota::ModelLockdown)> = Vec::new();
         pool.store.update_usage(&bucket, &mut |usage| {
             if let Some(id) = reservation {
                 usage.forget(&label, id);
@@ -363,15 +364,38 @@ impl Lease<'_> {
                 usage.learn(&label, &pool.quotas.limits, violation, end, reason, &clock);
             }
             usage.note_limited(&label, &clock);
+            models = usage.lockdowns(&label, &clock);
             true
         })?;
-        if violations.is_empty() {
-            let lockdown = Lockdown {
+        let lockdown = if violations.is_empty() {
+            Some(Lockdown {
                 until: Some(end),
                 reason: reason.to_string(),
                 source,
                 since: now,
-            };
+                models: Vec::new(),
+            })
+        } else {
+            // The models set aside live in the usage record; the marker
+            // shows them in the state dir (unless the whole key is set aside
+            // already).
+            let key_wide =
+                pool.store.marks(self.name())?.lockdown.is_some_and(|ld| {
+                    ld.is_key_wide() && ld.ends(pool.default_lockdown_secs) > now
+                });
+            let until = models.iter().map(|(_, l)| l.until).max();
+            (!key_wide)
+                .then_some(())
+                .zip(until)
+                .map(|((), until)| Lockdown {
+                    until: Some(until),
+                    reason: reason.to_string(),
+                    source,
+                    since: now,
+                    models: models.iter().map(|(m, _)| m.clone()).collect(),
+                })
+        };
+        if let Some(lockdown) = lockdown {
             pool.store
                 .mark(self.held.hold(), &Mark::Lockdown(lockdown))?;
         }
@@ -920,7 +944,8 @@ impl Pool {
             return Blocker::Error;
         }
         match &marks.lockdown {
-            Some(ld) if ld.ends(self.default_lockdown_secs) > now => {
+            // A marker of model lockdowns only shows them: the usage record rules.
+            Some(ld) if ld.is_key_wide() && ld.ends(self.default_lockdown_secs) > now => {
                 let end = ld.ends(self.default_lockdown_secs);
                 if ld.source.is_exact() {
                     Blocker::Exact(end)
@@ -961,6 +986,7 @@ impl Pool {
         guessed_ok: bool,
     ) -> Result<Taken<'_>> {
         let i = held.index;
+        let models_marked = fresh.lockdown.as_ref().is_some_and(|ld| !ld.is_key_wide());
         let lockdown = match self.blocker(&fresh, now) {
             blocker @ (Blocker::Error | Blocker::Exact(_)) => {
                 held.release_to_all();
@@ -972,25 +998,32 @@ impl Pool {
             }
             Blocker::Guessed(_) => fresh.lockdown,
             Blocker::None => {
-                if fresh.lockdown.is_some() {
+                if fresh.lockdown.as_ref().is_some_and(Lockdown::is_key_wide) {
                     // Over: tidy the marker away while we hold the key.
                     self.store.clear(held.hold(), MarkKind::Lockdown)?;
                 }
                 None
             }
         };
+
         let clock = self.clock(now);
         let bucket = self.bucket(i);
         let label = bucket.label();
         let limits = &self.quotas.limits;
         let mut outcome: Result<u64, quota::RoomLater> = Ok(0);
+        let mut models_over = false;
         self.store.update_usage(&bucket, &mut |usage| {
             usage.prune(&clock, limits);
+            models_over = models_marked && usage.lockdowns(&label, &clock).is_empty();
             outcome = usage
                 .room(&label, limits, ask, &clock)
                 .map(|()| usage.record(&label, ask, &clock));
             outcome.is_ok()
         })?;
+        if models_over {
+            // The models' lockdowns are over: their marker goes too.
+            self.store.clear(held.hold(), MarkKind::Lockdown)?;
+        }
         match outcome {
             Ok(id) => Ok(Taken::Lease(Lease {
                 pool: self,
@@ -1097,7 +1130,7 @@ impl Pool {
                     status.reason = Some(format!("in use by {holder}"));
                 } else if let Some(ld) = m
                     .and_then(|m| m.lockdown.as_ref())
-                    .filter(|ld| ld.ends(self.default_lockdown_secs) > now)
+                    .filter(|ld| ld.is_key_wide() && ld.ends(self.default_lockdown_secs) > now)
                 {
                     status.state = State::Lockdown;
                     status.until = Some(ld.ends(self.default_lockdown_secs));

@@ -50,9 +50,19 @@ pub struct Lockdown {
     pub source: LockdownSource,
     /// When it was written.
     pub since: Timestamp,
+    /// The models it is for, when it isn't for the whole key (a per-model
+    /// quota ran out): then it only shows the state in the state dir, and
+    /// the usage record rules which requests wait.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 impl Lockdown {
+    /// Whether it sets the whole key aside (not only some models).
+    pub fn is_key_wide(&self) -> bool {
+        self.models.is_empty()
+    }
+
     /// When it ends, using `default_secs` after it was written if it doesn't say.
     pub fn ends(&self, default_secs: u64) -> Timestamp {
         self.until.unwrap_or_else(|| {
