@@ -19,7 +19,12 @@ ratios the issues set targets for:
 It also runs bench/floor.rs — one flock'd marker and one blocking reqwest POST,
 the floor for any pooled call — and prints jongler's ratio to it.
 
-Usage: bench/call-overhead.py [--rounds N]   (builds the release binaries first)
+With --baseline BIN (another build of jongler, e.g. the commit before a
+change, built side by side), the 8-key and 10,000-key calls also run with
+that binary, in the same shuffled rounds (each with a state dir of its
+own), and the ratios of this build to it are printed (target <= 1.2x).
+
+Usage: bench/call-overhead.py [--rounds N] [--baseline BIN]   (builds the release binaries first)
 """
 
 import argparse
@@ -59,6 +64,7 @@ def run(cmd, env):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--baseline", help="another jongler binary to compare with, side by side")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--example", "floor"], cwd=ROOT, check=True)
@@ -123,7 +129,19 @@ def main():
                    NO_COLOR="1", HOME=work)
         env.pop("APIJONGLER_CONFIG", None)
         no_memo = dict(env, JONGLER_NO_KEYFILE_MEMO="1")
-        env_of = lambda name: no_memo if "no memo" in name else env  # noqa: E731
+        baseline_env = None
+        if args.baseline:
+            # The same pools with the other binary, over a copy of the state.
+            baseline_state = os.path.join(work, "baseline-state")
+            shutil.copytree(state, baseline_state)
+            baseline_env = dict(env, JONGLER_STATE_DIR=baseline_state)
+            for label in ("8 keys", "10,000 keys, half locked down"):
+                commands[f"baseline: jongler ({label})"] = [args.baseline] + commands[f"jongler ({label})"][1:]
+
+        def env_of(name):
+            if name.startswith("baseline:"):
+                return baseline_env
+            return no_memo if "no memo" in name else env
         times = {name: [] for name in commands}
         # Warm up the page cache and the emulator.
         for name, cmd in commands.items():
@@ -155,6 +173,10 @@ def main():
         checks.append((f"{label} / 8 keys", med[f"jongler ({label})"] / base, target))
     for label in ("1,000 keys, half locked down", "10,000 keys, half locked down"):
         checks.append((f"{label}, no memo / 8 keys", med[f"jongler ({label}, no memo)"] / base, None))
+    if args.baseline:
+        for label in ("8 keys", "10,000 keys, half locked down"):
+            checks.append((f"{label}: this build / baseline",
+                           med[f"jongler ({label})"] / med[f"baseline: jongler ({label})"], 1.2))
     for what, ratio, target in checks:
         if target is None:
             note = "rust-ini on every call" if "memo" in what else "one flock + one POST"

@@ -87,10 +87,11 @@ impl Drop for FileHold {
         // The name goes first, while the lock is ours: then nobody can take
         // this inode by that name after us (and the removal is what a
         // watcher hears as "released").
-        if self.linked && same_file(&self.file, &self.path).unwrap_or(false) {
-            if let Err(e) = fs::remove_file(&self.path) {
-                log::debug!("removing {}: {e}", self.path.display());
-            }
+        if self.linked
+            && same_file(&self.file, &self.path).unwrap_or(false)
+            && let Err(e) = fs::remove_file(&self.path)
+        {
+            log::debug!("removing {}: {e}", self.path.display());
         }
         if let Err(e) = FileExt::unlock(&self.file) {
             log::debug!("unlocking {}: {e}", self.path.display());
