@@ -106,3 +106,29 @@ fn readme_examples_run_as_written() {
     );
     assert!(home.path().join("jongler.bash").exists());
 }
+
+#[test]
+fn readme_shows_a_newcomer_what_they_need_where_they_look() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let at = |heading: &str| {
+        readme
+            .find(heading)
+            .unwrap_or_else(|| panic!("README has no {heading:?}"))
+    };
+    // Trying it without keys comes right after setting up.
+    assert!(at("## Set up") < at("## Try it without keys"));
+    assert!(at("## Try it without keys") < at("## Use it with Gemini"));
+    // How man finds the pages, and the shape of status --json.
+    assert!(readme.contains("MANPATH"));
+    assert!(readme.contains("`jongler status <CONNECTOR> --json` is one object"));
+    // The state dir's table: each marker and the state it means.
+    for row in [
+        "| none | VACANT |",
+        "| `.lock` | LOCKED",
+        "| `.lockdown` | LOCKDOWN",
+        "| `.error` | ERROR",
+    ] {
+        assert!(readme.contains(row), "{row}");
+    }
+}
