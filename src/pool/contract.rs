@@ -42,13 +42,22 @@ fn a_peek_sees_marks_and_usage_without_taking_anything(open: Open<'_>) {
         .peek(&[("k1", BucketId::Key("k1".into())), ("k2", bucket.clone())])
         .unwrap();
     assert_eq!(looks.len(), 2);
-    assert!(looks[0].0.lockdown.is_some() && looks[0].0.error.is_none());
-    assert!(looks[1].0.is_empty());
-    assert_eq!(looks[1].1.next_id, 7, "the usage record as it stands");
+    let (marks1, _) = looks[0].as_ref().expect("not held");
+    let (marks2, usage2) = looks[1].as_ref().expect("not held");
+    assert!(marks1.lockdown.is_some() && marks1.error.is_none());
+    assert!(marks2.is_empty());
+    assert_eq!(usage2.next_id, 7, "the usage record as it stands");
     // Nothing was taken: both keys are free for another holder.
     for key in ["k1", "k2"] {
         assert!(b.try_hold(key).unwrap().is_some(), "{key} is free");
     }
+    // A held key is seen as held, and nothing of it is read.
+    let hold = a.try_hold("k2").unwrap().unwrap();
+    assert!(b.is_held("k2").unwrap() && !b.is_held("k1").unwrap());
+    let looks = b.peek(&[("k2", bucket)]).unwrap();
+    assert!(looks[0].is_none());
+    drop(hold);
+    assert!(!b.is_held("k2").unwrap());
 }
 
 fn lockdown(secs: i64) -> Lockdown {

@@ -5,13 +5,16 @@
 //!
 //! - `.lock` — LOCKED: it exists while a process holds the key, holding that
 //!   process's pid and since when, and the holder has an exclusive `flock` on
-//!   it. The holder removes it before it lets go of the lock, so nobody can
-//!   take the inode at that name afterwards; whoever opened it just before
-//!   finds, once it has the lock, that the name no longer leads to it, and
-//!   starts afresh (a new file). A holder killed by SIGKILL leaves its
-//!   `.lock`, but not its `flock` (the kernel drops it with the process): a
-//!   `.lock` nobody has locked is VACANT, and the next look (a call taking
-//!   the key, `status`, `--cleanup`) takes it or removes it.
+//!   it. The holder moves it off that name before it lets go of the lock, so
+//!   nobody can take the inode by that name afterwards; whoever opened it
+//!   just before finds, once it has the lock, that the name no longer leads
+//!   to it, and starts afresh. It rests as `.<connector>_<key>.lock` (a
+//!   hidden name) until the next holder renames it back: no inode is made or
+//!   freed per call (ext4's inode allocator, under many calls at once, cost
+//!   more than all the rest). A holder killed by SIGKILL leaves its `.lock`,
+//!   but not its `flock` (the kernel drops it with the process): a `.lock`
+//!   nobody has locked is VACANT, and the next look (a call taking the key,
+//!   `status`, `--cleanup`) takes it or puts it to rest.
 //! - `.lockdown` — LOCKDOWN, with until-when and why, as JSON: for the whole
 //!   key, or with `"models"` for the models a per-model quota set aside
 //!   (those live in the usage record too, which rules the pacing; the
@@ -71,9 +74,10 @@ struct FileHold {
     writer: Option<File>,
     path: PathBuf,
     key: String,
-    /// Whether letting go removes `path` (not for a stale lock being
-    /// removed by a cleanup, which has removed it already).
+    /// Whether letting go moves `path` to rest under `spare` (not for a
+    /// stale lock a cleanup has put to rest already).
     linked: bool,
+    spare: PathBuf,
 }
 
 impl KeyHold for FileHold {
@@ -84,18 +88,19 @@ impl KeyHold for FileHold {
 
 impl Drop for FileHold {
     fn drop(&mut self) {
-        // The name goes first, while the lock is ours: then nobody can take
-        // this inode by that name after us (and the removal is what a
-        // watcher hears as "released").
+        // Off its name first, while the lock is ours: then nobody can take
+        // this inode by that name after us.
         if self.linked
             && same_file(&self.file, &self.path).unwrap_or(false)
-            && let Err(e) = fs::remove_file(&self.path)
+            && let Err(e) = put_to_rest(&self.path, &self.spare)
         {
-            log::debug!("removing {}: {e}", self.path.display());
+            log::debug!("putting {} to rest: {e}", self.path.display());
         }
         if let Err(e) = FileExt::unlock(&self.file) {
             log::debug!("unlocking {}: {e}", self.path.display());
         }
+        // Closing the writer, after the unlock, is what a watcher hears as
+        // "released".
         drop(self.writer.take());
     }
 }
@@ -126,6 +131,11 @@ impl FileStore {
 
     fn marker_path(&self, key: &str, ext: &str) -> PathBuf {
         self.dir.join(format!("{}_{key}.{ext}", self.connector))
+    }
+
+    /// Where a key's lock file rests while nobody holds it.
+    fn spare_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!(".{}_{key}.{LOCK}", self.connector))
     }
 
     /// The part of a file name after `<connector>_`, if the file is this
@@ -260,8 +270,10 @@ impl FileStore {
                         path: path.to_path_buf(),
                         key: key.to_string(),
                         linked: false,
+                        spare: self.spare_path(key),
                     };
-                    self.remove(path)?;
+                    put_to_rest(path, &hold.spare)
+                        .map_err(|e| io_error("can't put to rest", path, e))?;
                     drop(hold);
                     Ok(Some(true))
                 } else {
@@ -359,12 +371,28 @@ impl StateStore for FileStore {
 
     fn try_hold(&self, key: &str) -> Result<Option<Box<dyn KeyHold>>> {
         let path = self.marker_path(key, LOCK);
+        let spare = self.spare_path(key);
         for _ in 0..16 {
-            // Opening an existing file doesn't lock the dir against other
-            // openers the way creating one does: try that first.
+            // A `.lock` there is held, or its holder died; else the file at
+            // rest comes back under the name (made only the first time).
+            // Opened for writing when it comes from rest (the holder line is
+            // written through it; closing it, after the unlock, is what a
+            // watcher hears as "released"), read-only when it is there: an
+            // attempt on a busy key writes nothing, so nobody hears of it.
+            let mut writable = false;
             let file = match File::open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    writable = true;
+                    match rename_noreplace(&spare, &path) {
+                        Ok(()) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
+                            ) => {}
+                        Err(e) => return Err(io_error("can't rename", &spare, e)),
+                    }
                     open_private(&path, false).map_err(|e| io_error("can't open", &path, e))?
                 }
                 Err(e) => return Err(io_error("can't open", &path, e)),
@@ -377,16 +405,22 @@ impl StateStore for FileStore {
             if same_file(&file, &path)? {
                 // Who holds it, for `status`: fixed width, written in place.
                 let holder = format!("pid {} since {}", std::process::id(), Timestamp::now());
-                let writer = OpenOptions::new().write(true).open(&path).ok();
-                if let Some(writer) = &writer {
-                    let _ = write_at(writer, format!("{holder:<63}\n").as_bytes());
-                }
+                let writer = if writable {
+                    None
+                } else {
+                    OpenOptions::new().write(true).open(&path).ok()
+                };
+                let _ = write_at(
+                    writer.as_ref().unwrap_or(&file),
+                    format!("{holder:<63}\n").as_bytes(),
+                );
                 return Ok(Some(Box::new(FileHold {
                     file,
                     writer,
                     path,
                     key: key.to_string(),
                     linked: true,
+                    spare,
                 })));
             }
         }
@@ -394,6 +428,28 @@ impl StateStore for FileStore {
             "{} keeps changing under us; is something else deleting files in the state dir?",
             path.display()
         ))
+    }
+
+    /// A `.lock` that exists and is `flock`ed (a stale one is not held).
+    fn is_held(&self, key: &str) -> Result<bool> {
+        let path = self.marker_path(key, LOCK);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_error("can't open", &path, e)),
+        };
+        match FileExt::try_lock_shared(&file) {
+            Ok(()) => {
+                let _ = FileExt::unlock(&file);
+                Ok(false)
+            }
+            Err(e) if is_contended(&e) => Ok(true),
+            Err(e) => Err(anyhow::anyhow!(
+                "the filesystem of state dir {} can't lock {}: {e}",
+                self.dir.display(),
+                path.display()
+            )),
+        }
     }
 
     fn holder(&self, key: &str) -> Result<Option<String>> {
@@ -536,6 +592,22 @@ impl StateStore for FileStore {
                 _ => {}
             }
         }
+        // Lock files at rest go too (nobody holds one; a holder to be
+        // renames it back or, finding none, makes a new one).
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let resting = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix('.'))
+                    .and_then(|n| self.own(n))
+                    .and_then(|rest| rest.rsplit_once('.'))
+                    .is_some_and(|(_, ext)| ext == LOCK);
+                if resting {
+                    self.remove(&entry.path())?;
+                }
+            }
+        }
         // Model lockdowns and learned limits live in the usage records.
         if let Ok(entries) = fs::read_dir(self.usage_dir()) {
             for entry in entries.flatten() {
@@ -573,16 +645,24 @@ impl StateStore for FileStore {
             let Ok(event) = event else { return };
             // A holder closing its `.lock` after letting go, or a mark or a
             // stale lock removed: this connector's only.
-            let wanted: &[&str] = match event.kind {
-                EventKind::Access(AccessKind::Close(AccessMode::Write)) => &[LOCK],
-                EventKind::Remove(_) => &[LOCK, LOCKDOWN, ERROR],
-                EventKind::Any | EventKind::Other => &[LOCK, LOCKDOWN, ERROR],
+            // Renames are not heard: a holder renames before it lets go.
+            let (wanted, at_rest): (&[&str], bool) = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => (&[LOCK], true),
+                EventKind::Remove(_) => (&[LOCK, LOCKDOWN, ERROR], false),
+                EventKind::Any | EventKind::Other => (&[LOCK, LOCKDOWN, ERROR], true),
                 _ => return,
             };
             let ours = event.paths.iter().any(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| store.own(n))
+                let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                    return false;
+                };
+                let name = match name.strip_prefix('.') {
+                    Some(rest) if at_rest => rest,
+                    Some(_) => return false,
+                    None => name,
+                };
+                store
+                    .own(name)
                     .and_then(|rest| rest.rsplit_once('.'))
                     .is_some_and(|(_, ext)| wanted.contains(&ext))
             });
@@ -750,6 +830,49 @@ fn read_usage(base: &Path) -> (Usage, Option<(usize, u64)>) {
         }
     }
     (Usage::default(), None)
+}
+
+/// Moves a lock file off its `.lock` name to rest under `spare`; where one
+/// rests there already (a second inode, from a cleanup or an older jongler),
+/// it is removed instead.
+fn put_to_rest(path: &Path, spare: &Path) -> io::Result<()> {
+    match rename_noreplace(path, spare) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::remove_file(path),
+        other => other,
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+        };
+        let (f, t) = (c(from)?, c(to)?);
+        // SAFETY: two NUL-terminated paths that live across the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        // A filesystem without RENAME_NOREPLACE: a link does the same.
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
 }
 
 /// Writes `data` at the start of `file`, whatever its cursor.
@@ -975,14 +1098,22 @@ mod tests {
         // Another process opened the file while it was held …
         let late = File::open(&path).unwrap();
         drop(first);
-        // … and gets its lock once free: the name no longer leads to it.
+        assert!(!path.exists(), "off its name");
+        assert!(store.dir().join(".c_k1.lock").exists(), "at rest");
+        // … and gets its lock once free: the name no longer leads to it, so
+        // it lets go and starts afresh.
         assert!(matches!(
             lock_state(&late, &path, store.dir()),
             Ok(Locked::Ours)
         ));
         assert!(!same_file(&late, &path).unwrap());
-        // The key is taken afresh by the next holder, one at a time.
+        drop(late);
+        // The key is taken afresh by the next holder, one at a time, with
+        // the same inode (none is made per call).
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let resting = inode(&store.dir().join(".c_k1.lock"));
         let second = store.try_hold("k1").unwrap().expect("free");
+        assert_eq!(inode(&path), resting);
         assert!(store.try_hold("k1").unwrap().is_none(), "held once");
         drop(second);
     }

@@ -876,7 +876,11 @@ impl Pool {
         let looks = self.store.peek(&names)?;
         let clock = self.clock(now);
         let mut usable = Vec::with_capacity(batch.len());
-        for ((&i, (_, bucket)), (marks, usage)) in batch.iter().zip(&names).zip(looks) {
+        for ((&i, (_, bucket)), look) in batch.iter().zip(&names).zip(looks) {
+            let Some((marks, usage)) = look else {
+                shortfall.busy += 1;
+                continue;
+            };
             match self.blocker(&marks, now) {
                 Blocker::Error => shortfall.errors += 1,
                 Blocker::Exact(end) => shortfall.note(end, i, false),

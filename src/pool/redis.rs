@@ -530,11 +530,12 @@ impl StateStore for RedisStore {
     }
 
     /// One MGET for the whole batch.
-    fn peek(&self, keys: &[(&str, BucketId)]) -> Result<Vec<(KeyMarks, Usage)>> {
+    fn peek(&self, keys: &[(&str, BucketId)]) -> Result<Vec<Option<(KeyMarks, Usage)>>> {
         let names: Vec<String> = keys
             .iter()
             .flat_map(|(key, bucket)| {
                 [
+                    self.name("lease", key),
                     self.name("lockdown", key),
                     self.name("error", key),
                     self.usage_key(bucket),
@@ -544,15 +545,22 @@ impl StateStore for RedisStore {
         let values: Vec<Option<String>> = self.server.with(|conn| conn.mget(&names))?;
         let mut values = values.into_iter();
         let mut out = Vec::with_capacity(keys.len());
-        while let (Some(lockdown), Some(error), Some(usage)) =
-            (values.next(), values.next(), values.next())
+        while let (Some(lease), Some(lockdown), Some(error), Some(usage)) =
+            (values.next(), values.next(), values.next(), values.next())
         {
-            out.push((
-                parse_marks(lockdown, error),
-                parse_usage(usage.as_deref()).1,
-            ));
+            out.push(lease.is_none().then(|| {
+                (
+                    parse_marks(lockdown, error),
+                    parse_usage(usage.as_deref()).1,
+                )
+            }));
         }
         Ok(out)
+    }
+
+    fn is_held(&self, key: &str) -> Result<bool> {
+        let lease_key = self.name("lease", key);
+        self.server.with(|conn| conn.exists(&lease_key))
     }
 
     fn holder(&self, key: &str) -> Result<Option<String>> {

@@ -250,10 +250,22 @@ pub trait StateStore: Send + Sync + Debug {
     /// any: a waiter looks before it takes, since taking (and letting go of)
     /// a key it can't use would wake every other waiter for nothing.
     /// Shared backends do it in one round trip.
-    fn peek(&self, keys: &[(&str, BucketId)]) -> Result<Vec<(KeyMarks, Usage)>> {
+    /// `None` for a key someone holds (its marks and usage are not read).
+    fn peek(&self, keys: &[(&str, BucketId)]) -> Result<Vec<Option<(KeyMarks, Usage)>>> {
         keys.iter()
-            .map(|(key, bucket)| Ok((self.marks(key)?, self.usage(bucket))))
+            .map(|(key, bucket)| {
+                if self.is_held(key)? {
+                    return Ok(None);
+                }
+                Ok(Some((self.marks(key)?, self.usage(bucket))))
+            })
             .collect()
+    }
+
+    /// Whether someone holds `key` now, found without holding it or
+    /// changing anything.
+    fn is_held(&self, key: &str) -> Result<bool> {
+        Ok(self.holder(key)?.is_some())
     }
 
     /// Who holds `key` (for people), if anyone.
