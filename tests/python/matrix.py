@@ -23,6 +23,12 @@ def check(client, name, fn):
         traceback.print_exc(file=sys.stderr)
 
 
+# The emulator sends a stream's three chunks 150 ms apart: an answer held
+# back and handed over whole arrives within a few ms. A loaded machine may
+# deliver two chunks together (one run saw 0.08 s): 50 ms still tells.
+MIN_SPREAD = 0.05
+
+
 def streamed(chunks):
     """(texts, seconds from the first chunk to the last)."""
     texts, first, last = [], None, None
@@ -58,7 +64,7 @@ def google_genai():
     def genai_stream():
         texts, spread = streamed(c.text for c in g.models.generate_content_stream(model=MODEL, contents="stream me"))
         assert "".join(texts) == "echo: stream me" and len(texts) >= 2, texts
-        assert spread >= 0.1, f"chunks all at once ({spread:.2f}s)"
+        assert spread >= MIN_SPREAD, f"chunks all at once ({spread:.2f}s)"
         return f"{len(texts)} chunks over {spread:.2f}s"
 
 
@@ -88,7 +94,7 @@ def openai_sdk():
         chunks = o.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "stream me"}], stream=True)
         texts, spread = streamed(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert "".join(texts) == "echo: stream me", texts
-        assert spread >= 0.1, f"chunks all at once ({spread:.2f}s)"
+        assert spread >= MIN_SPREAD, f"chunks all at once ({spread:.2f}s)"
         return f"{len(texts)} chunks over {spread:.2f}s"
 
 
@@ -120,7 +126,7 @@ def litellm_sdk():
                                     stream=True, **lk)
         texts, spread = streamed(c.choices[0].delta.content or "" for c in chunks)
         assert "".join(texts) == "echo: stream me", texts
-        assert spread >= 0.1, f"chunks all at once ({spread:.2f}s)"
+        assert spread >= MIN_SPREAD, f"chunks all at once ({spread:.2f}s)"
         return f"{len([t for t in texts if t])} chunks over {spread:.2f}s"
 
 
