@@ -520,13 +520,8 @@ fn a_daily_limit_is_a_cap_not_a_pace_in_the_summary() {
 /// The peak RSS of a child, from the kernel's own accounting.
 #[cfg(target_os = "linux")]
 fn wait_peak_rss_kib(child: std::process::Child) -> (i32, i64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as i32;
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid);
-    std::mem::forget(child);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let (status, usage) = common::wait_rusage(child);
+    (status, usage.ru_maxrss)
 }
 
 #[cfg(target_os = "linux")]

@@ -281,18 +281,6 @@ fn a_call_waiting_for_quota_room_sleeps_and_says_so_once() {
         .keys(1)
         .connector_field("limits", json!([{"requests": 2, "per": "3s"}]))
         .build();
-    let (status, wall, cpu, log) = a_call_waiting_for_room(&env, &[]);
-    assert_eq!(status, 0, "{log}");
-    assert!(
-        wall >= Duration::from_millis(2500),
-        "it waited for room: {wall:?}"
-    );
-    // It used to spin on its own writes: a whole core for the whole wait.
-    assert!(
-        cpu < wall.mul_f64(0.15),
-        "a waiting call used {cpu:?} of CPU over {wall:?}"
-    );
-    let said = log.matches("no key has room").count();
-    assert_eq!(said, 1, "-v says once what it waits for:\n{log}");
+    assert_a_wait_for_room_sleeps(&env, &[]);
     assert_eq!(env.emulator.stats().by_status.get(&429), None);
 }
