@@ -30,8 +30,8 @@
 
 use super::quota::Usage;
 use super::state::{
-    BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark, MarkKind,
-    StateStore,
+    Attempt, BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark,
+    MarkKind, StateStore,
 };
 use crate::error::usage;
 use anyhow::{Context, Result};
@@ -428,6 +428,27 @@ impl StateStore for FileStore {
             "{} keeps changing under us; is something else deleting files in the state dir?",
             path.display()
         ))
+    }
+
+    /// A `.lock` exists only while its key is held (or its holder died):
+    /// one `open` tells a busy key, before its marks are read.
+    fn attempt(&self, key: &str, take_marked: bool, _bucket: &BucketId) -> Result<Attempt> {
+        if self.is_held(key)? {
+            return Ok(Attempt::Busy);
+        }
+        if !take_marked {
+            let marks = self.marks(key)?;
+            if !marks.is_empty() {
+                return Ok(Attempt::Marked(marks));
+            }
+        }
+        match self.try_hold(key)? {
+            None => Ok(Attempt::Busy),
+            Some(hold) => {
+                let marks = self.marks(key)?;
+                Ok(Attempt::Held(hold, marks))
+            }
+        }
     }
 
     /// A `.lock` that exists and is `flock`ed (a stale one is not held).
