@@ -124,6 +124,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             break
         }
         'jongler;check' {
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'How many keys to check at once (each key by one request at a time)')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')

@@ -205,12 +205,16 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__check)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
+            opts="-v -q -h --json --concurrency --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -117,6 +117,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'jongler;check'= {
+            cand --concurrency 'How many keys to check at once (each key by one request at a time)'
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'

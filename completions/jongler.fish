@@ -109,6 +109,7 @@ complete -c jongler -n "__fish_jongler_using_subcommand status" -l tor -d 'Send 
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand check" -l concurrency -d 'How many keys to check at once (each key by one request at a time)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r

@@ -132,9 +132,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             std::mem::forget(jongler);
             Ok(ExitCode::from_code(summary.exit_code()))
         }
-        Some(Command::Check { connector, json }) => {
-            let report = Jongler::connect(connector, request_options(&cli)?)?.check()?;
-            output::write_health(&report, *json)?;
+        Some(Command::Check {
+            connector,
+            json,
+            concurrency,
+        }) => {
+            if *concurrency == 0 {
+                return Err(usage("--concurrency must be at least 1"));
+            }
+            let jongler = Jongler::connect(connector, request_options(&cli)?)?;
+            // Progress on stderr at a terminal, for a check that takes a while.
+            let bar = if std::io::stderr().is_terminal() && !cli.global.quiet {
+                indicatif::ProgressBar::with_draw_target(
+                    None,
+                    indicatif::ProgressDrawTarget::stderr_with_hz(4),
+                )
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("checking {bar:30} {pos}/{len} keys {eta}")
+                    .expect("invariant: a valid template"),
+            );
+            let report = jongler.check_with(*concurrency, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            output::write_health(&report, *json, cli.global.verbose > 0)?;
             let all_ok = report
                 .iter()
                 .all(|k| k.health == crate::jongler::Health::Ok);

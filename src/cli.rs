@@ -185,6 +185,10 @@ pub enum Command {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+        /// How many keys to check at once (each key by one request at a time)
+        #[arg(long, value_name = "N", default_value_t = crate::jongler::DEFAULT_CHECK_CONCURRENCY,
+              value_parser = clap::value_parser!(usize))]
+        concurrency: usize,
     },
     /// Serve a local proxy on the same pool, for SDKs and OpenAI-style tools
     ///

@@ -658,6 +658,11 @@ async fn answer(
 
     let path = uri.path();
     if *method == Method::GET && (path == "/v1beta/models" || path == "/v1/models") {
+        // A listing takes its round trip too (what `check` sends).
+        let latency = *shared.latency.lock().expect("invariant");
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         return axum::Json(json!({"models": MODELS.iter().map(|m| json!({"name": format!("models/{m}"), "displayName": m})).collect::<Vec<_>>()}))
             .into_response();
     }

@@ -74,6 +74,9 @@ impl Default for Options {
     }
 }
 
+/// How many keys `check` checks at once unless told otherwise.
+pub const DEFAULT_CHECK_CONCURRENCY: usize = 32;
+
 /// What `check` found out about one key.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyHealth {
@@ -856,6 +859,19 @@ impl Jongler {
     /// `check_endpoint`): bad keys are marked ERROR, keys in ERROR that work
     /// again are cleared, rate-limited keys are locked down.
     pub fn check(&self) -> Result<Vec<KeyHealth>> {
+        self.check_with(DEFAULT_CHECK_CONCURRENCY, &|_, _| {})
+    }
+
+    /// [`Jongler::check`] with `concurrency` keys checked at once (each key
+    /// still by one request at a time, and only while nobody else holds
+    /// it: a key in use is checked after the others, waiting up to --wait
+    /// for it); `progress(done, total)` hears of each key checked. The report
+    /// is in the keys' order.
+    pub fn check_with(
+        &self,
+        concurrency: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<KeyHealth>> {
         let Some(pool) = &self.pool else {
             return Ok(Vec::new());
         };
@@ -866,74 +882,138 @@ impl Jongler {
                 "connector `{name}` has no check_endpoint; add one to its file (a request that costs no quota, e.g. \"/v1beta/models\")"
             ))
         })?;
-        let mut report = Vec::new();
-        for i in 0..pool.keys().len() {
-            let key_name = pool.keys()[i].name.clone();
-            let health = |health: Health, detail: String| KeyHealth {
-                name: key_name.clone(),
-                health,
-                detail,
+        let total = pool.keys().len();
+        let slots: Vec<std::sync::Mutex<Option<KeyHealth>>> =
+            (0..total).map(|_| Default::default()).collect();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        // Free keys first, without waiting; keys in use go round again,
+        // waiting for them up to --wait.
+        let busy: std::sync::Mutex<Vec<usize>> = Default::default();
+        for (round, wait) in [(0, Duration::ZERO), (1, self.wait)] {
+            let todo: Vec<usize> = if round == 0 {
+                (0..total).collect()
+            } else {
+                std::mem::take(&mut *busy.lock().expect("invariant: no panics under lock"))
             };
-            let Some(lease) = pool.take_for_check(i, Instant::now() + self.wait)? else {
-                report.push(health(
-                    Health::Busy,
-                    "in use by another process for all of --wait".into(),
-                ));
-                continue;
-            };
-            let answer =
-                match self
-                    .client
-                    .send(&reqwest::Method::GET, endpoint, None, Some(lease.key()))
-                {
-                    Ok(answer) => answer,
-                    Err(e) => {
-                        report.push(health(Health::Unreachable, e.to_string()));
-                        continue;
-                    }
-                };
-            let verdict = self.verdict(&answer, lease.key());
-            report.push(match verdict {
-                Verdict::Unavailable { reason, .. } => health(
-                    Health::Failed,
-                    format!("{endpoint} answered {}: {reason}", answer.status),
-                ),
-                Verdict::Success => {
-                    let detail = if lease.clear_error()? {
-                        "works again: ERROR cleared"
-                    } else {
-                        ""
-                    };
-                    health(Health::Ok, detail.into())
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let failed: std::sync::Mutex<Option<anyhow::Error>> = Default::default();
+            let workers = concurrency.clamp(1, todo.len().max(1));
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        use std::sync::atomic::Ordering;
+                        while let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            if failed
+                                .lock()
+                                .expect("invariant: no panics under lock")
+                                .is_some()
+                            {
+                                return;
+                            }
+                            match self.check_key(pool, i, endpoint, Instant::now() + wait) {
+                                Ok(Some(health)) => {
+                                    *slots[i].lock().expect("invariant: no panics under lock") =
+                                        Some(health);
+                                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                                }
+                                Ok(None) if round == 0 => busy
+                                    .lock()
+                                    .expect("invariant: no panics under lock")
+                                    .push(i),
+                                Ok(None) => {
+                                    *slots[i].lock().expect("invariant: no panics under lock") =
+                                        Some(KeyHealth {
+                                            name: pool.keys()[i].name.clone(),
+                                            health: Health::Busy,
+                                            detail: "in use by another process for all of --wait"
+                                                .into(),
+                                        });
+                                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                                }
+                                Err(e) => {
+                                    *failed.lock().expect("invariant: no panics under lock") =
+                                        Some(e);
+                                    return;
+                                }
+                            }
+                        }
+                    });
                 }
-                // A check asks for nothing but the key: any refusal is the key's.
-                Verdict::BadKey { reason } | Verdict::SuspectKey { reason } => {
-                    lease.mark_error(&reason)?;
-                    health(Health::Bad, format!("{reason} (marked ERROR)"))
-                }
-                Verdict::RateLimited {
-                    hint,
-                    reason,
-                    violations,
-                } => {
-                    let limit = self.rate_limit(
-                        &lease,
-                        &answer.headers,
-                        None,
-                        1,
-                        (hint, reason, violations),
-                    );
-                    let detail = format!("until {:.0}: {}", limit.until, limit.reason);
-                    self.apply(lease, KeyEffect::RateLimited(limit), None, None)?;
-                    health(Health::RateLimited, detail)
-                }
-                Verdict::CallerError | Verdict::ServerError => health(
-                    Health::Failed,
-                    format!("{endpoint} answered {}", answer.status),
-                ),
             });
+            if let Some(e) = failed
+                .into_inner()
+                .expect("invariant: no panics under lock")
+            {
+                return Err(e);
+            }
         }
-        Ok(report)
+        Ok(slots
+            .into_iter()
+            .filter_map(|s| s.into_inner().expect("invariant: no panics under lock"))
+            .collect())
+    }
+
+    /// Checks key `i` if it can be had by `deadline` (`None`: it was in use
+    /// all along).
+    fn check_key(
+        &self,
+        pool: &Pool,
+        i: usize,
+        endpoint: &str,
+        deadline: Instant,
+    ) -> Result<Option<KeyHealth>> {
+        let key_name = pool.keys()[i].name.clone();
+        let health = |health: Health, detail: String| KeyHealth {
+            name: key_name.clone(),
+            health,
+            detail,
+        };
+        let Some(lease) = pool.take_for_check(i, deadline)? else {
+            return Ok(None);
+        };
+        let answer =
+            match self
+                .client
+                .send(&reqwest::Method::GET, endpoint, None, Some(lease.key()))
+            {
+                Ok(answer) => answer,
+                Err(e) => return Ok(Some(health(Health::Unreachable, e.to_string()))),
+            };
+        let verdict = self.verdict(&answer, lease.key());
+        Ok(Some(match verdict {
+            Verdict::Unavailable { reason, .. } => health(
+                Health::Failed,
+                format!("{endpoint} answered {}: {reason}", answer.status),
+            ),
+            Verdict::Success => {
+                let detail = if lease.clear_error()? {
+                    "works again: ERROR cleared"
+                } else {
+                    ""
+                };
+                health(Health::Ok, detail.into())
+            }
+            // A check asks for nothing but the key: any refusal is the key's.
+            Verdict::BadKey { reason } | Verdict::SuspectKey { reason } => {
+                lease.mark_error(&reason)?;
+                health(Health::Bad, format!("{reason} (marked ERROR)"))
+            }
+            Verdict::RateLimited {
+                hint,
+                reason,
+                violations,
+            } => {
+                let limit =
+                    self.rate_limit(&lease, &answer.headers, None, 1, (hint, reason, violations));
+                let detail = format!("until {:.0}: {}", limit.until, limit.reason);
+                self.apply(lease, KeyEffect::RateLimited(limit), None, None)?;
+                health(Health::RateLimited, detail)
+            }
+            Verdict::CallerError | Verdict::ServerError => health(
+                Health::Failed,
+                format!("{endpoint} answered {}", answer.status),
+            ),
+        }))
     }
 
     /// Tells `observer` what each call does from now on.

@@ -259,8 +259,13 @@ pub fn write_completions(shell: clap_complete::Shell, cmd: &mut clap::Command) -
     Ok(())
 }
 
-/// Writes a `check` report.
-pub fn write_health(report: &[KeyHealth], json: bool) -> Result<()> {
+/// Pools bigger than this get a `check` summary instead of a line a key.
+const CHECK_LINES: usize = 40;
+
+/// Writes a `check` report: a line a key (JSON with `json`); for a pool of
+/// more than [`CHECK_LINES`] keys, unless `every_key`, counts by outcome and
+/// the keys that are not ok (the first screenful of them).
+pub fn write_health(report: &[KeyHealth], json: bool, every_key: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, report)?;
@@ -268,16 +273,51 @@ pub fn write_health(report: &[KeyHealth], json: bool) -> Result<()> {
         return Ok(());
     }
     let width = report.iter().map(|k| k.name.len()).max().unwrap_or(0);
-    for key in report {
-        let line = format!(
-            "{:<width$}  {:<12}  {}",
-            key.name,
-            key.health.as_str(),
-            key.detail
-        );
-        writeln!(out, "{}", line.trim_end())?;
+    let shown: Vec<&KeyHealth> = if every_key || report.len() <= CHECK_LINES {
+        report.iter().collect()
+    } else {
+        use crate::jongler::Health;
+        let mut counts: Vec<(Health, usize)> = Vec::new();
+        for key in report {
+            match counts.iter_mut().find(|(h, _)| *h == key.health) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((key.health, 1)),
+            }
+        }
+        counts.sort_by_key(|(h, _)| *h != Health::Ok);
+        let summary: Vec<String> = counts
+            .iter()
+            .map(|(h, n)| format!("{n} {}", h.as_str()))
+            .collect();
+        writeln!(out, "{} keys checked: {}", report.len(), summary.join(", "))?;
+        let not_ok: Vec<&KeyHealth> = report.iter().filter(|k| k.health != Health::Ok).collect();
+        if not_ok.len() > CHECK_LINES {
+            for key in &not_ok[..CHECK_LINES - 1] {
+                writeln!(out, "{}", health_line(key, width))?;
+            }
+            writeln!(
+                out,
+                "… {} more not ok (-v lists every key, --json too)",
+                not_ok.len() - (CHECK_LINES - 1)
+            )?;
+            return Ok(());
+        }
+        not_ok
+    };
+    for key in shown {
+        writeln!(out, "{}", health_line(key, width))?;
     }
     Ok(())
+}
+
+fn health_line(key: &KeyHealth, width: usize) -> String {
+    let line = format!(
+        "{:<width$}  {:<12}  {}",
+        key.name,
+        key.health.as_str(),
+        key.detail
+    );
+    line.trim_end().to_string()
 }
 
 fn human(d: jiff::SignedDuration) -> String {

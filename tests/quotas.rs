@@ -284,3 +284,80 @@ fn a_call_waiting_for_quota_room_sleeps_and_says_so_once() {
     assert_a_wait_for_room_sleeps(&env, &[]);
     assert_eq!(env.emulator.stats().by_status.get(&429), None);
 }
+
+#[test]
+fn check_of_a_big_pool_counts_outcomes_and_lists_only_the_keys_not_ok() {
+    let env = Env::builder()
+        .keys(43)
+        .key("broken", Behavior::Invalid)
+        .key("gone", Behavior::Suspended)
+        .latency(Duration::from_millis(50))
+        .build();
+    let out = env.run(&["check", CONN]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "45 keys checked: 43 ok, 2 bad", "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[1].starts_with("broken") && lines[2].starts_with("gone"),
+        "{text}"
+    );
+    // Every key checked, each once, and the bad ones marked.
+    assert_eq!(env.emulator.stats().requests, 45);
+    assert_eq!(
+        env.emulator.stats().overlaps,
+        0,
+        "one request a key at a time"
+    );
+    assert_eq!(env.key_state("gone").0, "error");
+    // -v and --json give every key, in the pool's order.
+    let out = env.run(&["check", CONN, "-v"]);
+    assert_eq!(stdout(&out).lines().count(), 45);
+    let out = env.run(&["check", CONN, "--json", "--concurrency", "3"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    let mut want: Vec<String> = (1..=43).map(|i| format!("key{i}")).collect();
+    want.extend(["broken".into(), "gone".into()]);
+    assert_eq!(names, want);
+    env.assert_no_secrets(&out);
+    let out = env.run(&["check", CONN, "--concurrency", "0"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[test]
+fn check_takes_a_key_in_use_after_the_others_or_reports_it_busy() {
+    let env = Env::builder()
+        .keys(3)
+        .latency(Duration::from_secs(3))
+        .build();
+    let mut call = env
+        .cmd()
+        .args([CONN, "POST", GENERATE, &prompt("holding")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(env.wait_started("holding", Some(&mut call)));
+    // The call goes on for its 3 s; the checks are answered at once.
+    env.emulator.set_latency(Duration::ZERO);
+    // Without waiting, the key in use is reported busy …
+    let out = env.run(&["check", CONN, "--json", "--wait", "0"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let busy: Vec<&serde_json::Value> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["health"] == "busy")
+        .collect();
+    assert_eq!(busy.len(), 1, "{report}");
+    // … and with --wait it is checked once the call lets it go.
+    let out = env.run(&["check", CONN, "--json", "--wait", "10"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(call.wait().unwrap().success());
+    assert_eq!(env.emulator.stats().overlaps, 0);
+}
