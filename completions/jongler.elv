@@ -45,6 +45,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
+            cand keys 'Import, add, remove and list keys in the key file'
             cand completions 'Print a shell completion script'
             cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
@@ -74,6 +75,130 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --quiet 'Only errors on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;keys'= {
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand import 'Add the keys of FILE (''-'': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
+            cand add 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
+            cand remove 'Remove keys by name, and their LOCKDOWN and ERROR marks'
+            cand list 'List the keys'' names and states (never their values)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jongler;keys;import'= {
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --check 'Check each key added (a request that costs no quota)'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;keys;add'= {
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;keys;remove'= {
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;keys;list'= {
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --json 'Print JSON'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jongler;keys;help'= {
+            cand import 'Add the keys of FILE (''-'': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
+            cand add 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
+            cand remove 'Remove keys by name, and their LOCKDOWN and ERROR marks'
+            cand list 'List the keys'' names and states (never their values)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jongler;keys;help;import'= {
+        }
+        &'jongler;keys;help;add'= {
+        }
+        &'jongler;keys;help;remove'= {
+        }
+        &'jongler;keys;help;list'= {
+        }
+        &'jongler;keys;help;help'= {
         }
         &'jongler;completions'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
@@ -193,6 +318,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;help'= {
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
+            cand keys 'Import, add, remove and list keys in the key file'
             cand completions 'Print a shell completion script'
             cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
@@ -201,6 +327,20 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;help;demo'= {
+        }
+        &'jongler;help;keys'= {
+            cand import 'Add the keys of FILE (''-'': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
+            cand add 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
+            cand remove 'Remove keys by name, and their LOCKDOWN and ERROR marks'
+            cand list 'List the keys'' names and states (never their values)'
+        }
+        &'jongler;help;keys;import'= {
+        }
+        &'jongler;help;keys;add'= {
+        }
+        &'jongler;help;keys;remove'= {
+        }
+        &'jongler;help;keys;list'= {
         }
         &'jongler;help;completions'= {
         }

@@ -48,6 +48,7 @@ complete -c jongler -n "__fish_jongler_needs_command" -s q -l quiet -d 'Only err
 complete -c jongler -n "__fish_jongler_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_needs_command" -s V -l version -d 'Print version'
 complete -c jongler -n "__fish_jongler_needs_command" -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_needs_command" -a "keys" -d 'Import, add, remove and list keys in the key file'
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
 complete -c jongler -n "__fish_jongler_needs_command" -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
@@ -74,6 +75,103 @@ complete -c jongler -n "__fish_jongler_using_subcommand demo" -l tor -d 'Send re
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -f -a "import" -d 'Add the keys of FILE (\'-\': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -f -a "add" -d 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -f -a "remove" -d 'Remove keys by name, and their LOCKDOWN and ERROR marks'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -f -a "list" -d 'List the keys\' names and states (never their values)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and not __fish_seen_subcommand_from import add remove list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l check -d 'Check each key added (a request that costs no quota)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l json -d 'Print JSON'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "import" -d 'Add the keys of FILE (\'-\': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove keys by name, and their LOCKDOWN and ERROR marks'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the keys\' names and states (never their values)'
+complete -c jongler -n "__fish_jongler_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand completions" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
@@ -175,10 +273,15 @@ complete -c jongler -n "__fish_jongler_using_subcommand batch" -l tor -d 'Send r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo completions status check serve batch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "keys" -d 'Import, add, remove and list keys in the key file'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "import" -d 'Add the keys of FILE (\'-\': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "add" -d 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "remove" -d 'Remove keys by name, and their LOCKDOWN and ERROR marks'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List the keys\' names and states (never their values)'

@@ -169,6 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::Runtime
             })
         }
+        Some(Command::Keys { action }) => keys_command(&cli, action),
         Some(Command::Status { connector, json }) => {
             status_command(&cli, connector.as_deref(), *json)
         }
@@ -338,6 +339,171 @@ fn cleanup(cli: &Cli) -> Result<ExitCode> {
     };
     report_cleanup(&report, cli.cleanup.as_deref(), cli.global.quiet);
     Ok(ExitCode::Success)
+}
+
+/// `jongler keys …`: the key file edited from the command line.
+fn keys_command(cli: &Cli, action: &crate::cli::KeysAction) -> Result<ExitCode> {
+    use crate::cli::KeysAction;
+    let paths = paths(cli)?;
+    let connectors = Connectors::load(&paths.connector_dirs)?;
+    let quiet = cli.global.quiet;
+    match action {
+        KeysAction::Import {
+            connector,
+            file,
+            check,
+        } => {
+            let found = connectors.get(connector)?;
+            let input = read_body(&if file == "-" {
+                "-".to_string()
+            } else {
+                format!("@{file}")
+            })?;
+            let input = String::from_utf8(input)
+                .map_err(|_| usage(format!("{file} is not text (UTF-8)")))?;
+            // Keys the pool has from elsewhere (the environment) count too.
+            let known: Vec<(String, crate::ApiKey)> = match &found.key_env_prefix {
+                Some(prefix) => config::env_keys(prefix, std::env::vars())
+                    .into_iter()
+                    .map(|k| (k.name, k.key))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let report = crate::keys::import(&paths.config_file, connector, &input, &known)?;
+            if !quiet {
+                let range = match (report.added.first(), report.added.last()) {
+                    (Some(a), Some(b)) if a != b => format!(" ({a} … {b})"),
+                    (Some(a), _) => format!(" ({a})"),
+                    _ => String::new(),
+                };
+                eprintln!(
+                    "jongler: imported {} key(s) into [{connector}] of {}{range}; {} already in the pool; {} blank or comment line(s) skipped",
+                    report.added.len(),
+                    paths.config_file.display(),
+                    report.duplicates.len(),
+                    report.skipped
+                );
+                for (line, name) in report.duplicates.iter().take(10) {
+                    eprintln!("jongler:   line {line} is `{name}` already");
+                }
+                if report.duplicates.len() > 10 {
+                    eprintln!("jongler:   … and {} more", report.duplicates.len() - 10);
+                }
+            }
+            if *check && !report.added.is_empty() {
+                let jongler = Jongler::connect(connector, request_options(cli)?)?;
+                let added: std::collections::HashSet<&str> =
+                    report.added.iter().map(String::as_str).collect();
+                let health = jongler.check_only(
+                    crate::jongler::DEFAULT_CHECK_CONCURRENCY,
+                    &|_, _| {},
+                    &|name| added.contains(name),
+                )?;
+                output::write_health(&health, false, cli.global.verbose > 0)?;
+                if health
+                    .iter()
+                    .any(|k| k.health != crate::jongler::Health::Ok)
+                {
+                    return Ok(ExitCode::Runtime);
+                }
+            }
+            Ok(ExitCode::Success)
+        }
+        KeysAction::Add { connector, name } => {
+            connectors.get(connector)?;
+            let key = read_secret(&format!("key for `{name}`: "))?;
+            crate::keys::add(&paths.config_file, connector, name, &key)?;
+            if !quiet {
+                eprintln!(
+                    "jongler: added `{name}` to [{connector}] of {}",
+                    paths.config_file.display()
+                );
+            }
+            Ok(ExitCode::Success)
+        }
+        KeysAction::Remove { connector, names } => {
+            connectors.get(connector)?;
+            // The pool as it stands, to clear the keys' marks once they are out.
+            let jongler = Jongler::connect(connector, request_options(cli)?).ok();
+            crate::keys::remove(&paths.config_file, connector, names)?;
+            let mut cleared = 0;
+            if let Some(jongler) = &jongler {
+                for name in names {
+                    cleared += jongler.clear_marks(name)?;
+                }
+            }
+            if !quiet {
+                eprintln!(
+                    "jongler: removed {} key(s) from [{connector}] of {} and {cleared} mark(s)",
+                    names.len(),
+                    paths.config_file.display()
+                );
+            }
+            Ok(ExitCode::Success)
+        }
+        KeysAction::List { connector, json } => {
+            let jongler = Jongler::connect(connector, request_options(cli)?)?;
+            let states = jongler.key_states()?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                let list: Vec<serde_json::Value> = states
+                    .iter()
+                    .map(|k| serde_json::json!({"name": k.name, "state": k.state.as_str()}))
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &list)?;
+                writeln!(out)?;
+            } else {
+                let width = states.iter().map(|k| k.name.len()).max().unwrap_or(0);
+                for key in &states {
+                    writeln!(out, "{:<width$}  {}", key.name, key.state.as_str())?;
+                }
+            }
+            Ok(ExitCode::Success)
+        }
+    }
+}
+
+/// One secret line from stdin; at a terminal, asked for on stderr with the
+/// echo off (so it doesn't stay on the screen).
+fn read_secret(prompt: &str) -> Result<crate::ApiKey> {
+    use std::io::BufRead;
+    let stdin = std::io::stdin();
+    let at_terminal = stdin.is_terminal();
+    #[cfg(unix)]
+    let restore = at_terminal.then(|| {
+        eprint!("{prompt}");
+        // SAFETY: termios of stdin, read then written back with ECHO off.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return None;
+            }
+            let old = t;
+            t.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+            Some(old)
+        }
+    });
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    #[cfg(unix)]
+    if let Some(Some(old)) = restore {
+        // SAFETY: the termios read above, written back.
+        unsafe {
+            libc::tcsetattr(0, libc::TCSANOW, &old);
+        }
+        eprintln!();
+    }
+    #[cfg(not(unix))]
+    let _ = (at_terminal, prompt);
+    read.context("can't read the key from stdin")?;
+    let value = line.trim();
+    if value.is_empty() {
+        return Err(usage(
+            "no key on stdin: give the key's value on stdin (never on the command line, where `ps` shows it)",
+        ));
+    }
+    Ok(crate::ApiKey::new(value))
 }
 
 /// `jongler <CONNECTOR> <METHOD> <ENDPOINT> [BODY]`.

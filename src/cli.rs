@@ -282,10 +282,61 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         keys: usize,
     },
+    /// Import, add, remove and list keys in the key file
+    ///
+    /// The key file is edited in place: only the lines of the keys added or
+    /// removed change (comments, order, other sections and its mode stay),
+    /// written whole and renamed over the old one under a lock. Key values
+    /// are never printed.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell
         shell: clap_complete::Shell,
+    },
+}
+
+/// What `jongler keys` does.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Add the keys of FILE ('-': stdin), one a line (blank lines and `#`
+    /// comments skipped), as import-0001, import-0002 …; a key the pool has
+    /// already, under any name, is skipped and named
+    Import {
+        /// The connector whose section the keys go to
+        connector: String,
+        /// The file of keys, or '-' for stdin
+        file: String,
+        /// Check each key added (a request that costs no quota)
+        #[arg(long)]
+        check: bool,
+    },
+    /// Add one key named NAME; its value is read from stdin (at a terminal,
+    /// asked for without echo), never from the command line
+    Add {
+        /// The connector whose section the key goes to
+        connector: String,
+        /// The key's name
+        name: String,
+    },
+    /// Remove keys by name, and their LOCKDOWN and ERROR marks
+    Remove {
+        /// The connector whose section the keys are in
+        connector: String,
+        /// The keys' names
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List the keys' names and states (never their values)
+    List {
+        /// The connector
+        connector: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -373,6 +424,7 @@ struct RequestCli {
 
 /// Words that send a command line to the full parser.
 const FULL_PARSE: &[&str] = &[
+    "keys",
     "status",
     "check",
     "serve",

@@ -872,6 +872,16 @@ impl Jongler {
         concurrency: usize,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Vec<KeyHealth>> {
+        self.check_only(concurrency, progress, &|_| true)
+    }
+
+    /// [`Jongler::check_with`] of the keys whose names `which` takes.
+    pub fn check_only(
+        &self,
+        concurrency: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        which: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<KeyHealth>> {
         let Some(pool) = &self.pool else {
             return Ok(Vec::new());
         };
@@ -882,6 +892,9 @@ impl Jongler {
                 "connector `{name}` has no check_endpoint; add one to its file (a request that costs no quota, e.g. \"/v1beta/models\")"
             ))
         })?;
+        let chosen: Vec<usize> = (0..pool.keys().len())
+            .filter(|&i| which(&pool.keys()[i].name))
+            .collect();
         let total = pool.keys().len();
         let slots: Vec<std::sync::Mutex<Option<KeyHealth>>> =
             (0..total).map(|_| Default::default()).collect();
@@ -891,7 +904,7 @@ impl Jongler {
         let busy: std::sync::Mutex<Vec<usize>> = Default::default();
         for (round, wait) in [(0, Duration::ZERO), (1, self.wait)] {
             let todo: Vec<usize> = if round == 0 {
-                (0..total).collect()
+                chosen.clone()
             } else {
                 std::mem::take(&mut *busy.lock().expect("invariant: no panics under lock"))
             };
@@ -914,7 +927,10 @@ impl Jongler {
                                 Ok(Some(health)) => {
                                     *slots[i].lock().expect("invariant: no panics under lock") =
                                         Some(health);
-                                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                                    progress(
+                                        done.fetch_add(1, Ordering::Relaxed) + 1,
+                                        chosen.len(),
+                                    );
                                 }
                                 Ok(None) if round == 0 => busy
                                     .lock()
@@ -928,7 +944,10 @@ impl Jongler {
                                             detail: "in use by another process for all of --wait"
                                                 .into(),
                                         });
-                                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                                    progress(
+                                        done.fetch_add(1, Ordering::Relaxed) + 1,
+                                        chosen.len(),
+                                    );
                                 }
                                 Err(e) => {
                                     *failed.lock().expect("invariant: no panics under lock") =
@@ -1014,6 +1033,25 @@ impl Jongler {
                 format!("{endpoint} answered {}", answer.status),
             ),
         }))
+    }
+
+    /// Clears the LOCKDOWN and ERROR marks of key `name` (a key being
+    /// removed); how many there were. A key in use is waited for up to
+    /// --wait.
+    pub fn clear_marks(&self, name: &str) -> Result<usize> {
+        let Some(pool) = &self.pool else {
+            return Ok(0);
+        };
+        let Some(i) = pool.keys().iter().position(|k| k.name == name) else {
+            return Ok(0);
+        };
+        match pool.take_for_check(i, Instant::now() + self.wait)? {
+            Some(lease) => lease.clear_marks(),
+            None => Err(anyhow::anyhow!(
+                "key `{name}` stayed in use for all of --wait; its marks are left (`jongler --cleanup {}` clears them)",
+                self.connector.name
+            )),
+        }
     }
 
     /// Tells `observer` what each call does from now on.

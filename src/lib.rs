@@ -32,6 +32,7 @@ pub mod emulator;
 pub mod error;
 pub mod http;
 mod jongler;
+pub mod keys;
 pub mod metrics;
 pub mod names;
 pub mod output;

@@ -284,6 +284,22 @@ impl FileStore {
     }
 }
 
+/// An exclusive lock on `<path>.lock`, beside a file that is read, changed
+/// and written whole (the key file, by `jongler keys`): two such edits never
+/// lose each other's changes. Held until the returned file is dropped.
+pub fn lock_beside(path: &Path) -> Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| io_error("can't create", dir, e))?;
+    }
+    let file =
+        open_private(&lock_path, false).map_err(|e| io_error("can't open", &lock_path, e))?;
+    FileExt::lock_exclusive(&file).map_err(|e| io_error("can't lock", &lock_path, e))?;
+    Ok(file)
+}
+
 /// Removes everything `--cleanup-all` removes: every connector's markers,
 /// stale locks and model lockdowns in `dir`.
 pub fn clean_all(dir: &Path) -> Result<CleanReport> {

@@ -415,6 +415,16 @@ impl Lease<'_> {
         Ok(())
     }
 
+    /// Clears its ERROR and LOCKDOWN marks; how many there were.
+    pub fn clear_marks(&self) -> Result<usize> {
+        let error = self.pool.store.clear(self.held.hold(), MarkKind::Error)?;
+        let lockdown = self
+            .pool
+            .store
+            .clear(self.held.hold(), MarkKind::Lockdown)?;
+        Ok(usize::from(error) + usize::from(lockdown))
+    }
+
     /// Clears an ERROR mark (a health check found the key good again).
     pub fn clear_error(&self) -> Result<bool> {
         self.pool.store.clear(self.held.hold(), MarkKind::Error)
