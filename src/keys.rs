@@ -219,7 +219,7 @@ fn header(line: &str) -> Option<&str> {
 }
 
 /// The text with `lines` added at the end of section `[connector]` (after
-/// its last line that isn't blank), or in a new section at the end.
+/// its last key), or in a new section at the end.
 fn append_to_section(text: &str, connector: &str, lines: &[String]) -> String {
     if lines.is_empty() {
         return text.to_string();
@@ -245,9 +245,14 @@ fn append_to_section(text: &str, connector: &str, lines: &[String]) -> String {
         .iter()
         .position(|l| header(l).is_some())
         .map_or(all.len(), |p| start + 1 + p);
-    let last = (start..end)
+    // After the section's last key: blank lines and comments just before
+    // the next header belong with that header.
+    let last = (start + 1..end)
         .rev()
-        .find(|&i| !all[i].trim().is_empty())
+        .find(|&i| {
+            let t = all[i].trim();
+            !t.is_empty() && !t.starts_with(['#', ';'])
+        })
         .unwrap_or(start);
     let mut out = String::with_capacity(text.len() + lines.len() * 64);
     for (i, line) in all.iter().enumerate() {
