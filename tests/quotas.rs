@@ -279,7 +279,7 @@ fn a_call_waiting_for_quota_room_sleeps_and_says_so_once() {
     let _alone = quiet();
     let env = Env::builder()
         .keys(1)
-        .connector_field("limits", json!([{"requests": 2, "per": "3s"}]))
+        .connector_field("limits", json!([{"requests": 2, "per": "6s"}]))
         .build();
     assert_a_wait_for_room_sleeps(&env, &[]);
     assert_eq!(env.emulator.stats().by_status.get(&429), None);

@@ -411,7 +411,7 @@ fn a_call_waiting_for_quota_room_on_redis_sleeps() {
     let _alone = quiet();
     let env = Env::builder()
         .keys(1)
-        .connector_field("limits", serde_json::json!([{"requests": 2, "per": "3s"}]))
+        .connector_field("limits", serde_json::json!([{"requests": 2, "per": "6s"}]))
         .build();
     let redis = Redis::start();
     assert_a_wait_for_room_sleeps(&env, &[("JONGLER_STATE", redis.url())]);
