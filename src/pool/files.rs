@@ -30,8 +30,8 @@
 
 use super::quota::Usage;
 use super::state::{
-    Attempt, BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark,
-    MarkKind, StateStore,
+    BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, LockdownSource, Mark, MarkKind,
+    StateStore,
 };
 use crate::error::usage;
 use anyhow::{Context, Result};
@@ -131,6 +131,28 @@ impl FileStore {
 
     fn marker_path(&self, key: &str, ext: &str) -> PathBuf {
         self.dir.join(format!("{}_{key}.{ext}", self.connector))
+    }
+
+    /// A `.lock` file, opened, and whether someone holds it (a shared lock
+    /// tried and let go); `None` if there is none.
+    fn probe(&self, path: &Path) -> Result<Option<(File, bool)>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("can't open", path, e)),
+        };
+        match FileExt::try_lock_shared(&file) {
+            Ok(()) => {
+                let _ = FileExt::unlock(&file);
+                Ok(Some((file, false)))
+            }
+            Err(e) if is_contended(&e) => Ok(Some((file, true))),
+            Err(e) => Err(anyhow::anyhow!(
+                "the filesystem of state dir {} can't lock {}: {e}",
+                self.dir.display(),
+                path.display()
+            )),
+        }
     }
 
     /// Where a key's lock file rests while nobody holds it.
@@ -446,77 +468,33 @@ impl StateStore for FileStore {
         ))
     }
 
-    /// A `.lock` exists only while its key is held (or its holder died):
-    /// one `open` tells a busy key, before its marks are read.
-    fn attempt(&self, key: &str, take_marked: bool, _bucket: &BucketId) -> Result<Attempt> {
-        if self.is_held(key)? {
-            return Ok(Attempt::Busy);
-        }
-        if !take_marked {
-            let marks = self.marks(key)?;
-            if !marks.is_empty() {
-                return Ok(Attempt::Marked(marks));
-            }
-        }
-        match self.try_hold(key)? {
-            None => Ok(Attempt::Busy),
-            Some(hold) => {
-                let marks = self.marks(key)?;
-                Ok(Attempt::Held(hold, marks))
-            }
-        }
-    }
-
     /// A `.lock` that exists and is `flock`ed (a stale one is not held).
+    /// It exists only while its key is held (or its holder died), so one
+    /// `open` tells a busy key.
     fn is_held(&self, key: &str) -> Result<bool> {
-        let path = self.marker_path(key, LOCK);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_error("can't open", &path, e)),
-        };
-        match FileExt::try_lock_shared(&file) {
-            Ok(()) => {
-                let _ = FileExt::unlock(&file);
-                Ok(false)
-            }
-            Err(e) if is_contended(&e) => Ok(true),
-            Err(e) => Err(anyhow::anyhow!(
-                "the filesystem of state dir {} can't lock {}: {e}",
-                self.dir.display(),
-                path.display()
-            )),
-        }
+        Ok(self
+            .probe(&self.marker_path(key, LOCK))?
+            .is_some_and(|(_, held)| held))
     }
 
     fn holder(&self, key: &str) -> Result<Option<String>> {
         let path = self.marker_path(key, LOCK);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("can't open", &path, e)),
-        };
-        match FileExt::try_lock_shared(&file) {
-            Ok(()) => {
+        match self.probe(&path)? {
+            None => Ok(None),
+            Some((mut file, true)) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Ok(Some(text.trim().to_string()))
+            }
+            Some((file, false)) => {
                 // Nobody holds it: its holder died mid-call. This look
                 // cleans it away, so the state dir shows the key VACANT.
-                let _ = FileExt::unlock(&file);
                 drop(file);
                 if let Err(e) = self.remove_if_stale(&path, key) {
                     log::debug!("removing the stale {}: {e:#}", path.display());
                 }
                 Ok(None)
             }
-            Err(e) if is_contended(&e) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                Ok(Some(text.trim().to_string()))
-            }
-            Err(e) => Err(anyhow::anyhow!(
-                "the filesystem of state dir {} can't lock {}: {e}",
-                self.dir.display(),
-                path.display()
-            )),
         }
     }
 

@@ -203,10 +203,14 @@ pub trait StateStore: Send + Sync + Debug {
     /// `take_marked` is false — and reads its marks under the hold, so a mark
     /// set by another holder just before is seen. `bucket` is the usage
     /// record the caller will update next, for backends that fetch it in the
-    /// same step. Backends that can do all this in one step (one round trip)
+    /// same step. A key someone holds is turned away before its marks are
+    /// read. Backends that can do all this in one step (one round trip)
     /// override it.
     fn attempt(&self, key: &str, take_marked: bool, bucket: &BucketId) -> Result<Attempt> {
         let _ = bucket;
+        if self.is_held(key)? {
+            return Ok(Attempt::Busy);
+        }
         if !take_marked {
             let marks = self.marks(key)?;
             if !marks.is_empty() {
