@@ -38,137 +38,19 @@ pub fn main(cli: Cli) -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
-        Some(Command::Completions { shell }) => {
-            let mut command = Cli::command();
-            // The connectors known now (built-ins and the user's files) are
-            // offered wherever a connector goes: regenerate after adding one.
-            if let Ok(connectors) = paths(&cli).and_then(|p| Connectors::load(&p.connector_dirs)) {
-                // clap takes `&'static str` values (its owned-string feature
-                // would cost every call's parsing); this command prints once
-                // and ends, so the names are leaked.
-                let names: Vec<&'static str> = connectors
-                    .names()
-                    .into_iter()
-                    .map(|n| &*Box::leak(n.into_boxed_str()))
-                    .collect();
-                let offer = |arg: clap::Arg| {
-                    arg.value_parser(clap::builder::PossibleValuesParser::new(names.clone()))
-                };
-                command = command.mut_arg("connector", offer);
-                for sub in ["status", "check", "serve", "batch"] {
-                    command = command.mut_subcommand(sub, |s| s.mut_arg("connector", offer));
-                }
-            }
-            output::write_completions(*shell, &mut command)?;
-            Ok(ExitCode::Success)
-        }
+        Some(Command::Completions { shell }) => completions(&cli, *shell),
         Some(Command::Demo {
             requests,
             workers,
             keys,
         }) => demo(&cli, *requests, *workers, *keys),
-        Some(Command::Serve {
-            connector,
-            listen,
-            token,
-            token_file,
-            stall_timeout,
-            header_timeout,
-            shutdown_timeout,
-            metrics_public,
-        }) => {
-            let token = match token_file {
-                Some(path) => Some(crate::serve::read_token_file(path)?),
-                None => token.clone(),
-            };
-            let jongler = Jongler::connect(connector, request_options(&cli)?)?;
-            let opts = crate::serve::ServeOptions {
-                stall_timeout: *stall_timeout,
-                header_timeout: *header_timeout,
-                shutdown_timeout: *shutdown_timeout,
-                metrics_public: *metrics_public,
-                ..crate::serve::ServeOptions::new(*listen, token)
-            };
-            crate::serve::run(jongler, opts)?;
-            Ok(ExitCode::Success)
-        }
-        Some(Command::Batch {
-            connector,
-            method,
-            endpoint,
-            input,
-            out,
-            template,
-            unordered,
-            concurrency,
-            progress_every,
-        }) => {
-            let path = |arg: &str| (arg != "-").then(|| std::path::PathBuf::from(arg));
-            let every = *progress_every;
-            let opts = crate::batch::BatchOptions {
-                input: path(input).map_or(crate::batch::Source::Stdin, crate::batch::Source::Path),
-                out: path(out).map_or(crate::batch::Sink::Stdout, crate::batch::Sink::Path),
-                method: method.clone(),
-                endpoint: endpoint.clone(),
-                template: template.clone(),
-                unordered: *unordered,
-                concurrency: concurrency.map(|n| n as usize),
-                progress: if cli.global.quiet {
-                    crate::batch::Progress::Off
-                } else if std::io::stderr().is_terminal() {
-                    crate::batch::Progress::Bar
-                } else if every.is_zero() {
-                    crate::batch::Progress::Off
-                } else {
-                    crate::batch::Progress::Lines { every }
-                },
-                stop: interrupt_flag(),
-            };
-            let jongler = Jongler::connect(connector, request_options(&cli)?)?;
-            let summary = crate::batch::run(&jongler, &opts)?;
-            if !cli.global.quiet || summary.exit_code() != 0 {
-                let _ = std::io::stderr().write_all(summary.render().as_bytes());
-            }
-            std::mem::forget(jongler);
-            Ok(ExitCode::from_code(summary.exit_code()))
-        }
+        Some(Command::Serve(args)) => serve(&cli, args),
+        Some(Command::Batch(args)) => batch(&cli, args),
         Some(Command::Check {
             connector,
             json,
             concurrency,
-        }) => {
-            if *concurrency == 0 {
-                return Err(usage("--concurrency must be at least 1"));
-            }
-            let jongler = Jongler::connect(connector, request_options(&cli)?)?;
-            // Progress on stderr at a terminal, for a check that takes a while.
-            let bar = if std::io::stderr().is_terminal() && !cli.global.quiet {
-                indicatif::ProgressBar::with_draw_target(
-                    None,
-                    indicatif::ProgressDrawTarget::stderr_with_hz(4),
-                )
-            } else {
-                indicatif::ProgressBar::hidden()
-            };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("checking {bar:30} {pos}/{len} keys {eta}")
-                    .expect("invariant: a valid template"),
-            );
-            let report = jongler.check_with(*concurrency, &|done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })?;
-            bar.finish_and_clear();
-            output::write_health(&report, *json, cli.global.verbose > 0)?;
-            let all_ok = report
-                .iter()
-                .all(|k| k.health == crate::jongler::Health::Ok);
-            Ok(if all_ok {
-                ExitCode::Success
-            } else {
-                ExitCode::Runtime
-            })
-        }
+        }) => check(&cli, connector, *json, *concurrency),
         Some(Command::Keys { action }) => keys_command(&cli, action),
         Some(Command::Status { connector, json }) => {
             status_command(&cli, connector.as_deref(), *json)
@@ -176,6 +58,139 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None if cli.cleanup.is_some() || cli.cleanup_all => cleanup(&cli),
         None => request(&cli),
     }
+}
+
+/// `jongler completions SHELL`.
+fn completions(cli: &Cli, shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut command = Cli::command();
+    // The connectors known now (built-ins and the user's files) are
+    // offered wherever a connector goes: regenerate after adding one.
+    if let Ok(connectors) = paths(cli).and_then(|p| Connectors::load(&p.connector_dirs)) {
+        // clap takes `&'static str` values (its owned-string feature
+        // would cost every call's parsing); this command prints once
+        // and ends, so the names are leaked.
+        let names: Vec<&'static str> = connectors
+            .names()
+            .into_iter()
+            .map(|n| &*Box::leak(n.into_boxed_str()))
+            .collect();
+        let offer = |arg: clap::Arg| {
+            arg.value_parser(clap::builder::PossibleValuesParser::new(names.clone()))
+        };
+        command = command.mut_arg("connector", offer);
+        for sub in ["status", "check", "serve", "batch"] {
+            command = command.mut_subcommand(sub, |s| s.mut_arg("connector", offer));
+        }
+    }
+    output::write_completions(shell, &mut command)?;
+    Ok(ExitCode::Success)
+}
+
+/// `jongler serve`.
+fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
+    let crate::cli::ServeArgs {
+        connector,
+        listen,
+        token,
+        token_file,
+        stall_timeout,
+        header_timeout,
+        shutdown_timeout,
+        metrics_public,
+    } = args;
+    let token = match token_file {
+        Some(path) => Some(crate::serve::read_token_file(path)?),
+        None => token.clone(),
+    };
+    let jongler = Jongler::connect(connector, request_options(cli)?)?;
+    let opts = crate::serve::ServeOptions {
+        stall_timeout: *stall_timeout,
+        header_timeout: *header_timeout,
+        shutdown_timeout: *shutdown_timeout,
+        metrics_public: *metrics_public,
+        ..crate::serve::ServeOptions::new(*listen, token)
+    };
+    crate::serve::run(jongler, opts)?;
+    Ok(ExitCode::Success)
+}
+
+/// `jongler batch`.
+fn batch(cli: &Cli, args: &crate::cli::BatchArgs) -> Result<ExitCode> {
+    use crate::batch::{BatchOptions, Progress, Sink, Source};
+    let crate::cli::BatchArgs {
+        connector,
+        method,
+        endpoint,
+        input,
+        out,
+        template,
+        unordered,
+        concurrency,
+        progress_every,
+    } = args;
+    let path = |arg: &str| (arg != "-").then(|| std::path::PathBuf::from(arg));
+    let every = *progress_every;
+    let opts = BatchOptions {
+        input: path(input).map_or(Source::Stdin, Source::Path),
+        out: path(out).map_or(Sink::Stdout, Sink::Path),
+        method: method.clone(),
+        endpoint: endpoint.clone(),
+        template: template.clone(),
+        unordered: *unordered,
+        concurrency: concurrency.map(|n| n as usize),
+        progress: if cli.global.quiet {
+            Progress::Off
+        } else if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else if every.is_zero() {
+            Progress::Off
+        } else {
+            Progress::Lines { every }
+        },
+        stop: interrupt_flag(),
+    };
+    let jongler = Jongler::connect(connector, request_options(cli)?)?;
+    let summary = crate::batch::run(&jongler, &opts)?;
+    if !cli.global.quiet || summary.exit_code() != 0 {
+        let _ = std::io::stderr().write_all(summary.render().as_bytes());
+    }
+    std::mem::forget(jongler);
+    Ok(ExitCode::from_code(summary.exit_code()))
+}
+
+/// `jongler check`: every key, with progress on stderr at a terminal for a
+/// check that takes a while.
+fn check(cli: &Cli, connector: &str, json: bool, concurrency: usize) -> Result<ExitCode> {
+    if concurrency == 0 {
+        return Err(usage("--concurrency must be at least 1"));
+    }
+    let jongler = Jongler::connect(connector, request_options(cli)?)?;
+    let bar = if std::io::stderr().is_terminal() && !cli.global.quiet {
+        indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr_with_hz(4),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("checking {bar:30} {pos}/{len} keys {eta}")
+            .expect("invariant: a valid template"),
+    );
+    let report = jongler.check_with(concurrency, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    output::write_health(&report, json, cli.global.verbose > 0)?;
+    let all_ok = report
+        .iter()
+        .all(|k| k.health == crate::jongler::Health::Ok);
+    Ok(if all_ok {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    })
 }
 
 /// Ctrl-C during a call: say so and exit 130. (A held key's `flock` goes
@@ -259,7 +274,7 @@ fn demo(cli: &Cli, requests: usize, workers: usize, keys: usize) -> Result<ExitC
         redis @ Backend::Redis { .. } => Some(redis),
         Backend::Files(_) => None,
     };
-    let summary = crate::demo::run_on(
+    let summary = crate::demo::run(
         crate::demo::DemoOptions {
             requests,
             workers,
@@ -346,7 +361,6 @@ fn keys_command(cli: &Cli, action: &crate::cli::KeysAction) -> Result<ExitCode> 
     use crate::cli::KeysAction;
     let paths = paths(cli)?;
     let connectors = Connectors::load(&paths.connector_dirs)?;
-    let quiet = cli.global.quiet;
     match action {
         KeysAction::Import {
             connector,
@@ -354,66 +368,13 @@ fn keys_command(cli: &Cli, action: &crate::cli::KeysAction) -> Result<ExitCode> 
             check,
         } => {
             let found = connectors.get(connector)?;
-            let input = read_body(&if file == "-" {
-                "-".to_string()
-            } else {
-                format!("@{file}")
-            })?;
-            let input = String::from_utf8(input)
-                .map_err(|_| usage(format!("{file} is not text (UTF-8)")))?;
-            // Keys the pool has from elsewhere (the environment) count too.
-            let known: Vec<(String, crate::ApiKey)> = match &found.key_env_prefix {
-                Some(prefix) => config::env_keys(prefix, std::env::vars())
-                    .into_iter()
-                    .map(|k| (k.name, k.key))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let report = crate::keys::import(&paths.config_file, connector, &input, &known)?;
-            if !quiet {
-                let range = match (report.added.first(), report.added.last()) {
-                    (Some(a), Some(b)) if a != b => format!(" ({a} … {b})"),
-                    (Some(a), _) => format!(" ({a})"),
-                    _ => String::new(),
-                };
-                eprintln!(
-                    "jongler: imported {} key(s) into [{connector}] of {}{range}; {} already in the pool; {} blank or comment line(s) skipped",
-                    report.added.len(),
-                    paths.config_file.display(),
-                    report.duplicates.len(),
-                    report.skipped
-                );
-                for (line, name) in report.duplicates.iter().take(10) {
-                    eprintln!("jongler:   line {line} is `{name}` already");
-                }
-                if report.duplicates.len() > 10 {
-                    eprintln!("jongler:   … and {} more", report.duplicates.len() - 10);
-                }
-            }
-            if *check && !report.added.is_empty() {
-                let jongler = Jongler::connect(connector, request_options(cli)?)?;
-                let added: std::collections::HashSet<&str> =
-                    report.added.iter().map(String::as_str).collect();
-                let health = jongler.check_only(
-                    crate::jongler::DEFAULT_CHECK_CONCURRENCY,
-                    &|_, _| {},
-                    &|name| added.contains(name),
-                )?;
-                output::write_health(&health, false, cli.global.verbose > 0)?;
-                if health
-                    .iter()
-                    .any(|k| k.health != crate::jongler::Health::Ok)
-                {
-                    return Ok(ExitCode::Runtime);
-                }
-            }
-            Ok(ExitCode::Success)
+            keys_import(cli, &paths, connector, found, file, *check)
         }
         KeysAction::Add { connector, name } => {
             connectors.get(connector)?;
             let key = read_secret(&format!("key for `{name}`: "))?;
             crate::keys::add(&paths.config_file, connector, name, &key)?;
-            if !quiet {
+            if !cli.global.quiet {
                 eprintln!(
                     "jongler: added `{name}` to [{connector}] of {}",
                     paths.config_file.display()
@@ -423,44 +384,102 @@ fn keys_command(cli: &Cli, action: &crate::cli::KeysAction) -> Result<ExitCode> 
         }
         KeysAction::Remove { connector, names } => {
             connectors.get(connector)?;
-            // The pool as it stands, to clear the keys' marks once they are out.
-            let jongler = Jongler::connect(connector, request_options(cli)?).ok();
-            crate::keys::remove(&paths.config_file, connector, names)?;
-            let mut cleared = 0;
-            if let Some(jongler) = &jongler {
-                for name in names {
-                    cleared += jongler.clear_marks(name)?;
-                }
-            }
-            if !quiet {
-                eprintln!(
-                    "jongler: removed {} key(s) from [{connector}] of {} and {cleared} mark(s)",
-                    names.len(),
-                    paths.config_file.display()
-                );
-            }
-            Ok(ExitCode::Success)
+            keys_remove(cli, &paths, connector, names)
         }
         KeysAction::List { connector, json } => {
             let jongler = Jongler::connect(connector, request_options(cli)?)?;
-            let states = jongler.key_states()?;
-            let mut out = std::io::stdout().lock();
-            if *json {
-                let list: Vec<serde_json::Value> = states
-                    .iter()
-                    .map(|k| serde_json::json!({"name": k.name, "state": k.state.as_str()}))
-                    .collect();
-                serde_json::to_writer_pretty(&mut out, &list)?;
-                writeln!(out)?;
-            } else {
-                let width = states.iter().map(|k| k.name.len()).max().unwrap_or(0);
-                for key in &states {
-                    writeln!(out, "{:<width$}  {}", key.name, key.state.as_str())?;
-                }
-            }
+            output::write_key_list(&jongler.key_states()?, *json)?;
             Ok(ExitCode::Success)
         }
     }
+}
+
+/// `jongler keys import`: the file's new keys into the connector's section,
+/// then (with --check) a check of the keys added.
+fn keys_import(
+    cli: &Cli,
+    paths: &Paths,
+    connector: &str,
+    found: &crate::connector::Connector,
+    file: &str,
+    check: bool,
+) -> Result<ExitCode> {
+    let input = read_body(&if file == "-" {
+        "-".to_string()
+    } else {
+        format!("@{file}")
+    })?;
+    let input =
+        String::from_utf8(input).map_err(|_| usage(format!("{file} is not text (UTF-8)")))?;
+    // Keys the pool has from elsewhere (the environment) count too.
+    let known: Vec<(String, crate::ApiKey)> = match &found.key_env_prefix {
+        Some(prefix) => config::env_keys(prefix, std::env::vars())
+            .into_iter()
+            .map(|k| (k.name, k.key))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let report = crate::keys::import(&paths.config_file, connector, &input, &known)?;
+    if !cli.global.quiet {
+        let range = match (report.added.first(), report.added.last()) {
+            (Some(a), Some(b)) if a != b => format!(" ({a} … {b})"),
+            (Some(a), _) => format!(" ({a})"),
+            _ => String::new(),
+        };
+        eprintln!(
+            "jongler: imported {} key(s) into [{connector}] of {}{range}; {} already in the pool; {} blank or comment line(s) skipped",
+            report.added.len(),
+            paths.config_file.display(),
+            report.duplicates.len(),
+            report.skipped
+        );
+        for (line, name) in report.duplicates.iter().take(10) {
+            eprintln!("jongler:   line {line} is `{name}` already");
+        }
+        if report.duplicates.len() > 10 {
+            eprintln!("jongler:   … and {} more", report.duplicates.len() - 10);
+        }
+    }
+    if !check || report.added.is_empty() {
+        return Ok(ExitCode::Success);
+    }
+    let jongler = Jongler::connect(connector, request_options(cli)?)?;
+    let added: std::collections::HashSet<&str> = report.added.iter().map(String::as_str).collect();
+    let health = jongler.check_only(
+        crate::jongler::DEFAULT_CHECK_CONCURRENCY,
+        &|_, _| {},
+        &|name| added.contains(name),
+    )?;
+    output::write_health(&health, false, cli.global.verbose > 0)?;
+    let all_ok = health
+        .iter()
+        .all(|k| k.health == crate::jongler::Health::Ok);
+    Ok(if all_ok {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    })
+}
+
+/// `jongler keys remove`: the keys out of the file, then their marks.
+fn keys_remove(cli: &Cli, paths: &Paths, connector: &str, names: &[String]) -> Result<ExitCode> {
+    // The pool as it stands, to clear the keys' marks once they are out.
+    let jongler = Jongler::connect(connector, request_options(cli)?).ok();
+    crate::keys::remove(&paths.config_file, connector, names)?;
+    let mut cleared = 0;
+    if let Some(jongler) = &jongler {
+        for name in names {
+            cleared += jongler.clear_marks(name)?;
+        }
+    }
+    if !cli.global.quiet {
+        eprintln!(
+            "jongler: removed {} key(s) from [{connector}] of {} and {cleared} mark(s)",
+            names.len(),
+            paths.config_file.display()
+        );
+    }
+    Ok(ExitCode::Success)
 }
 
 /// One secret line from stdin; at a terminal, asked for on stderr with the
@@ -526,8 +545,7 @@ fn request(cli: &Cli) -> Result<ExitCode> {
         };
         return Err(usage(format!("missing {what}; try `jongler --help`")));
     };
-    const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-    if METHODS.contains(&connector.to_ascii_uppercase().as_str()) {
+    if crate::jongler::METHODS.contains(&connector.to_ascii_uppercase().as_str()) {
         return Err(usage(format!(
             "`{connector}` is an HTTP method, not a connector: the connector comes first, as in `jongler {method} {connector} {endpoint}`"
         )));

@@ -362,15 +362,7 @@ fn responses_response(chat: &Value) -> Value {
 }
 
 fn completions_response(chat: &Value) -> Value {
-    let choices: Vec<Value> = chat["choices"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            json!({"index": c["index"], "text": c["message"]["content"].as_str().unwrap_or(""),
-                   "logprobs": null, "finish_reason": c["finish_reason"]})
-        })
-        .collect();
+    let choices = completion_choices(&chat, "message");
     json!({"id": chat["id"], "object": "text_completion", "created": chat["created"],
            "model": chat["model"], "choices": choices, "usage": chat["usage"]})
 }
@@ -448,15 +440,7 @@ impl<R> Translate<R> {
     fn chunk(&mut self, chunk: &Value) {
         if self.kind == Kind::Completions {
             // Legacy completions stream `choices[].text`.
-            let choices: Vec<Value> = chunk["choices"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    json!({"index": c["index"], "text": c["delta"]["content"].as_str().unwrap_or(""),
-                           "logprobs": null, "finish_reason": c["finish_reason"]})
-                })
-                .collect();
+            let choices = completion_choices(&chunk, "delta");
             let out = json!({"id": chunk["id"], "object": "text_completion", "created": chunk["created"],
                              "model": chunk["model"], "choices": choices, "usage": chunk.get("usage").cloned().unwrap_or(Value::Null)});
             self.out.extend(format!("data: {out}\n\n").into_bytes());
@@ -592,6 +576,20 @@ impl<R> Translate<R> {
         };
         self.event(kind, json!({"response": done}));
     }
+}
+
+/// A chat answer's (or chunk's) choices as legacy completion choices: the
+/// text from each choice's `field` (`message` whole, `delta` streamed).
+fn completion_choices(chat: &Value, field: &str) -> Vec<Value> {
+    chat["choices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            json!({"index": c["index"], "text": c[field]["content"].as_str().unwrap_or(""),
+                   "logprobs": null, "finish_reason": c["finish_reason"]})
+        })
+        .collect()
 }
 
 #[cfg(test)]

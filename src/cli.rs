@@ -197,39 +197,7 @@ pub enum Command {
     /// connector's OpenAI-compatible API. /status shows the keys (a dashboard
     /// in a browser), /metrics the counters in Prometheus text format. Clients authenticate with the token
     /// as x-goog-api-key, x-api-key, Authorization: Bearer, or ?key=.
-    Serve {
-        /// The connector to serve
-        connector: String,
-        /// Address to listen on
-        #[arg(long, default_value = "127.0.0.1:8787", value_parser = listen_address)]
-        listen: std::net::SocketAddr,
-        /// The token clients must present (without one, only loopback listening is
-        /// allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is
-        /// visible to every user in `ps`
-        #[arg(long, env = "JONGLER_PROXY_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Read the token from this file (its first line)
-        #[arg(long, value_name = "FILE", conflicts_with = "token")]
-        token_file: Option<std::path::PathBuf>,
-        /// A client that reads nothing of a streamed answer for this long
-        /// (30s, 1m …) loses it, and its key is released
-        #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
-              allow_hyphen_values = true)]
-        stall_timeout: std::time::Duration,
-        /// A connection gets this long (30s, 1m …) to send a request's headers, from
-        /// when it opens or its last answer ends (idle connections close too)
-        #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
-              allow_hyphen_values = true)]
-        header_timeout: std::time::Duration,
-        /// Serve /metrics (Prometheus) without the token, for a scraper that
-        /// can't send one; everything else still needs it
-        #[arg(long)]
-        metrics_public: bool,
-        /// After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)
-        #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
-              allow_hyphen_values = true)]
-        shutdown_timeout: std::time::Duration,
-    },
+    Serve(ServeArgs),
     /// Send a JSONL file of requests through the whole pool; resumable
     ///
     /// Each input line is a JSON body, or {"id": …, "body": …, "endpoint": …};
@@ -239,33 +207,7 @@ pub enum Command {
     /// lines without a successful answer in --out. Exits 0 when every line
     /// has one, else with the highest exit code among the failures (130 after
     /// Ctrl-C).
-    Batch {
-        /// The connector to send to
-        connector: String,
-        /// HTTP method of every request
-        method: String,
-        /// Endpoint of lines that name none
-        endpoint: String,
-        /// The requests, one per line ('-': stdin)
-        #[arg(long = "in", value_name = "FILE")]
-        input: String,
-        /// Where answers go, one per line; appended to, and read first to resume ('-': stdout)
-        #[arg(long, value_name = "FILE")]
-        out: String,
-        /// Input lines are plain text, JSON-escaped into this body at {{text}}
-        #[arg(long, value_name = "JSON")]
-        template: Option<String>,
-        /// Write answers as they complete instead of in input order
-        #[arg(long)]
-        unordered: bool,
-        /// At most this many requests in flight [default: the keys not in ERROR, up to 256]
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-        concurrency: Option<u32>,
-        /// Without a terminal, a progress line this often (10s, 1m …; 0: none)
-        #[arg(long, value_name = "DURATION", default_value = "10", value_parser = duration,
-              allow_hyphen_values = true)]
-        progress_every: std::time::Duration,
-    },
+    Batch(BatchArgs),
     /// See the whole job done on this machine: no config, keys or network needed
     ///
     /// Starts a Gemini emulator in-process with made-up keys (the last one
@@ -297,6 +239,72 @@ pub enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
+}
+
+/// `jongler serve`'s arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The connector to serve
+    pub connector: String,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8787", value_parser = listen_address)]
+    pub listen: std::net::SocketAddr,
+    /// The token clients must present (without one, only loopback listening is
+    /// allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is
+    /// visible to every user in `ps`
+    #[arg(long, env = "JONGLER_PROXY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Read the token from this file (its first line)
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// A client that reads nothing of a streamed answer for this long
+    /// (30s, 1m …) loses it, and its key is released
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
+          allow_hyphen_values = true)]
+    pub stall_timeout: std::time::Duration,
+    /// A connection gets this long (30s, 1m …) to send a request's headers, from
+    /// when it opens or its last answer ends (idle connections close too)
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
+          allow_hyphen_values = true)]
+    pub header_timeout: std::time::Duration,
+    /// Serve /metrics (Prometheus) without the token, for a scraper that
+    /// can't send one; everything else still needs it
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,
+          allow_hyphen_values = true)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// `jongler batch`'s arguments.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The connector to send to
+    pub connector: String,
+    /// HTTP method of every request
+    pub method: String,
+    /// Endpoint of lines that name none
+    pub endpoint: String,
+    /// The requests, one per line ('-': stdin)
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: String,
+    /// Where answers go, one per line; appended to, and read first to resume ('-': stdout)
+    #[arg(long, value_name = "FILE")]
+    pub out: String,
+    /// Input lines are plain text, JSON-escaped into this body at {{text}}
+    #[arg(long, value_name = "JSON")]
+    pub template: Option<String>,
+    /// Write answers as they complete instead of in input order
+    #[arg(long)]
+    pub unordered: bool,
+    /// At most this many requests in flight [default: the keys not in ERROR, up to 256]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: Option<u32>,
+    /// Without a terminal, a progress line this often (10s, 1m …; 0: none)
+    #[arg(long, value_name = "DURATION", default_value = "10", value_parser = duration,
+          allow_hyphen_values = true)]
+    pub progress_every: std::time::Duration,
 }
 
 /// What `jongler keys` does.
@@ -352,11 +360,16 @@ fn exit(e: clap::Error) -> ! {
     ) {
         e.exit()
     }
+    let mut err = std::io::stderr().lock();
+    let _ = std::io::Write::write_fmt(&mut err, format_args!("{}", in_our_voice(&e)));
+    std::process::exit(2)
+}
+
+/// A parse error as jongler prints it: `jongler: error: …`.
+pub fn in_our_voice(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
-    let mut err = std::io::stderr().lock();
-    let _ = std::io::Write::write_fmt(&mut err, format_args!("jongler: error: {text}"));
-    std::process::exit(2)
+    format!("jongler: error: {text}")
 }
 
 /// An address to listen on: `127.0.0.1:8787`, `[::1]:8787`, or a host name
@@ -450,46 +463,88 @@ pub fn closest_command(word: &str) -> Option<&'static str> {
 
 impl Cli {
     /// Parses the process's arguments like [`Parser::parse`] (errors and
-    /// `--help` exit), without dropping clap's command tree afterwards: the
-    /// process ends after one command, and freeing the tree costs a call more
-    /// than the rest of its argument handling.
+    /// `--help` exit, errors in jongler's voice), without dropping clap's
+    /// command tree afterwards: the process ends after one command, and
+    /// freeing the tree costs a call more than the rest of its argument
+    /// handling.
     pub fn parse_args() -> Cli {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        let full = args.iter().skip(1).any(|a| {
-            a.to_str().is_none_or(|a| {
-                FULL_PARSE.contains(&a)
-                        // A cluster of short flags asking for help.
-                        || (a.starts_with('-')
-                            && !a.starts_with("--")
-                            && a[1..].chars().all(|c| c.is_ascii_alphabetic())
-                            && a.contains('h'))
-            })
-        });
-        if !full {
-            let request: RequestCli = parse(&args);
-            return Cli {
+        Cli::parse_from_with(&args, Tree::Keep).unwrap_or_else(|e| exit(e))
+    }
+
+    /// Parses `args` (the program's name first) and returns clap's error
+    /// instead of exiting: help and `--version` come back as errors of kind
+    /// `DisplayHelp` / `DisplayVersion`, as with clap's own `try_parse_from`.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        Cli::parse_from_with(&args, Tree::Drop)
+    }
+
+    /// Which parser a command line goes to: the request form's alone unless
+    /// a word names a subcommand or asks for help.
+    fn parse_from_with(args: &[std::ffi::OsString], tree: Tree) -> Result<Cli, clap::Error> {
+        if !needs_full_parser(args) {
+            let request: RequestCli = parse(args, tree)?;
+            return Ok(Cli {
                 command: None,
                 top: request.top,
-            };
+            });
         }
-        parse(&args)
+        match parse::<Cli>(args, tree) {
+            Ok(full) if full.command.is_none() || full.top.connector.is_none() => Ok(full),
+            // A command word after a request's first words (`gemini POST /x
+            // status`) is part of the request, as the request parser reads it.
+            full => match parse::<RequestCli>(args, tree) {
+                Ok(request) if request.top.connector.is_some() => Ok(Cli {
+                    command: None,
+                    top: request.top,
+                }),
+                _ => full,
+            },
+        }
     }
 }
 
-/// Parses `args` with `P`'s parser, errors in jongler's voice, without
-/// dropping clap's command tree afterwards: the process ends after one
-/// command, and freeing the tree costs a call more than the rest of its
-/// argument handling.
-fn parse<P: clap::CommandFactory + clap::FromArgMatches>(args: &[std::ffi::OsString]) -> P {
+/// Whether a word of `args` (after the program's name) names a subcommand
+/// or asks for help (alone or in a cluster of short flags, `-vh`).
+fn needs_full_parser(args: &[std::ffi::OsString]) -> bool {
+    args.iter().skip(1).any(|a| {
+        a.to_str().is_none_or(|a| {
+            FULL_PARSE.contains(&a)
+                || (a.starts_with('-')
+                    && !a.starts_with("--")
+                    && a[1..].chars().all(|c| c.is_ascii_alphabetic())
+                    && a.contains('h'))
+        })
+    })
+}
+
+/// What to do with clap's command tree after a parse.
+#[derive(Clone, Copy)]
+enum Tree {
+    /// Forget it: the process ends after one command anyway.
+    Keep,
+    /// Free it (a library caller or a test parses many times).
+    Drop,
+}
+
+/// Parses `args` with `P`'s parser.
+fn parse<P: clap::CommandFactory + clap::FromArgMatches>(
+    args: &[std::ffi::OsString],
+    tree: Tree,
+) -> Result<P, clap::Error> {
     let mut command = P::command();
-    let mut matches = command
-        .try_get_matches_from_mut(args)
-        .unwrap_or_else(|e| exit(e));
-    let parsed =
-        P::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| exit(e.format(&mut command)));
-    std::mem::forget(command);
-    std::mem::forget(matches);
-    parsed
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    let parsed = P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
+    if let Tree::Keep = tree {
+        std::mem::forget(command);
+        std::mem::forget(matches);
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -522,5 +577,105 @@ mod tests {
         assert_eq!(closest_command("status"), None, "not a typo");
         assert_eq!(closest_command("generativelanguage.googleapis.com"), None);
         assert_eq!(closest_command("xyz"), None);
+    }
+
+    fn parse(args: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("jongler").chain(args.split_whitespace()))
+    }
+
+    fn kind(args: &str) -> clap::error::ErrorKind {
+        parse(args).expect_err(args).kind()
+    }
+
+    #[test]
+    fn a_request_goes_to_the_request_parser_with_its_options() {
+        let cli = parse("gemini POST /v1/x {} --pretty -i --wait 2s --timeout 0").unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.connector.as_deref(), Some("gemini"));
+        assert_eq!(cli.method.as_deref(), Some("POST"));
+        assert_eq!(cli.endpoint.as_deref(), Some("/v1/x"));
+        assert_eq!(cli.body.as_deref(), Some("{}"));
+        assert!(cli.pretty && cli.include);
+        assert_eq!(cli.wait, std::time::Duration::from_secs(2));
+        assert_eq!(cli.timeout, std::time::Duration::ZERO);
+        assert!(!needs_full_parser(&["jongler".into(), "gemini".into()]));
+    }
+
+    #[test]
+    fn a_subcommand_goes_to_the_full_parser_and_takes_global_options_on_either_side() {
+        let cli = parse("--wait 5 status gemini --json -q").unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Status { ref connector, json: true }) if connector.as_deref() == Some("gemini")
+        ));
+        assert_eq!(cli.wait, std::time::Duration::from_secs(5));
+        assert!(cli.global.quiet);
+        let cli = parse("serve gemini --listen 127.0.0.1:9 --lease-ttl 500ms").unwrap();
+        match cli.command {
+            Some(Command::Serve(ServeArgs { listen, .. })) => assert_eq!(listen.port(), 9),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.global.lease_ttl, std::time::Duration::from_millis(500));
+        let cli = parse("keys remove gemini a b").unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys { action: KeysAction::Remove { ref names, .. } }) if names.len() == 2
+        ));
+        assert!(matches!(
+            parse("check gemini").unwrap().command,
+            Some(Command::Check { concurrency, .. }) if concurrency == crate::jongler::DEFAULT_CHECK_CONCURRENCY
+        ));
+    }
+
+    #[test]
+    fn cleanup_forms_parse_and_conflict_with_a_request() {
+        assert_eq!(
+            parse("--cleanup gemini").unwrap().cleanup.as_deref(),
+            Some("gemini")
+        );
+        assert!(parse("--cleanup-all").unwrap().cleanup_all);
+        use clap::error::ErrorKind;
+        assert_eq!(kind("--cleanup a b POST /x"), ErrorKind::ArgumentConflict);
+        assert_eq!(
+            kind("--cleanup a --cleanup-all"),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            kind("--tor --proxy http://p:1 g POST /x"),
+            ErrorKind::ArgumentConflict
+        );
+    }
+
+    #[test]
+    fn bad_arguments_come_back_as_errors_instead_of_ending_the_process() {
+        use clap::error::ErrorKind;
+        assert_eq!(kind("g POST /x --wait soon"), ErrorKind::ValueValidation);
+        assert_eq!(kind("g POST /x --no-such-flag"), ErrorKind::UnknownArgument);
+        assert_eq!(kind("serve g --listen nowhere"), ErrorKind::ValueValidation);
+        assert_eq!(
+            kind("batch g POST /x --in a --out b --concurrency 0"),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(kind("--help"), ErrorKind::DisplayHelp);
+        assert_eq!(kind("-vh"), ErrorKind::DisplayHelp, "help in a cluster");
+        assert_eq!(kind("status --help"), ErrorKind::DisplayHelp);
+        assert_eq!(kind("--version"), ErrorKind::DisplayVersion);
+        let e = parse("g POST /x --wait soon").unwrap_err();
+        let text = in_our_voice(&e);
+        assert!(
+            text.starts_with("jongler: error: ") && text.contains("'soon'"),
+            "{text}"
+        );
+        assert!(text.contains("try '--help'"), "{text}");
+    }
+
+    #[test]
+    fn a_body_that_is_a_command_word_is_the_body() {
+        // The word sends the line to the full parser, which must read it as
+        // the request parser would: a body, not `status` run after a request.
+        let cli = parse("gemini POST /x status --pretty").unwrap();
+        assert!(cli.command.is_none(), "{:?}", cli.command);
+        assert_eq!(cli.body.as_deref(), Some("status"));
+        assert!(cli.pretty);
     }
 }

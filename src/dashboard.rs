@@ -6,6 +6,7 @@
 //! stays usable at 1,000 keys. Pure rendering: no I/O here.
 
 use crate::output::ConnectorStatus;
+use crate::output::human;
 use crate::pool::{KeyStatus, State};
 use jiff::Timestamp;
 
@@ -17,15 +18,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn human(d: jiff::SignedDuration) -> String {
-    let secs = d.as_secs().max(0);
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
-        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-    }
 }
 
 /// The whole page.

@@ -8,11 +8,13 @@ use crate::error::usage;
 use crate::jongler::{Jongler, Options};
 use crate::pool::KeyEntry;
 use crate::pool::files::FileStore;
+use crate::pool::state::StateStore;
 use crate::pool::{KeyStatus, State};
 use crate::secret::ApiKey;
 use anyhow::Result;
 use colored::Colorize;
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -57,25 +59,11 @@ pub struct DemoSummary {
     pub ideal: Duration,
 }
 
-/// Runs the demo; the table goes to stderr, the summary is returned.
-pub fn run(opts: DemoOptions) -> Result<DemoSummary> {
-    run_on(opts, None)
-}
-
-/// Runs the demo with its pool's state in `redis` (`--state`) rather than in
-/// a temporary dir; the demo's marks are cleaned up afterwards.
-pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<DemoSummary> {
-    if !(2..=26).contains(&opts.keys) {
-        return Err(usage(
-            "--keys must be between 2 and 26 (one of them is invalid on purpose)",
-        ));
-    }
-    if !(1..=64).contains(&opts.workers) {
-        return Err(usage("--workers must be between 1 and 64"));
-    }
-    if !(1..=100_000).contains(&opts.requests) {
-        return Err(usage("--requests must be between 1 and 100000"));
-    }
+/// Runs the demo; the table goes to stderr, the summary is returned. With
+/// `redis` (`--state`), the pool's state is kept there rather than in a
+/// temporary dir, and the demo's marks are cleaned up afterwards.
+pub fn run(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<DemoSummary> {
+    validate(&opts)?;
     let names: Vec<String> = (1..=opts.keys).map(|i| format!("demo-key-{i}")).collect();
     let values: Vec<String> = (1..=opts.keys)
         .map(|i| {
@@ -85,29 +73,7 @@ pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<
             )
         })
         .collect();
-    let invalid = opts.keys - 1;
-    let emulator = Emulator::start(EmulatorConfig {
-        keys: values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                (
-                    v.clone(),
-                    if i == invalid {
-                        Behavior::Invalid
-                    } else {
-                        Behavior::Valid
-                    },
-                )
-            })
-            .collect(),
-        rate: Some((QUOTA, WINDOW)),
-        latency: LATENCY,
-        accept_unknown: false,
-        daily_exhausted_models: Vec::new(),
-        flavor: Default::default(),
-        refill: None,
-    })?;
+    let emulator = start_emulator(&values)?;
     // On a shared Redis, a name of its own: demos running at once don't mix.
     let name = match &redis {
         Some(_) => format!("gemini-demo-{}", std::process::id()),
@@ -127,99 +93,29 @@ pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<
         wait: Duration::from_secs(120),
         ..Options::default()
     };
-    let store: std::sync::Arc<dyn crate::pool::state::StateStore> = match &redis {
+    let store: Arc<dyn StateStore> = match &redis {
         Some(backend) => backend.store(&connector.name, &[]),
-        None => std::sync::Arc::new(FileStore::new(state.path(), &connector.name, &[])),
+        None => Arc::new(FileStore::new(state.path(), &connector.name, &[])),
     };
     let jongler = Jongler::with_keys(connector.clone(), keys, store.clone(), &options)?;
     // Whatever happens next, the demo's marks don't stay in a shared Redis.
-    struct CleanUp(std::sync::Arc<dyn crate::pool::state::StateStore>, bool);
-    impl Drop for CleanUp {
-        fn drop(&mut self) {
-            if self.1
-                && let Err(e) = self.0.clean()
-            {
-                log::warn!("cleaning the demo's state up: {e:#}");
-            }
-        }
-    }
     let _clean_up = CleanUp(store, redis.is_some());
 
-    let valid = (opts.keys - 1) as f64;
-    // The quotas let `valid × QUOTA` requests out at once, then as many per window.
-    let batches = opts.requests.div_ceil((opts.keys - 1) * QUOTA as usize);
-    let by_quota = (batches - 1) as f64 * WINDOW.as_secs_f64() + LATENCY.as_secs_f64();
-    let by_latency = opts.requests as f64 * LATENCY.as_secs_f64() / valid.min(opts.workers as f64);
-    let ideal = Duration::from_secs_f64(by_quota.max(by_latency));
-
-    let header = format!(
+    eprintln!(
         "jongler demo: {} requests, {} workers, {} keys, quota {QUOTA} per {}s per key",
         opts.requests,
         opts.workers,
         opts.keys,
         WINDOW.as_secs()
     );
-    eprintln!("{header}");
     // Our own warnings would tear the table; the table shows what they say.
     let level = log::max_level();
     log::set_max_level(log::LevelFilter::Error);
-
-    let next = AtomicUsize::new(0);
-    let delivered = AtomicUsize::new(0);
-    let done = AtomicBool::new(false);
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..opts.workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= opts.requests {
-                            break;
-                        }
-                        let body = serde_json::json!({"contents": [{"parts": [{"text": format!("request {i}")}]}]});
-                        match jongler.request(
-                            "POST",
-                            "/v1beta/models/gemini-2.5-flash:generateContent",
-                            Some(body.to_string().as_bytes()),
-                        ) {
-                            Ok(r) if r.is_success() => {
-                                delivered.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Ok(r) => log::error!("request {i} answered {}", r.status),
-                            Err(e) => log::error!("request {i}: {e:#}"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        scope.spawn(|| {
-            let mut view = View::new(&values, opts);
-            while !done.load(Ordering::Relaxed) {
-                view.draw(
-                    &jongler,
-                    &emulator,
-                    delivered.load(Ordering::Relaxed),
-                    started,
-                );
-                std::thread::sleep(Duration::from_millis(if opts.live { 100 } else { 50 }));
-            }
-            view.draw(
-                &jongler,
-                &emulator,
-                delivered.load(Ordering::Relaxed),
-                started,
-            );
-        });
-        for worker in workers {
-            let _ = worker.join();
-        }
-        done.store(true, Ordering::Relaxed);
-    });
+    let delivered = drive(&jongler, &emulator, &values, opts, started);
     log::set_max_level(level);
 
     let stats = emulator.stats();
-    let delivered = delivered.into_inner();
     let errors = jongler
         .key_states()?
         .into_iter()
@@ -233,8 +129,135 @@ pub fn run_on(opts: DemoOptions, redis: Option<crate::pool::Backend>) -> Result<
         retries: stats.requests.saturating_sub(delivered as u64),
         errors,
         elapsed: started.elapsed(),
-        ideal,
+        ideal: ideal_time(&opts),
     })
+}
+
+fn validate(opts: &DemoOptions) -> Result<()> {
+    if !(2..=26).contains(&opts.keys) {
+        return Err(usage(
+            "--keys must be between 2 and 26 (one of them is invalid on purpose)",
+        ));
+    }
+    if !(1..=64).contains(&opts.workers) {
+        return Err(usage("--workers must be between 1 and 64"));
+    }
+    if !(1..=100_000).contains(&opts.requests) {
+        return Err(usage("--requests must be between 1 and 100000"));
+    }
+    Ok(())
+}
+
+/// The emulator with the demo's keys, the last one invalid, and small quotas.
+fn start_emulator(values: &[String]) -> Result<Emulator> {
+    let invalid = values.len() - 1;
+    Emulator::start(EmulatorConfig {
+        keys: values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let behavior = if i == invalid {
+                    Behavior::Invalid
+                } else {
+                    Behavior::Valid
+                };
+                (v.clone(), behavior)
+            })
+            .collect(),
+        rate: Some((QUOTA, WINDOW)),
+        latency: LATENCY,
+        accept_unknown: false,
+        daily_exhausted_models: Vec::new(),
+        flavor: Default::default(),
+        refill: None,
+    })
+}
+
+/// The time the quotas allow at best: `valid × QUOTA` requests at once,
+/// then as many per window; or the answers' latency over the workers.
+fn ideal_time(opts: &DemoOptions) -> Duration {
+    let valid = (opts.keys - 1) as f64;
+    let batches = opts.requests.div_ceil((opts.keys - 1) * QUOTA as usize);
+    let by_quota = (batches - 1) as f64 * WINDOW.as_secs_f64() + LATENCY.as_secs_f64();
+    let by_latency = opts.requests as f64 * LATENCY.as_secs_f64() / valid.min(opts.workers as f64);
+    Duration::from_secs_f64(by_quota.max(by_latency))
+}
+
+/// Cleans the demo's state out of a shared Redis when dropped.
+struct CleanUp(Arc<dyn StateStore>, bool);
+
+impl Drop for CleanUp {
+    fn drop(&mut self) {
+        if self.1
+            && let Err(e) = self.0.clean()
+        {
+            log::warn!("cleaning the demo's state up: {e:#}");
+        }
+    }
+}
+
+/// Sends the requests from the workers while the view draws; how many were
+/// delivered.
+fn drive(
+    jongler: &Jongler,
+    emulator: &Emulator,
+    values: &[String],
+    opts: DemoOptions,
+    started: Instant,
+) -> usize {
+    let next = AtomicUsize::new(0);
+    let delivered = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..opts.workers)
+            .map(|_| scope.spawn(|| work(jongler, &next, &delivered, opts.requests)))
+            .collect();
+        scope.spawn(|| {
+            let mut view = View::new(values, opts);
+            while !done.load(Ordering::Relaxed) {
+                view.draw(
+                    jongler,
+                    emulator,
+                    delivered.load(Ordering::Relaxed),
+                    started,
+                );
+                std::thread::sleep(Duration::from_millis(if opts.live { 100 } else { 50 }));
+            }
+            view.draw(
+                jongler,
+                emulator,
+                delivered.load(Ordering::Relaxed),
+                started,
+            );
+        });
+        for worker in workers {
+            let _ = worker.join();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    delivered.into_inner()
+}
+
+/// One worker: takes the next request number until all are taken.
+fn work(jongler: &Jongler, next: &AtomicUsize, delivered: &AtomicUsize, requests: usize) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= requests {
+            break;
+        }
+        let body = serde_json::json!({"contents": [{"parts": [{"text": format!("request {i}")}]}]});
+        match jongler.request(
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            Some(body.to_string().as_bytes()),
+        ) {
+            Ok(r) if r.is_success() => {
+                delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(r) => log::error!("request {i} answered {}", r.status),
+            Err(e) => log::error!("request {i}: {e:#}"),
+        }
+    }
 }
 
 impl DemoSummary {

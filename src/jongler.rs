@@ -8,7 +8,7 @@ use crate::http::classify::{RetryHint, Rules, Verdict, classify};
 use crate::http::{self, Answer, NetOptions, Outgoing};
 use crate::pool::quota::{Ask, Metric, Violation, model_of, reported_tokens};
 use crate::pool::state::{CleanReport, LockdownSource, StateStore};
-use crate::pool::{Backend, Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas};
+use crate::pool::{Backend, Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas, duration_until};
 use crate::retry::{KeyEffect, Meaning, Next, Outcome, Policy, RateLimit, Step};
 use crate::secret::ApiKey;
 use anyhow::{Context, Result};
@@ -307,8 +307,9 @@ pub struct Jongler {
     pool: Option<Pool>,
     client: http::Client,
     wait: Duration,
-    /// The model fallback chain.
-    fallback: Vec<String>,
+    /// The models to fall back on, in order, when every key is out of its
+    /// daily quota for the one asked for.
+    fallback_models: Vec<String>,
     /// Rate-limit answers this connection has taken and retried elsewhere.
     rate_limits: std::sync::atomic::AtomicU64,
     /// The quotas the connector's rate-limit headers describe.
@@ -376,15 +377,15 @@ impl Jongler {
         } else {
             None
         };
-        let mut fallback = options.fallback_models.clone();
-        if fallback.is_empty() {
-            fallback = connector.fallback_models.clone();
+        let mut fallback_models = options.fallback_models.clone();
+        if fallback_models.is_empty() {
+            fallback_models = connector.fallback_models.clone();
         }
         Ok(Jongler {
             pool,
             client,
             wait: options.wait,
-            fallback,
+            fallback_models,
             rate_limits: Default::default(),
             observer: Observing::default(),
             header_quotas: match &connector.rate_limit_headers {
@@ -407,9 +408,7 @@ impl Jongler {
     /// A 4xx or 5xx that is the request's own fault comes back as a `Response`.
     pub fn request(&self, method: &str, endpoint: &str, body: Option<&[u8]>) -> Result<Response> {
         let method = parse_method(method)?;
-        if !endpoint.starts_with('/') {
-            return Err(usage(format!("endpoint `{endpoint}` must start with '/'")));
-        }
+        check_endpoint(endpoint, "endpoint")?;
         if let (Some(body), true) = (body, self.connector.is_json())
             && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body)
         {
@@ -439,9 +438,7 @@ impl Jongler {
     /// first byte.
     pub fn forward(&self, call: Call) -> Result<Reply> {
         let method = parse_method(&call.method)?;
-        if !call.path.starts_with('/') {
-            return Err(usage(format!("path `{}` must start with '/'", call.path)));
-        }
+        check_endpoint(&call.path, "path")?;
         self.run(&method, call, true)
     }
 
@@ -541,11 +538,15 @@ impl Jongler {
     }
 
     fn next_model(&self, model: &str) -> Option<String> {
-        let at = self.fallback.iter().position(|m| m == model);
+        let at = self.fallback_models.iter().position(|m| m == model);
         match at {
-            Some(i) => self.fallback.get(i + 1).cloned(),
+            Some(i) => self.fallback_models.get(i + 1).cloned(),
             // A chain given without the model asked for starts after it.
-            None => self.fallback.first().filter(|m| *m != model).cloned(),
+            None => self
+                .fallback_models
+                .first()
+                .filter(|m| *m != model)
+                .cloned(),
         }
     }
 
@@ -1175,8 +1176,19 @@ fn lockdown_of(hint: RetryHint) -> (Option<Timestamp>, LockdownSource) {
     }
 }
 
+/// The HTTP methods a request may use.
+pub(crate) const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// An endpoint (or a proxied path) must start with '/': it is appended to
+/// the connector's base URL. `what` names it in the message.
+pub(crate) fn check_endpoint(endpoint: &str, what: &str) -> Result<()> {
+    if endpoint.starts_with('/') {
+        return Ok(());
+    }
+    Err(usage(format!("{what} `{endpoint}` must start with '/'")))
+}
+
 pub(crate) fn parse_method(method: &str) -> Result<reqwest::Method> {
-    const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
     let upper = method.to_ascii_uppercase();
     if !METHODS.contains(&upper.as_str()) {
         return Err(usage(format!(
@@ -1190,17 +1202,8 @@ pub(crate) fn parse_method(method: &str) -> Result<reqwest::Method> {
 
 /// Whether a whole answer's body is JSON (an event stream counts as such).
 fn is_json_answer(answer: &Answer) -> bool {
-    let sse = answer
-        .headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("text/event-stream"));
-    sse || serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok()
-}
-
-fn duration_until(t: Timestamp) -> Duration {
-    t.duration_since(Timestamp::now())
-        .try_into()
-        .unwrap_or(Duration::ZERO)
+    crate::http::is_event_stream(&answer.headers)
+        || serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_ok()
 }
 
 /// The answer as the caller gets it: the key's name, any echo of its value masked.

@@ -19,27 +19,39 @@
 //! The library entry point is [`Jongler`]; the `jongler` binary is a thin
 //! wrapper around [`app::main`].
 
-pub mod app;
+// The library: what a program that sends requests through a pool needs.
 pub mod batch;
-pub mod bridge;
-pub mod cli;
 pub mod config;
 pub mod connector;
 pub mod daily;
-pub mod dashboard;
-pub mod demo;
-pub mod emulator;
 pub mod error;
 pub mod http;
 mod jongler;
-pub mod keys;
-pub mod metrics;
-pub mod names;
-pub mod output;
 pub mod pool;
 pub mod retry;
 pub mod secret;
 pub mod serve;
+
+/// A stand-in for the APIs on loopback (Gemini, and the OpenAI, Anthropic and
+/// other flavours): public for the tests, the benchmarks and `jongler demo`,
+/// and for programs that test their own use of jongler without a network.
+/// Not a part of the request path.
+pub mod emulator;
+
+// The `jongler` program: public for the binary (src/main.rs), not a library API.
+#[doc(hidden)]
+pub mod app;
+#[doc(hidden)]
+pub mod cli;
+
+// Inside the crate only.
+mod bridge;
+mod dashboard;
+mod demo;
+mod keys;
+mod metrics;
+mod names;
+mod output;
 
 pub use error::{Error, ExitCode};
 pub use jongler::{

@@ -85,17 +85,7 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool, verbose: bo
         writeln!(out, "no keys configured")?;
     }
     let now = jiff::Timestamp::now();
-    let paint = |text: String, state: State| -> String {
-        if !color {
-            return text;
-        }
-        match state {
-            State::Vacant => text.green().to_string(),
-            State::Locked => text.cyan().to_string(),
-            State::Lockdown => text.yellow().to_string(),
-            State::Error => text.red().to_string(),
-        }
-    };
+    let paint = Paint(color);
     for status in statuses {
         writeln!(out, "{}", summary_line(status, now))?;
         let width = status.keys.iter().map(|k| k.name.len()).max().unwrap_or(0);
@@ -114,57 +104,11 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool, verbose: bo
                 folded.push(&key.name);
                 continue;
             }
-            let state = paint(format!("{:<8}", key.state.as_str()), key.state);
-            let mut line = format!("  {:<width$}  {state}", key.name);
-            if let Some(until) = key.until {
-                line.push_str(&format!(
-                    "  in {} (until {until:.0})",
-                    human(until.duration_since(now))
-                ));
-            }
-            if let Some(reason) = &key.reason {
-                line.push_str(&format!("  {reason}"));
-            }
-            if key.state == State::Error {
-                line.push_str(&format!(
-                    "  → fix the key, then `jongler --cleanup {}`",
-                    status.connector
-                ));
-            } else if let Some(u) = closest.filter(|_| !verbose) {
-                line.push_str(&format!("  {}", u.compact()));
-            }
-            if let Some(group) = &key.group {
-                line.push_str(&format!("  (group {group})"));
-            }
+            let closest = closest.filter(|_| !verbose);
+            let line = key_line(key, &status.connector, width, closest, now, paint);
             writeln!(out, "{}", line.trim_end())?;
-            if !verbose {
-                continue;
-            }
-            let pad = " ".repeat(width + 4);
-            // A bad key's quota is beside the point.
-            for u in key.usage.iter().filter(|_| key.state != State::Error) {
-                let frees = u
-                    .frees_at
-                    .map(|t| format!(", frees at {t:.0}"))
-                    .unwrap_or_default();
-                let learned = match u.source {
-                    "declared" => String::new(),
-                    source => format!(" ({source})"),
-                };
-                writeln!(
-                    out,
-                    "{pad}{}{learned}: {} used, {} left{frees}",
-                    u.limit, u.used, u.left
-                )?;
-            }
-            for m in key.models.iter().skip(usize::from(
-                key.state == State::Lockdown && key.models.len() == 1,
-            )) {
-                writeln!(
-                    out,
-                    "{pad}{} locked down until {:.0}: {}",
-                    m.model, m.until, m.reason
-                )?;
+            if verbose {
+                write_key_details(&mut out, key, width)?;
             }
         }
         if !folded.is_empty() {
@@ -177,9 +121,92 @@ pub fn write_status_table(statuses: &[ConnectorStatus], color: bool, verbose: bo
                 out,
                 "  {} {} with room ({names}; -v lists them)",
                 folded.len(),
-                paint("vacant".into(), State::Vacant),
+                paint.state("vacant".into(), State::Vacant),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Colours a state's name, or not.
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn state(self, text: String, state: State) -> String {
+        if !self.0 {
+            return text;
+        }
+        match state {
+            State::Vacant => text.green().to_string(),
+            State::Locked => text.cyan().to_string(),
+            State::Lockdown => text.yellow().to_string(),
+            State::Error => text.red().to_string(),
+        }
+    }
+}
+
+/// A key's line in the status table: name, state, until when and why, and
+/// the limit `closest` to full (or, for a bad key, how to fix it).
+fn key_line(
+    key: &KeyStatus,
+    connector: &str,
+    width: usize,
+    closest: Option<&crate::pool::quota::LimitUse>,
+    now: jiff::Timestamp,
+    paint: Paint,
+) -> String {
+    let state = paint.state(format!("{:<8}", key.state.as_str()), key.state);
+    let mut line = format!("  {:<width$}  {state}", key.name);
+    if let Some(until) = key.until {
+        line.push_str(&format!(
+            "  in {} (until {until:.0})",
+            human(until.duration_since(now))
+        ));
+    }
+    if let Some(reason) = &key.reason {
+        line.push_str(&format!("  {reason}"));
+    }
+    if key.state == State::Error {
+        line.push_str(&format!(
+            "  → fix the key, then `jongler --cleanup {connector}`"
+        ));
+    } else if let Some(u) = closest {
+        line.push_str(&format!("  {}", u.compact()));
+    }
+    if let Some(group) = &key.group {
+        line.push_str(&format!("  (group {group})"));
+    }
+    line
+}
+
+/// `-v`: every limit of a key and its model lockdowns, under its line.
+fn write_key_details(out: &mut impl Write, key: &KeyStatus, width: usize) -> Result<()> {
+    let pad = " ".repeat(width + 4);
+    // A bad key's quota is beside the point.
+    for u in key.usage.iter().filter(|_| key.state != State::Error) {
+        let frees = u
+            .frees_at
+            .map(|t| format!(", frees at {t:.0}"))
+            .unwrap_or_default();
+        let learned = match u.source {
+            "declared" => String::new(),
+            source => format!(" ({source})"),
+        };
+        writeln!(
+            out,
+            "{pad}{}{learned}: {} used, {} left{frees}",
+            u.limit, u.used, u.left
+        )?;
+    }
+    for m in key.models.iter().skip(usize::from(
+        key.state == State::Lockdown && key.models.len() == 1,
+    )) {
+        writeln!(
+            out,
+            "{pad}{} locked down until {:.0}: {}",
+            m.model, m.until, m.reason
+        )?;
     }
     Ok(())
 }
@@ -262,6 +289,26 @@ pub fn write_completions(shell: clap_complete::Shell, cmd: &mut clap::Command) -
 /// Pools bigger than this get a `check` summary instead of a line a key.
 const CHECK_LINES: usize = 40;
 
+/// Writes `keys list`: a name and state a line, or a JSON array of
+/// `{"name", "state"}`. Never a value.
+pub fn write_key_list(states: &[KeyStatus], json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<serde_json::Value> = states
+            .iter()
+            .map(|k| serde_json::json!({"name": k.name, "state": k.state.as_str()}))
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+    } else {
+        let width = states.iter().map(|k| k.name.len()).max().unwrap_or(0);
+        for key in states {
+            writeln!(out, "{:<width$}  {}", key.name, key.state.as_str())?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a `check` report: a line a key (JSON with `json`); for a pool of
 /// more than [`CHECK_LINES`] keys, unless `every_key`, counts by outcome and
 /// the keys that are not ok (the first screenful of them).
@@ -320,7 +367,8 @@ fn health_line(key: &KeyHealth, width: usize) -> String {
     line.trim_end().to_string()
 }
 
-fn human(d: jiff::SignedDuration) -> String {
+/// A duration as people say it: `42s`, `4m 10s`, `3h 5m`.
+pub(crate) fn human(d: jiff::SignedDuration) -> String {
     let secs = d.as_secs().max(0);
     match secs {
         0..=59 => format!("{secs}s"),

@@ -193,6 +193,15 @@ impl<L, A> Step<L, A> {
     }
 }
 
+/// One try, as the policy looks at it: which key, its lease, the answer.
+struct Tried<'n, L, A> {
+    index: usize,
+    name: &'n str,
+    lease: L,
+    answer: A,
+    status: u16,
+}
+
 /// A key held on suspicion, with the answer it got.
 #[derive(Debug)]
 struct Suspect<L, A> {
@@ -270,25 +279,19 @@ impl<L, A> Policy<L, A> {
             } => (answer, status, meaning),
         };
         let mut effects = Vec::new();
-        // A key held on suspicion: a success elsewhere convicts it; a second
-        // suspect means the request is at fault, and the first answer stands.
-        if let Some(suspect) = self.suspect.take() {
-            match meaning {
-                Meaning::Success => effects.push((suspect.lease, KeyEffect::Bad(suspect.reason))),
-                Meaning::SuspectKey { .. } => {
-                    effects.push((suspect.lease, KeyEffect::Release));
-                    effects.push((lease, KeyEffect::Release));
-                    return Step {
-                        effects,
-                        next: Next::Deliver {
-                            answer: suspect.answer,
-                            holder: None,
-                        },
-                    };
-                }
-                _ => effects.push((suspect.lease, KeyEffect::Release)),
-            }
+        if let Some(settled) = self.settle_suspect(&meaning, &mut effects) {
+            effects.push((lease, KeyEffect::Release));
+            return Step {
+                effects,
+                next: Next::Deliver {
+                    answer: settled,
+                    holder: None,
+                },
+            };
         }
+        let again = Next::Again {
+            pause: Duration::ZERO,
+        };
         let next = match meaning {
             Meaning::EmptySuccess if !self.empty_retried => {
                 self.empty_retried = true;
@@ -298,9 +301,7 @@ impl<L, A> Policy<L, A> {
                 self.history.push(format!("`{name}` empty answer"));
                 effects.push((lease, KeyEffect::Succeeded));
                 self.reserve = Some(answer);
-                Next::Again {
-                    pause: Duration::ZERO,
-                }
+                again
             }
             Meaning::Success | Meaning::EmptySuccess => Next::Deliver {
                 answer,
@@ -314,30 +315,16 @@ impl<L, A> Policy<L, A> {
                 retry_after,
                 reason,
             } => {
-                self.only_network = false;
-                // Not the key's fault: it may be tried again later in this call.
-                self.tried.remove(&index);
-                match self.backoff.next(retry_after, left) {
-                    None => {
-                        log::warn!(
-                            "the service is in trouble ({reason}); giving up after {} tries",
-                            self.backoff.tries() + 1
-                        );
-                        Next::Deliver {
-                            answer,
-                            holder: Some((lease, KeyEffect::Unavailable)),
-                        }
-                    }
-                    Some(pause) => {
-                        log::warn!(
-                            "the service is in trouble ({reason}); trying again in {pause:.1?}"
-                        );
-                        self.history.push(format!("`{name}` {status}"));
-                        effects.push((lease, KeyEffect::Unavailable));
-                        self.reserve = Some(answer);
-                        Next::Again { pause }
-                    }
-                }
+                let tried = Tried {
+                    index,
+                    name,
+                    lease,
+                    answer,
+                    status,
+                };
+                let (effect, next) = self.unavailable(tried, retry_after, reason, left);
+                effects.extend(effect);
+                next
             }
             Meaning::SuspectKey { reason } => {
                 self.only_network = false;
@@ -349,9 +336,7 @@ impl<L, A> Policy<L, A> {
                     reason,
                     answer,
                 });
-                Next::Again {
-                    pause: Duration::ZERO,
-                }
+                again
             }
             Meaning::RateLimited(limit) => {
                 self.only_network = false;
@@ -365,20 +350,77 @@ impl<L, A> Policy<L, A> {
                 self.history
                     .push(format!("`{name}` rate limited until {:.0}", limit.until));
                 effects.push((lease, KeyEffect::RateLimited(limit)));
-                Next::Again {
-                    pause: Duration::ZERO,
-                }
+                again
             }
             Meaning::BadKey { reason } => {
                 self.only_network = false;
                 self.history.push(format!("`{name}` bad key"));
                 effects.push((lease, KeyEffect::Bad(reason)));
-                Next::Again {
-                    pause: Duration::ZERO,
-                }
+                again
             }
         };
         Step { effects, next }
+    }
+
+    /// A key held on suspicion is judged by the next answer: a success
+    /// elsewhere convicts it (ERROR); a second suspect means the request is
+    /// at fault, and the first answer stands (returned: both keys go free);
+    /// anything else lets it go unjudged.
+    fn settle_suspect(
+        &mut self,
+        meaning: &Meaning,
+        effects: &mut Vec<(L, KeyEffect)>,
+    ) -> Option<A> {
+        let suspect = self.suspect.take()?;
+        match meaning {
+            Meaning::Success => effects.push((suspect.lease, KeyEffect::Bad(suspect.reason))),
+            Meaning::SuspectKey { .. } => {
+                effects.push((suspect.lease, KeyEffect::Release));
+                return Some(suspect.answer);
+            }
+            _ => effects.push((suspect.lease, KeyEffect::Release)),
+        }
+        None
+    }
+
+    /// The service is in trouble (a 503 and the like): not the key's fault,
+    /// so the key may be tried again later in this call; again after a
+    /// backoff while time is left, else the answer is delivered.
+    fn unavailable(
+        &mut self,
+        tried: Tried<'_, L, A>,
+        retry_after: Option<Duration>,
+        reason: String,
+        left: Duration,
+    ) -> (Option<(L, KeyEffect)>, Next<L, A>) {
+        let Tried {
+            index,
+            name,
+            lease,
+            answer,
+            status,
+        } = tried;
+        self.only_network = false;
+        self.tried.remove(&index);
+        match self.backoff.next(retry_after, left) {
+            None => {
+                log::warn!(
+                    "the service is in trouble ({reason}); giving up after {} tries",
+                    self.backoff.tries() + 1
+                );
+                let next = Next::Deliver {
+                    answer,
+                    holder: Some((lease, KeyEffect::Unavailable)),
+                };
+                (None, next)
+            }
+            Some(pause) => {
+                log::warn!("the service is in trouble ({reason}); trying again in {pause:.1?}");
+                self.history.push(format!("`{name}` {status}"));
+                self.reserve = Some(answer);
+                (Some((lease, KeyEffect::Unavailable)), Next::Again { pause })
+            }
+        }
     }
 
     fn network_error(&mut self, name: &str, lease: L, error: String, unsent: bool) -> Step<L, A> {

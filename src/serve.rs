@@ -261,75 +261,86 @@ pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
         eprintln!(
             "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
         );
-        let mut router = Router::new().route("/status", get(status));
-        if !opts.metrics_public {
-            router = router.route("/metrics", get(metrics_page));
-        }
-        let mut router = router
-            .fallback(proxy)
-            // The token (or, without one, the Host and Origin) is checked from
-            // the request line and headers, before any body byte is read.
-            .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
-            .route("/healthz", get(|| async { "ok\n" }))
-            // Browsers ask for it on every page: no 401 noise in the log.
-            .route("/favicon.ico", get(favicon));
-        if opts.metrics_public {
-            router = router.route("/metrics", get(metrics_page));
-        }
-        let router = router
-            // Gemini takes inline images and documents of up to 20 MB a request.
-            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-            .with_state(app);
-        let cap = Arc::new(tokio::sync::Semaphore::new(connection_cap()));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(opts.header_timeout)
-            .keep_alive(true);
-        let mut signal = std::pin::pin!(shutdown_signal());
-        loop {
-            let (tcp, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of fds and the like: wait a moment rather than spin.
-                        eprintln!("jongler: accepting a connection: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = &mut signal => break,
-            };
-            let Ok(permit) = cap.clone().try_acquire_owned() else {
-                // Over the cap: closed at once, before it costs anything.
-                drop(tcp);
-                continue;
-            };
-            // Streamed answers go out in small writes: without TCP_NODELAY,
-            // Nagle holds the last one until the client's delayed ACK (~40 ms).
-            let _ = tcp.set_nodelay(true);
-            let service = hyper_util::service::TowerToHyperService::new(router.clone());
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                let _ = conn.await;
-                drop(permit);
-            });
-        }
-        drop(listener);
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(opts.shutdown_timeout) => {
-                eprintln!(
-                    "jongler: requests still in flight after {:?}; closing them",
-                    opts.shutdown_timeout
-                );
-            }
-        }
+        let router = router(app, opts.metrics_public);
+        serve_connections(listener, router, &opts).await;
         eprintln!("jongler: stopped; every held key is released");
         Ok(())
     })
+}
+
+/// Every route: the proxy behind the guard, and the pages beside it.
+fn router(app: Arc<App>, metrics_public: bool) -> Router {
+    let mut router = Router::new().route("/status", get(status));
+    if !metrics_public {
+        router = router.route("/metrics", get(metrics_page));
+    }
+    let mut router = router
+        .fallback(proxy)
+        // The token (or, without one, the Host and Origin) is checked from
+        // the request line and headers, before any body byte is read.
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .route("/healthz", get(|| async { "ok\n" }))
+        // Browsers ask for it on every page: no 401 noise in the log.
+        .route("/favicon.ico", get(favicon));
+    if metrics_public {
+        router = router.route("/metrics", get(metrics_page));
+    }
+    router
+        // Gemini takes inline images and documents of up to 20 MB a request.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// Accepts connections (up to the cap) until SIGINT or SIGTERM, then gives
+/// the requests in flight the shutdown timeout to finish.
+async fn serve_connections(listener: tokio::net::TcpListener, router: Router, opts: &ServeOptions) {
+    let cap = Arc::new(tokio::sync::Semaphore::new(connection_cap()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(opts.header_timeout)
+        .keep_alive(true);
+    let mut signal = std::pin::pin!(shutdown_signal());
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of fds and the like: wait a moment rather than spin.
+                    eprintln!("jongler: accepting a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut signal => break,
+        };
+        let Ok(permit) = cap.clone().try_acquire_owned() else {
+            // Over the cap: closed at once, before it costs anything.
+            drop(tcp);
+            continue;
+        };
+        // Streamed answers go out in small writes: without TCP_NODELAY,
+        // Nagle holds the last one until the client's delayed ACK (~40 ms).
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(opts.shutdown_timeout) => {
+            eprintln!(
+                "jongler: requests still in flight after {:?}; closing them",
+                opts.shutdown_timeout
+            );
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -567,8 +578,8 @@ fn access(
 
 /// Prometheus text format (see `crate::metrics`).
 async fn metrics_page(State(app): State<Arc<App>>) -> Response {
-    let app2 = app.clone();
-    match tokio::task::spawn_blocking(move || app2.jongler.key_states()).await {
+    let states = app.clone();
+    match tokio::task::spawn_blocking(move || states.jongler.key_states()).await {
         Ok(Ok(keys)) => (
             [(
                 axum::http::header::CONTENT_TYPE,
@@ -606,8 +617,8 @@ async fn favicon() -> Response {
 }
 
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    let app2 = app.clone();
-    let keys = match tokio::task::spawn_blocking(move || app2.jongler.key_states()).await {
+    let states = app.clone();
+    let keys = match tokio::task::spawn_blocking(move || states.jongler.key_states()).await {
         Ok(Ok(keys)) => keys,
         Ok(Err(e)) => {
             return error_json(
@@ -665,6 +676,161 @@ enum Head {
     Failed(anyhow::Error),
 }
 
+/// An answer given by `serve` itself, instead of the upstream's.
+type Answered = Box<Response>;
+
+/// One request's life in `serve`, in phases as pingora's: the route is
+/// decided once, from the request line and headers, and every outcome is
+/// logged and counted in one place ([`Exchange::done`]).
+struct Exchange {
+    app: Arc<App>,
+    method: Method,
+    uri: Uri,
+    started: Instant,
+    route: Route,
+}
+
+impl Exchange {
+    /// The route's label in `/metrics`.
+    fn label(&self) -> &'static str {
+        match &self.route {
+            Route::Native(_) => "native",
+            Route::OpenAi(_) | Route::NotFound => "openai",
+            Route::Bridge(crate::bridge::Kind::Responses, _) => "responses",
+            Route::Bridge(crate::bridge::Kind::Completions, _) => "completions",
+        }
+    }
+
+    /// The one place a request's outcome is logged and counted.
+    fn done(&self, status: u16, key: Option<&str>, note: &str) {
+        self.log(status, key, note);
+        self.app.metrics.request(self.label(), status, key);
+    }
+
+    /// An access line alone, for what happens after the answer was counted
+    /// (a client that stalls mid-stream).
+    fn log(&self, status: u16, key: Option<&str>, note: &str) {
+        access(&self.method, &self.uri, status, key, self.started, note);
+    }
+
+    /// An error of jongler's own, in the shape the client's SDK reads:
+    /// OpenAI's on the OpenAI-compatible routes (bridged ones too), Google's
+    /// on the native API.
+    fn error(&self, status: StatusCode, api_status: &str, message: &str) -> Response {
+        if matches!(self.route, Route::Native(_)) {
+            return error_json(status, api_status, message);
+        }
+        let (kind, code) = match status {
+            StatusCode::TOO_MANY_REQUESTS => ("requests", json!("rate_limit_exceeded")),
+            s if s.is_server_error() => ("server_error", json!(null)),
+            _ => ("invalid_request_error", json!(null)),
+        };
+        let body =
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+        (status, axum::Json(body)).into_response()
+    }
+
+    /// Phase 1: the whole body, within its deadline and the size cap.
+    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, Answered> {
+        let read = tokio::time::timeout(
+            body_deadline(announced_length(headers)),
+            axum::body::to_bytes(body, MAX_BODY),
+        );
+        match read.await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => {
+                self.done(413, None, &format!(" (body: {e})"));
+                Err(Box::new(self.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "INVALID_ARGUMENT",
+                    &format!("jongler serve: the request body could not be read: {e}"),
+                )))
+            }
+            Err(_) => {
+                self.done(408, None, " (body too slow)");
+                Err(Box::new(closing(self.error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "DEADLINE_EXCEEDED",
+                    "jongler serve: the request body came too slowly",
+                ))))
+            }
+        }
+    }
+
+    /// Phase 2: the call to make upstream (path, key style, the headers
+    /// passed on, the body bridged if it must be), or the answer given here.
+    fn upstream_call(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<(Call, Option<crate::bridge::Kind>), Answered> {
+        let mut body = body;
+        let mut bridge = None;
+        let (path, bearer) = match &self.route {
+            Route::Native(path) => (path.clone(), false),
+            Route::OpenAi(path) => (path.clone(), true),
+            Route::Bridge(kind, path) => match crate::bridge::request(*kind, &body) {
+                Ok(chat) => {
+                    body = Bytes::from(chat);
+                    bridge = Some(*kind);
+                    (path.clone(), true)
+                }
+                Err(why) => {
+                    self.done(400, None, &format!(" (not bridged: {why})"));
+                    return Err(Box::new(self.error(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_ARGUMENT",
+                        &why,
+                    )));
+                }
+            },
+            Route::NotFound => {
+                self.done(404, None, " (no such OpenAI route: answered here)");
+                let message = format!(
+                    "Invalid URL ({} {}): `{}` has no such OpenAI-compatible route",
+                    self.method,
+                    self.uri.path(),
+                    self.app.jongler.connector().name
+                );
+                return Err(Box::new(self.error(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    &message,
+                )));
+            }
+        };
+        let call = Call {
+            method: self.method.to_string(),
+            path,
+            body: (!body.is_empty()).then_some(body),
+            headers: self.forwarded(headers),
+            bearer,
+            gone: None,
+        };
+        Ok((call, bridge))
+    }
+
+    /// The client's headers that go upstream: those the connector passes on,
+    /// less any the client names in `Connection:` (about its hop only).
+    fn forwarded(&self, headers: &HeaderMap) -> Vec<(String, String)> {
+        let hop: Vec<String> = headers
+            .get_all("connection")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect();
+        headers
+            .iter()
+            .filter(|(name, _)| self.app.forward.iter().any(|f| f == name.as_str()))
+            .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect()
+    }
+}
+
 async fn proxy(
     State(app): State<Arc<App>>,
     method: Method,
@@ -672,251 +838,80 @@ async fn proxy(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
     let flight = app.metrics.in_flight();
-    let route_kind = match route(&uri, &headers, app.openai_base.as_deref(), None, &[]) {
-        Route::Native(_) => "native",
-        Route::OpenAi(_) | Route::NotFound => "openai",
-        Route::Bridge(crate::bridge::Kind::Responses, _) => "responses",
-        Route::Bridge(crate::bridge::Kind::Completions, _) => "completions",
-    };
-    let body = match tokio::time::timeout(
-        body_deadline(announced_length(&headers)),
-        axum::body::to_bytes(body, MAX_BODY),
-    )
-    .await
-    {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) => {
-            access(&method, &uri, 413, None, started, &format!(" (body: {e})"));
-            app.metrics.request(route_kind, 413, None);
-            return error_json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "INVALID_ARGUMENT",
-                &format!("jongler serve: the request body could not be read: {e}"),
-            );
-        }
-        Err(_) => {
-            access(&method, &uri, 408, None, started, " (body too slow)");
-            app.metrics.request(route_kind, 408, None);
-            return closing(error_json(
-                StatusCode::REQUEST_TIMEOUT,
-                "DEADLINE_EXCEEDED",
-                "jongler serve: the request body came too slowly",
-            ));
-        }
-    };
-    let mut body = body;
-    let mut bridge = None;
-    let (path, bearer) = match route(
+    let connector = app.jongler.connector();
+    let route = route(
         &uri,
         &headers,
         app.openai_base.as_deref(),
-        app.jongler.connector().default_api_version.as_deref(),
-        &app.jongler.connector().openai_native_routes,
-    ) {
-        Route::Native(path) => (path, false),
-        Route::OpenAi(path) => (path, true),
-        Route::Bridge(kind, path) => match crate::bridge::request(kind, &body) {
-            Ok(chat) => {
-                body = Bytes::from(chat);
-                bridge = Some(kind);
-                (path, true)
-            }
-            Err(why) => {
-                access(
-                    &method,
-                    &uri,
-                    400,
-                    None,
-                    started,
-                    &format!(" (not bridged: {why})"),
-                );
-                app.metrics.request(route_kind, 400, None);
-                return (
-                    StatusCode::BAD_REQUEST,
-                    axum::Json(
-                        json!({"error": {"message": why, "type": "invalid_request_error",
-                                                "param": null, "code": null}}),
-                    ),
-                )
-                    .into_response();
-            }
-        },
-        Route::NotFound => {
-            access(
-                &method,
-                &uri,
-                404,
-                None,
-                started,
-                " (no such OpenAI route: answered here)",
-            );
-            app.metrics.request(route_kind, 404, None);
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(json!({"error": {
-                    "message": format!("Invalid URL ({method} {}): `{}` has no such OpenAI-compatible route", uri.path(), app.jongler.connector().name),
-                    "type": "invalid_request_error", "param": null, "code": null}})),
-            )
-                .into_response();
-        }
+        connector.default_api_version.as_deref(),
+        &connector.openai_native_routes,
+    );
+    let exchange = Arc::new(Exchange {
+        app: app.clone(),
+        method,
+        uri,
+        started: Instant::now(),
+        route,
+    });
+    let body = match exchange.read_body(&headers, body).await {
+        Ok(body) => body,
+        Err(answer) => return *answer,
     };
-    // Headers the client names in `Connection:` are about its hop only.
-    let hop: Vec<String> = headers
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
-    let forwarded: Vec<(String, String)> = headers
-        .iter()
-        .filter(|(name, _)| app.forward.iter().any(|f| f == name.as_str()))
-        .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-        })
-        .collect();
-    let call = Call {
-        method: method.to_string(),
-        path,
-        body: (!body.is_empty()).then_some(body),
-        headers: forwarded,
-        bearer,
-        gone: None,
+    let (mut call, bridge) = match exchange.upstream_call(&headers, body) {
+        Ok(call) => call,
+        Err(answer) => return *answer,
     };
-
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Head>();
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     // The handler is dropped when its client hangs up, and the receiver with it.
     let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut call = call;
     call.gone = Some(Gone(Arc::new(move || alive_tx.is_closed())));
-    let app2 = app.clone();
     let runtime = tokio::runtime::Handle::current();
-    let (method2, uri2) = (method.clone(), uri.clone());
+    let upstream = exchange.clone();
     tokio::task::spawn_blocking(move || {
         // In flight until the answer's last byte is passed on.
         let _flight = flight;
-        forward(
-            &app2,
-            call,
-            bridge,
-            head_tx,
-            chunk_tx,
-            &runtime,
-            (&method2, &uri2),
-            started,
-        )
+        forward(&upstream, call, bridge, head_tx, chunk_tx, &runtime)
     });
     let _alive = alive_rx;
-    respond(&app, route_kind, &method, &uri, started, head_rx, chunk_rx).await
+    respond(&exchange, head_rx, chunk_rx).await
 }
 
-/// Runs a call on a blocking thread: its head goes to `head_tx`, a streamed
-/// body chunk by chunk to `chunk_tx`.
-#[allow(clippy::too_many_arguments)]
+/// Phase 3, on a blocking thread: runs the call; its head goes to
+/// `head_tx`, a streamed body chunk by chunk to `chunk_tx`.
 fn forward(
-    app2: &Arc<App>,
+    exchange: &Exchange,
     call: Call,
     bridge: Option<crate::bridge::Kind>,
     head_tx: tokio::sync::oneshot::Sender<Head>,
     chunk_tx: tokio::sync::mpsc::Sender<Bytes>,
     runtime: &tokio::runtime::Handle,
-    (method2, uri2): (&Method, &Uri),
-    started: Instant,
 ) {
-    let reply = app2
+    let reply = exchange
+        .app
         .jongler
         .forward(call)
-        .map(|reply| match (reply, bridge) {
-            (Reply::Whole(mut response), Some(kind)) if response.is_success() => {
-                response.body = crate::bridge::response(kind, &response.body);
-                Reply::Whole(response)
-            }
-            (Reply::Stream(mut stream), Some(kind)) => {
-                let sse = stream.headers.iter().any(|(n, v)| {
-                    n.eq_ignore_ascii_case("content-type") && v.contains("event-stream")
-                });
-                if sse {
-                    stream.body = crate::bridge::stream(kind, stream.body);
-                } else {
-                    // A whole answer (success comes back as a stream): read it,
-                    // translate it.
-                    let mut whole = Vec::new();
-                    if let Err(e) = stream.body.read_to_end(&mut whole) {
-                        eprintln!("jongler: the answer broke off: {e}");
-                    }
-                    stream.body =
-                        Box::new(std::io::Cursor::new(crate::bridge::response(kind, &whole)));
-                }
-                stream
-                    .headers
-                    .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
-                Reply::Stream(stream)
-            }
-            (reply, _) => reply,
-        });
+        .map(|reply| bridged(reply, bridge));
     match reply {
         Ok(Reply::Whole(response)) => {
             let _ = head_tx.send(Head::Whole(response));
         }
-        Ok(Reply::Stream(mut stream)) => {
+        Ok(Reply::Stream(stream)) => {
             let head = Head::Stream {
                 status: stream.status,
                 headers: stream.headers.clone(),
                 key: stream.key_name.clone(),
             };
-            if head_tx.send(head).is_err() {
-                return;
-            }
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match stream.body.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let chunk = Bytes::copy_from_slice(&buf[..n]);
-                        let sent = runtime.block_on(tokio::time::timeout(
-                            app2.stall_timeout,
-                            chunk_tx.send(chunk),
-                        ));
-                        match sent {
-                            Ok(Ok(())) => {}
-                            // The client went away: stop reading; dropping
-                            // the stream releases the key.
-                            Ok(Err(_)) => break,
-                            Err(_) => {
-                                access(
-                                    method2,
-                                    uri2,
-                                    499,
-                                    stream.key_name.as_deref(),
-                                    started,
-                                    &format!(
-                                        " (client stalled: read nothing for {:?}; the key is released)",
-                                        app2.stall_timeout
-                                    ),
-                                );
-                                break;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("jongler: the answer broke off mid-stream: {e}");
-                        break;
-                    }
-                }
+            if head_tx.send(head).is_ok() {
+                pump(exchange, stream, &chunk_tx, runtime);
             }
         }
         Err(e) => {
             if matches!(e.downcast_ref::<Error>(), Some(Error::Gone)) {
-                access(
-                    method2,
-                    uri2,
+                exchange.log(
                     499,
                     None,
-                    started,
                     " (client went away before its request was sent: nothing sent)",
                 );
             }
@@ -925,17 +920,78 @@ fn forward(
     }
 }
 
-/// Turns a call's head into the client's answer.
+/// An answer to a bridged request, translated back into the API the client
+/// asked for (a successful one: errors pass as they came).
+fn bridged(reply: Reply, bridge: Option<crate::bridge::Kind>) -> Reply {
+    match (reply, bridge) {
+        (Reply::Whole(mut response), Some(kind)) if response.is_success() => {
+            response.body = crate::bridge::response(kind, &response.body);
+            Reply::Whole(response)
+        }
+        (Reply::Stream(mut stream), Some(kind)) => {
+            if crate::http::is_event_stream(&stream.headers) {
+                stream.body = crate::bridge::stream(kind, stream.body);
+            } else {
+                // A whole answer (success comes back as a stream): read it,
+                // translate it.
+                let mut whole = Vec::new();
+                if let Err(e) = stream.body.read_to_end(&mut whole) {
+                    eprintln!("jongler: the answer broke off: {e}");
+                }
+                stream.body = Box::new(std::io::Cursor::new(crate::bridge::response(kind, &whole)));
+            }
+            stream
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+            Reply::Stream(stream)
+        }
+        (reply, _) => reply,
+    }
+}
+
+/// Passes a streamed body on as it arrives, until it ends, the client goes
+/// away, or the client reads nothing for the stall timeout (then the key
+/// is released: dropping the stream does it).
+fn pump(
+    exchange: &Exchange,
+    mut stream: crate::jongler::StreamReply,
+    chunk_tx: &tokio::sync::mpsc::Sender<Bytes>,
+    runtime: &tokio::runtime::Handle,
+) {
+    let stall = exchange.app.stall_timeout;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match stream.body.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("jongler: the answer broke off mid-stream: {e}");
+                return;
+            }
+        };
+        let chunk = Bytes::copy_from_slice(&buf[..n]);
+        match runtime.block_on(tokio::time::timeout(stall, chunk_tx.send(chunk))) {
+            Ok(Ok(())) => {}
+            // The client went away: stop reading.
+            Ok(Err(_)) => return,
+            Err(_) => {
+                exchange.log(
+                    499,
+                    stream.key_name.as_deref(),
+                    &format!(" (client stalled: read nothing for {stall:?}; the key is released)"),
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Phase 4: the client's answer from the call's head.
 async fn respond(
-    app: &Arc<App>,
-    route: &str,
-    method: &Method,
-    uri: &Uri,
-    started: Instant,
+    exchange: &Exchange,
     head_rx: tokio::sync::oneshot::Receiver<Head>,
-    mut chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
+    chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> Response {
-    let (method, uri) = (method.clone(), uri.clone());
     let Ok(head) = head_rx.await else {
         return error_json(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -945,16 +1001,7 @@ async fn respond(
     };
     match head {
         Head::Whole(response) => {
-            access(
-                &method,
-                &uri,
-                response.status,
-                response.key_name.as_deref(),
-                started,
-                "",
-            );
-            app.metrics
-                .request(route, response.status, response.key_name.as_deref());
+            exchange.done(response.status, response.key_name.as_deref(), "");
             let mut out = Response::builder().status(response.status);
             for (name, value) in &response.headers {
                 if !NOT_FORWARDED.contains(&name.as_str()) {
@@ -970,101 +1017,80 @@ async fn respond(
             headers,
             key,
         } => {
-            let sse = headers
-                .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("event-stream"));
-            access(
-                &method,
-                &uri,
-                status,
-                key.as_deref(),
-                started,
-                if sse { " (stream)" } else { "" },
-            );
-            app.metrics.request(route, status, key.as_deref());
-            let body = futures_util::stream::poll_fn(move |cx| {
-                chunk_rx
-                    .poll_recv(cx)
-                    .map(|c| c.map(Ok::<_, std::io::Error>))
-            });
-            let mut out = Response::builder().status(status);
-            for (name, value) in &headers {
-                // A length the upstream gave keeps the answer unchunked, as it came.
-                if !NOT_FORWARDED.contains(&name.as_str())
-                    || name.eq_ignore_ascii_case("content-length")
-                {
-                    out = out.header(name.as_str(), value.as_str());
-                }
-            }
-            out.header("x-accel-buffering", HeaderValue::from_static("no"))
-                .body(Body::from_stream(body))
-                .unwrap_or_else(|_| {
-                    error_json(StatusCode::BAD_GATEWAY, "INTERNAL", "bad upstream headers")
-                })
+            let sse = crate::http::is_event_stream(&headers);
+            exchange.done(status, key.as_deref(), if sse { " (stream)" } else { "" });
+            streamed(status, &headers, chunk_rx)
         }
-        Head::Failed(err) => {
-            let typed = err.chain().find_map(|c| c.downcast_ref::<Error>());
-            // Every key out until a known time: the API's own "quota
-            // exhausted", which SDKs report as a rate limit.
-            if let Some(Error::NoKey {
-                retry_at: Some(at), ..
-            }) = typed
-            {
-                let secs = at
-                    .duration_since(jiff::Timestamp::now())
-                    .as_secs_f64()
-                    .ceil()
-                    .max(1.0);
-                access(&method, &uri, 429, None, started, &format!(" ({err:#})"));
-                app.metrics.request(route, 429, None);
-                let message =
-                    format!("jongler: rate limited: every key's quota is used up ({err:#})");
-                let mut response = if route == "openai" {
-                    (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        axum::Json(json!({"error": {"message": message, "type": "requests",
-                                                    "param": null, "code": "rate_limit_exceeded"}})),
-                    )
-                        .into_response()
-                } else {
-                    error_json(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "RESOURCE_EXHAUSTED",
-                        &message,
-                    )
-                };
-                let headers = response.headers_mut();
-                if let Ok(value) = HeaderValue::from_str(&format!("{secs:.0}")) {
-                    headers.insert("retry-after", value);
-                }
-                // SDKs that honour it (openai-python and -node, the Vercel AI
-                // SDK) fail fast instead of sleeping for hours.
-                if secs > 60.0 {
-                    headers.insert("x-should-retry", HeaderValue::from_static("false"));
-                }
-                return response;
-            }
-            let (status, api_status) = match typed {
-                Some(Error::NoKey { .. } | Error::Unavailable(_)) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
-                }
-                Some(Error::Usage(_)) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-                // Nobody reads this: the client is gone.
-                Some(Error::Gone) => (StatusCode::BAD_REQUEST, "CANCELLED"),
-                None => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
-            };
-            access(
-                &method,
-                &uri,
-                status.as_u16(),
-                None,
-                started,
-                &format!(" ({err:#})"),
-            );
-            app.metrics.request(route, status.as_u16(), None);
-            error_json(status, api_status, &format!("jongler: {err:#}"))
+        Head::Failed(err) => failed(exchange, &err),
+    }
+}
+
+/// A streamed answer: the upstream's headers (and length, if it gave one:
+/// the answer stays unchunked, as it came), the body as it arrives.
+fn streamed(
+    status: u16,
+    headers: &[(String, String)],
+    mut chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> Response {
+    let body = futures_util::stream::poll_fn(move |cx| {
+        chunk_rx
+            .poll_recv(cx)
+            .map(|c| c.map(Ok::<_, std::io::Error>))
+    });
+    let mut out = Response::builder().status(status);
+    for (name, value) in headers {
+        if !NOT_FORWARDED.contains(&name.as_str()) || name.eq_ignore_ascii_case("content-length") {
+            out = out.header(name.as_str(), value.as_str());
         }
     }
+    out.header("x-accel-buffering", HeaderValue::from_static("no"))
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| error_json(StatusCode::BAD_GATEWAY, "INTERNAL", "bad upstream headers"))
+}
+
+/// A call that got no answer to pass on: every key out until a known time
+/// is the API's own "quota exhausted" (a 429 that SDKs report as a rate
+/// limit); otherwise 503, 400 or 502 by what went wrong.
+fn failed(exchange: &Exchange, err: &anyhow::Error) -> Response {
+    let typed = err.chain().find_map(|c| c.downcast_ref::<Error>());
+    if let Some(Error::NoKey {
+        retry_at: Some(at), ..
+    }) = typed
+    {
+        let secs = at
+            .duration_since(jiff::Timestamp::now())
+            .as_secs_f64()
+            .ceil()
+            .max(1.0);
+        exchange.done(429, None, &format!(" ({err:#})"));
+        let message = format!("jongler: rate limited: every key's quota is used up ({err:#})");
+        let mut response = exchange.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            &message,
+        );
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&format!("{secs:.0}")) {
+            headers.insert("retry-after", value);
+        }
+        // SDKs that honour it (openai-python and -node, the Vercel AI
+        // SDK) fail fast instead of sleeping for hours.
+        if secs > 60.0 {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        return response;
+    }
+    let (status, api_status) = match typed {
+        Some(Error::NoKey { .. } | Error::Unavailable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+        }
+        Some(Error::Usage(_)) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
+        // Nobody reads this: the client is gone.
+        Some(Error::Gone) => (StatusCode::BAD_REQUEST, "CANCELLED"),
+        None => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
+    };
+    exchange.done(status.as_u16(), None, &format!(" ({err:#})"));
+    exchange.error(status, api_status, &format!("jongler: {err:#}"))
 }
 
 #[cfg(test)]

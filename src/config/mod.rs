@@ -149,106 +149,20 @@ impl KeyFile {
     /// would copy into every section) is refused. Error messages give line
     /// numbers, never a line's text (it may hold a key).
     pub fn parse(text: &str, path: &Path) -> Result<KeyFile> {
-        let file = path.display();
+        let file = path.display().to_string();
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let parts = parse_ini(text).map_err(|(mut line, mut msg)| {
-            let unclosed = text
-                .lines()
-                .position(|l| l.trim_start().starts_with('[') && !l.contains(']'));
-            if let Some(n) = unclosed {
-                // rust-ini reads a header up to the next ']', to the end.
-                line = n + 1;
-                msg = "a section header needs a closing ']' on its line".into();
-            } else if msg.starts_with("expecting") {
-                // rust-ini ran to the end looking for '=': name the line
-                // that lacks one rather than the end of the file.
-                line = text
-                    .lines()
-                    .enumerate()
-                    .take(line)
-                    .filter(|(_, l)| {
-                        let l = l.trim();
-                        !(l.is_empty() || l.starts_with(['#', ';', '[']) || l.contains(['=', ':']))
-                    })
-                    .last()
-                    .map_or(line, |(n, _)| n + 1);
-                msg = "neither a [section] nor a `name = key` line".into();
-            }
-            // Never past the last line (rust-ini counts on at the end).
-            let line = line.clamp(1, text.lines().count().max(1));
-            usage(format!(
-                "config file {file} is not valid INI: line {line}: {msg}"
-            ))
-        })?;
-        // The sections of every part in file order; a part that starts in the
-        // middle of a section continues it.
-        let mut merged: Vec<RawSection<'_>> = Vec::new();
-        for (n, (ini, _)) in parts.iter().enumerate() {
-            let mut continues = n > 0;
-            for (section, properties) in ini {
-                if section.is_none() && properties.is_empty() {
-                    continue;
-                }
-                match merged.last_mut() {
-                    Some((last, list)) if continues && *last == section => {
-                        list.extend(properties.iter())
-                    }
-                    _ => merged.push((section, properties.iter().collect())),
-                }
-                continues = false;
-            }
-        }
+        let parts = parse_ini(text).map_err(|(line, msg)| not_ini(text, &file, line, msg))?;
+        let merged = merge_parts(&parts);
+        let at = Place { text, file: &file };
         let mut sections: Vec<(String, Vec<KeyEntry>)> = Vec::new();
         let mut settings: Vec<Settings> = Vec::new();
         let mut seen_sections: HashSet<&str> = HashSet::with_capacity(8);
         for (section, properties) in &merged {
             let Some(section) = *section else {
-                if let Some((name, _)) =
-                    properties.first().filter(|(n, _)| n.contains(['\n', '\r']))
-                {
-                    // A line without '=' before any header: rust-ini read on
-                    // to the next '='. Its text may be a key: not shown.
-                    return Err(usage(format!(
-                        "config file {file}, line {}: neither a [section] header nor a `name = key` line; keys go under [<connector name>]",
-                        line_starting(text, name)
-                    )));
-                }
-                if let Some((name, _)) = properties.first() {
-                    return Err(usage(format!(
-                        "config file {file}, line {}: `{}` is outside any [section]; put keys under [<connector name>]",
-                        line_of(text, None, name, 0),
-                        name.escape_debug()
-                    )));
-                }
+                at.check_outside_sections(properties)?;
                 continue;
             };
-            if section.is_empty() {
-                return Err(usage(format!(
-                    "config file {file} is not valid INI: line {}: a section header needs a name",
-                    line_of(text, Some(section), "", 0)
-                )));
-            }
-            if section.contains(['\n', '\r']) {
-                // rust-ini reads a header up to the next ']', across lines.
-                let line = line_starting(text, &format!("[{section}"));
-                return Err(usage(format!(
-                    "config file {file} is not valid INI: line {line}: a section header needs a closing ']' on its line"
-                )));
-            }
-            if !seen_sections.insert(section) {
-                return Err(usage(format!(
-                    "config file {file} is not valid INI: line {}: section [{section}] appears twice",
-                    section_line(text, section, 1)
-                )));
-            }
-            if section == "DEFAULT" {
-                return Err(usage(format!(
-                    "config file {file}, line {}: [DEFAULT] is not supported (configparser would give its \
-                     entries to every section); put keys under [<connector name>]",
-                    section_line(text, section, 0)
-                )));
-            }
-            let mut names: HashSet<&str> = HashSet::with_capacity(properties.len());
+            at.check_header(section, &mut seen_sections)?;
             if let Some((name, _)) = properties.iter().find(|(n, _)| n.contains(['\n', '\r'])) {
                 // rust-ini reads a name up to the next '=' or ':', across lines.
                 return Err(usage(format!(
@@ -256,49 +170,11 @@ impl KeyFile {
                     line_starting(text, name)
                 )));
             }
-            let twice = |name: &str, what: &str| {
-                let line = line_of(text, Some(section), name, 1);
-                usage(format!(
-                    "config file {file}, section [{section}], line {line}: {what} `{name}` appears twice"
-                ))
-            };
             if section.contains(' ') {
-                let mut entries = Vec::with_capacity(properties.len());
-                for &(name, value) in properties {
-                    if !names.insert(name) {
-                        return Err(twice(name, "setting"));
-                    }
-                    let line = line_of(text, Some(section), name, 0);
-                    entries.push((name.to_string(), value.trim().to_string(), line));
-                }
-                settings.push((section.to_string(), entries));
-                continue;
+                settings.push((section.to_string(), at.settings(section, properties)?));
+            } else {
+                sections.push((section.to_string(), at.keys(section, properties)?));
             }
-            let mut keys = Vec::with_capacity(properties.len());
-            for &(name, value) in properties {
-                if !names.insert(name) {
-                    return Err(twice(name, "key name"));
-                }
-                names::check(name).map_err(|why| {
-                    usage(format!(
-                        "config file {file}, section [{section}], line {}: key name {name:?} can't be used ({why}); \
-                         key names become file names in the state dir",
-                        line_of(text, Some(section), name, 0)
-                    ))
-                })?;
-                let value = value.trim();
-                if value.is_empty() {
-                    return Err(usage(format!(
-                        "config file {file}, section [{section}], line {}: key `{name}` has no value",
-                        line_of(text, Some(section), name, 0)
-                    )));
-                }
-                keys.push(KeyEntry {
-                    name: name.to_string(),
-                    key: ApiKey::new(value),
-                });
-            }
-            sections.push((section.to_string(), keys));
         }
         Ok(KeyFile {
             path: path.to_path_buf(),
@@ -319,6 +195,181 @@ impl KeyFile {
 /// Above this size a key file is parsed in two halves at once (rust-ini
 /// costs about 0.4 µs a key; 10,000 keys are about 450 KB).
 const PARALLEL_FROM: usize = 128 * 1024;
+
+/// rust-ini's error at `line`, made to name the line at fault: an unclosed
+/// header, or the line without '=' (rust-ini reports where it gave up).
+fn not_ini(text: &str, file: &str, mut line: usize, mut msg: String) -> anyhow::Error {
+    let unclosed = text
+        .lines()
+        .position(|l| l.trim_start().starts_with('[') && !l.contains(']'));
+    if let Some(n) = unclosed {
+        // rust-ini reads a header up to the next ']', to the end.
+        line = n + 1;
+        msg = "a section header needs a closing ']' on its line".into();
+    } else if msg.starts_with("expecting") {
+        // rust-ini ran to the end looking for '=': name the line
+        // that lacks one rather than the end of the file.
+        line = text
+            .lines()
+            .enumerate()
+            .take(line)
+            .filter(|(_, l)| {
+                let l = l.trim();
+                !(l.is_empty() || l.starts_with(['#', ';', '[']) || l.contains(['=', ':']))
+            })
+            .last()
+            .map_or(line, |(n, _)| n + 1);
+        msg = "neither a [section] nor a `name = key` line".into();
+    }
+    // Never past the last line (rust-ini counts on at the end).
+    let line = line.clamp(1, text.lines().count().max(1));
+    usage(format!(
+        "config file {file} is not valid INI: line {line}: {msg}"
+    ))
+}
+
+/// The sections of every part in file order; a part that starts in the
+/// middle of a section continues it.
+fn merge_parts(parts: &[(ini::Ini, usize)]) -> Vec<RawSection<'_>> {
+    let mut merged: Vec<RawSection<'_>> = Vec::new();
+    for (n, (ini, _)) in parts.iter().enumerate() {
+        let mut continues = n > 0;
+        for (section, properties) in ini {
+            if section.is_none() && properties.is_empty() {
+                continue;
+            }
+            match merged.last_mut() {
+                Some((last, list)) if continues && *last == section => {
+                    list.extend(properties.iter())
+                }
+                _ => merged.push((section, properties.iter().collect())),
+            }
+            continues = false;
+        }
+    }
+    merged
+}
+
+/// The key file being read, for messages that name a line of it (never its
+/// text: a line may hold a key).
+struct Place<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Place<'_> {
+    /// Lines before any header are an error: keys go under a section.
+    fn check_outside_sections(&self, properties: &[(&str, &str)]) -> Result<()> {
+        let (text, file) = (self.text, self.file);
+        if let Some((name, _)) = properties.first().filter(|(n, _)| n.contains(['\n', '\r'])) {
+            // A line without '=' before any header: rust-ini read on
+            // to the next '='. Its text may be a key: not shown.
+            return Err(usage(format!(
+                "config file {file}, line {}: neither a [section] header nor a `name = key` line; keys go under [<connector name>]",
+                line_starting(text, name)
+            )));
+        }
+        if let Some((name, _)) = properties.first() {
+            return Err(usage(format!(
+                "config file {file}, line {}: `{}` is outside any [section]; put keys under [<connector name>]",
+                line_of(text, None, name, 0),
+                name.escape_debug()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A header must have a name, close on its line, come once, and not be
+    /// `[DEFAULT]`.
+    fn check_header<'t>(&self, section: &'t str, seen: &mut HashSet<&'t str>) -> Result<()> {
+        let (text, file) = (self.text, self.file);
+        if section.is_empty() {
+            return Err(usage(format!(
+                "config file {file} is not valid INI: line {}: a section header needs a name",
+                line_of(text, Some(section), "", 0)
+            )));
+        }
+        if section.contains(['\n', '\r']) {
+            // rust-ini reads a header up to the next ']', across lines.
+            let line = line_starting(text, &format!("[{section}"));
+            return Err(usage(format!(
+                "config file {file} is not valid INI: line {line}: a section header needs a closing ']' on its line"
+            )));
+        }
+        if !seen.insert(section) {
+            return Err(usage(format!(
+                "config file {file} is not valid INI: line {}: section [{section}] appears twice",
+                section_line(text, section, 1)
+            )));
+        }
+        if section == "DEFAULT" {
+            return Err(usage(format!(
+                "config file {file}, line {}: [DEFAULT] is not supported (configparser would give its \
+                 entries to every section); put keys under [<connector name>]",
+                section_line(text, section, 0)
+            )));
+        }
+        Ok(())
+    }
+
+    fn twice(&self, section: &str, name: &str, what: &str) -> anyhow::Error {
+        let line = line_of(self.text, Some(section), name, 1);
+        usage(format!(
+            "config file {}, section [{section}], line {line}: {what} `{name}` appears twice",
+            self.file
+        ))
+    }
+
+    /// A settings section's `(name, value, line)` entries, each name once.
+    fn settings(
+        &self,
+        section: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, usize)>> {
+        let mut names: HashSet<&str> = HashSet::with_capacity(properties.len());
+        let mut entries = Vec::with_capacity(properties.len());
+        for &(name, value) in properties {
+            if !names.insert(name) {
+                return Err(self.twice(section, name, "setting"));
+            }
+            let line = line_of(self.text, Some(section), name, 0);
+            entries.push((name.to_string(), value.trim().to_string(), line));
+        }
+        Ok(entries)
+    }
+
+    /// A connector section's keys: each name once, usable as a file name,
+    /// with a value.
+    fn keys(&self, section: &str, properties: &[(&str, &str)]) -> Result<Vec<KeyEntry>> {
+        let (text, file) = (self.text, self.file);
+        let mut names: HashSet<&str> = HashSet::with_capacity(properties.len());
+        let mut keys = Vec::with_capacity(properties.len());
+        for &(name, value) in properties {
+            if !names.insert(name) {
+                return Err(self.twice(section, name, "key name"));
+            }
+            names::check(name).map_err(|why| {
+                usage(format!(
+                    "config file {file}, section [{section}], line {}: key name {name:?} can't be used ({why}); \
+                     key names become file names in the state dir",
+                    line_of(text, Some(section), name, 0)
+                ))
+            })?;
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(usage(format!(
+                    "config file {file}, section [{section}], line {}: key `{name}` has no value",
+                    line_of(text, Some(section), name, 0)
+                )));
+            }
+            keys.push(KeyEntry {
+                name: name.to_string(),
+                key: ApiKey::new(value),
+            });
+        }
+        Ok(keys)
+    }
+}
 
 /// Parses INI text with rust-ini: `(ini, lines before it)` per part. A big
 /// file is cut in two at a line boundary and the halves are parsed on two

@@ -266,6 +266,13 @@ impl Pending {
     }
 }
 
+/// Whether an answer's headers say its body is a server-sent event stream.
+pub fn is_event_stream(headers: &[(String, String)]) -> bool {
+    headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("text/event-stream"))
+}
+
 fn describe(where_: &str, e: reqwest::Error) -> TransportError {
     let unsent = e.is_connect();
     let kind = if e.is_timeout() {

@@ -461,7 +461,7 @@ pub enum NoKey {
     /// The keys left are locked down or out of quota past the wait: the
     /// soonest comes back then.
     LockedDown {
-        /// When.
+        /// When the soonest comes back.
         soonest: Timestamp,
         /// Which key.
         key: String,
@@ -698,61 +698,15 @@ impl Pool {
             if tried.len() >= n {
                 return Ok(Err(NoKey::AllTried));
             }
-            let Shortfall {
-                busy,
-                errors,
-                soonest,
-                all_daily,
-                guessed,
-            } = shortfall;
-            if busy == 0 && !guessed && soonest.is_none() {
-                // What is left is in ERROR: nothing will come back.
-                return Ok(Err(if tried.is_empty() {
-                    NoKey::AllBad { errors }
-                } else {
-                    NoKey::AllTried
-                }));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let soonest_named = soonest.map(|(t, i)| (t, self.keys[i].name.clone()));
-            let wait = if busy == 0 && !guessed {
-                let (end, key) = soonest_named.clone().expect("invariant: checked above");
-                let until_end = duration_until(end);
-                if until_end > left {
-                    return Ok(Err(NoKey::LockedDown {
-                        soonest: end,
-                        key,
-                        daily: all_daily,
-                    }));
-                }
-                told.say(format!(
-                    "no key has room; waiting until {end:.0} for `{key}`"
-                ));
-                // A millisecond past the time computed: waking just before it
-                // would only find no room and sleep again.
-                until_end + Duration::from_millis(1)
-            } else {
-                if left.is_zero() {
-                    return Ok(Err(NoKey::TimedOut {
-                        busy,
-                        soonest: soonest_named,
-                    }));
-                }
-                let mut wait = if self.watching() {
-                    WATCHED_POLL
-                } else {
-                    backoff.next()
-                };
-                if let Some((end, _)) = soonest {
-                    wait = wait.min(duration_until(end).max(Duration::from_millis(1)));
-                }
-                told.say(match soonest_named.as_ref() {
-                    Some((end, key)) => format!(
-                        "no key free ({busy} in use elsewhere); waiting for a release, or until {end:.0} for `{key}`"
-                    ),
-                    None => format!("no key free ({busy} in use elsewhere); waiting for a release"),
-                });
-                wait
+            let wait = match self.wait_for(
+                shortfall,
+                !tried.is_empty(),
+                deadline,
+                &mut backoff,
+                &mut told,
+            ) {
+                Ok(wait) => wait,
+                Err(no_key) => return Ok(Err(no_key)),
             };
             if me.is_none() {
                 // Queue, listen, and look once more before sleeping: a key
@@ -761,8 +715,77 @@ impl Pool {
                 self.start_watch();
                 continue;
             }
+            let left = deadline.saturating_duration_since(Instant::now());
             pause = Some(wait.min(left).max(Duration::from_micros(100)));
         }
+    }
+
+    /// How long to wait after a pass that found no key (and saying why,
+    /// once), or why waiting is pointless: nothing left but ERROR keys, or
+    /// nothing back before `deadline`.
+    fn wait_for(
+        &self,
+        shortfall: Shortfall,
+        tried_any: bool,
+        deadline: Instant,
+        backoff: &mut PollPause,
+        told: &mut Told,
+    ) -> Result<Duration, NoKey> {
+        let Shortfall {
+            busy,
+            errors,
+            soonest,
+            all_daily,
+            guessed,
+        } = shortfall;
+        if busy == 0 && !guessed && soonest.is_none() {
+            // What is left is in ERROR: nothing will come back.
+            return Err(if tried_any {
+                NoKey::AllTried
+            } else {
+                NoKey::AllBad { errors }
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let soonest_named = soonest.map(|(t, i)| (t, self.keys[i].name.clone()));
+        if busy == 0 && !guessed {
+            let (end, key) = soonest_named.expect("invariant: checked above");
+            let until_end = duration_until(end);
+            if until_end > left {
+                return Err(NoKey::LockedDown {
+                    soonest: end,
+                    key,
+                    daily: all_daily,
+                });
+            }
+            told.say(format!(
+                "no key has room; waiting until {end:.0} for `{key}`"
+            ));
+            // A millisecond past the time computed: waking just before it
+            // would only find no room and sleep again.
+            return Ok(until_end + Duration::from_millis(1));
+        }
+        if left.is_zero() {
+            return Err(NoKey::TimedOut {
+                busy,
+                soonest: soonest_named,
+            });
+        }
+        let mut wait = if self.watching() {
+            WATCHED_POLL
+        } else {
+            backoff.next()
+        };
+        if let Some((end, _)) = soonest {
+            wait = wait.min(duration_until(end).max(Duration::from_millis(1)));
+        }
+        told.say(match soonest_named.as_ref() {
+            Some((end, key)) => format!(
+                "no key free ({busy} in use elsewhere); waiting for a release, or until {end:.0} for `{key}`"
+            ),
+            None => format!("no key free ({busy} in use elsewhere); waiting for a release"),
+        });
+        Ok(wait)
     }
 
     fn watching(&self) -> bool {
@@ -1166,7 +1189,8 @@ impl Pool {
     }
 }
 
-fn duration_until(t: Timestamp) -> Duration {
+/// How long until `t` (zero once it has passed).
+pub(crate) fn duration_until(t: Timestamp) -> Duration {
     let d = t.duration_since(Timestamp::now());
     d.try_into().unwrap_or(Duration::ZERO)
 }

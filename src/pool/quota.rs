@@ -1025,7 +1025,7 @@ fn effective<'a>(
 /// When a request will fit, and why it doesn't now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomLater {
-    /// When.
+    /// The first time it fits.
     pub at: Timestamp,
     /// Why not now.
     pub why: String,

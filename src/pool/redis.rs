@@ -282,7 +282,7 @@ pub struct RedisStore {
 
 /// A key held through its lease.
 #[derive(Debug)]
-struct Lease {
+struct RedisHold {
     key: String,
     token: String,
     lease_key: String,
@@ -290,13 +290,13 @@ struct Lease {
     alive: Arc<AtomicBool>,
 }
 
-impl KeyHold for Lease {
+impl KeyHold for RedisHold {
     fn key(&self) -> &str {
         &self.key
     }
 }
 
-impl Drop for Lease {
+impl Drop for RedisHold {
     fn drop(&mut self) {
         self.alive.store(false, Ordering::Relaxed);
         let store = &self.store;
@@ -835,7 +835,7 @@ impl RedisStore {
                     },
                 );
                 Attempt::Held(
-                    Box::new(Lease {
+                    Box::new(RedisHold {
                         key: key.to_string(),
                         token: token.to_string(),
                         lease_key,
@@ -854,7 +854,7 @@ impl RedisStore {
     fn holder_token(&self, hold: &dyn KeyHold) -> String {
         // Holds reach a store only from that store's own attempts.
         let any: &dyn std::any::Any = hold;
-        let lease = any.downcast_ref::<Lease>();
+        let lease = any.downcast_ref::<RedisHold>();
         lease.map(|l| l.token.clone()).unwrap_or_default()
     }
 }
