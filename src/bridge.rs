@@ -362,7 +362,7 @@ fn responses_response(chat: &Value) -> Value {
 }
 
 fn completions_response(chat: &Value) -> Value {
-    let choices = completion_choices(&chat, "message");
+    let choices = completion_choices(chat, "message");
     json!({"id": chat["id"], "object": "text_completion", "created": chat["created"],
            "model": chat["model"], "choices": choices, "usage": chat["usage"]})
 }
@@ -440,7 +440,7 @@ impl<R> Translate<R> {
     fn chunk(&mut self, chunk: &Value) {
         if self.kind == Kind::Completions {
             // Legacy completions stream `choices[].text`.
-            let choices = completion_choices(&chunk, "delta");
+            let choices = completion_choices(chunk, "delta");
             let out = json!({"id": chunk["id"], "object": "text_completion", "created": chunk["created"],
                              "model": chunk["model"], "choices": choices, "usage": chunk.get("usage").cloned().unwrap_or(Value::Null)});
             self.out.extend(format!("data: {out}\n\n").into_bytes());
