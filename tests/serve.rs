@@ -549,6 +549,43 @@ fn a_versionless_path_gets_the_connectors_version_and_unknown_openai_routes_cost
     assert_eq!(env.emulator.stats().requests, 1);
 }
 
+/// Regression: the 429 "every key is out" on `/v1/responses` came back in
+/// Google's shape when the connector has the Responses API natively (as the
+/// built-in OpenAI connector does): the route was worked out twice, once
+/// without the connector's native routes. Bridged or native, an OpenAI
+/// route gets OpenAI's shape.
+#[test]
+fn every_key_out_on_the_responses_route_is_openais_429_bridged_or_native() {
+    for native in [true, false] {
+        let mut builder = Env::builder().keys(1).exhausted("gemini-2.5-flash");
+        if native {
+            builder =
+                builder.connector_field("openai_native_routes", serde_json::json!(["/responses"]));
+        }
+        let env = builder.build();
+        let proxy = Proxy::start(&env, &[]);
+        let r = client()
+            .post(format!("{}/v1/responses", proxy.url))
+            .bearer_auth(TOKEN)
+            .body(r#"{"model": "gemini-2.5-flash", "input": "x"}"#)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 429, "native {native}");
+        let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        assert_eq!(
+            body["error"]["code"], "rate_limit_exceeded",
+            "native {native}: {body}"
+        );
+        assert_eq!(body["error"]["type"], "requests", "native {native}: {body}");
+        assert!(
+            body["error"].get("status").is_none(),
+            "native {native}: {body}"
+        );
+        // The one 429 that taught the pool the day's quota is out.
+        assert_eq!(env.emulator.stats().by_status.get(&429), Some(&1));
+    }
+}
+
 #[test]
 fn every_key_out_is_the_apis_own_429_with_when_and_no_retry_for_hours() {
     let env = Env::builder().keys(1).exhausted("gemini-2.5-flash").build();
