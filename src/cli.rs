@@ -469,7 +469,7 @@ impl Cli {
     /// handling.
     pub fn parse_args() -> Cli {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        Cli::parse_from_with(&args, Tree::Keep).unwrap_or_else(|e| exit(e))
+        Cli::parse_from_with(&args, Tree::Leak).unwrap_or_else(|e| exit(e))
     }
 
     /// Parses `args` (the program's name first) and returns clap's error
@@ -481,7 +481,7 @@ impl Cli {
         T: Into<std::ffi::OsString>,
     {
         let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-        Cli::parse_from_with(&args, Tree::Drop)
+        Cli::parse_from_with(&args, Tree::Free)
     }
 
     /// Which parser a command line goes to: the request form's alone unless
@@ -497,12 +497,22 @@ impl Cli {
         match parse::<Cli>(args, tree) {
             Ok(full) if full.command.is_none() || full.top.connector.is_none() => Ok(full),
             // A command word after a request's first words (`gemini POST /x
-            // status`) is part of the request, as the request parser reads it.
+            // status`) is part of the request, as the request parser reads it;
+            // a line that starts with a command (`keys add gemini`, missing
+            // its NAME) keeps the full parser's error.
             full => match parse::<RequestCli>(args, tree) {
-                Ok(request) if request.top.connector.is_some() => Ok(Cli {
-                    command: None,
-                    top: request.top,
-                }),
+                Ok(request)
+                    if request
+                        .top
+                        .connector
+                        .as_deref()
+                        .is_some_and(|c| !FULL_PARSE.contains(&c)) =>
+                {
+                    Ok(Cli {
+                        command: None,
+                        top: request.top,
+                    })
+                }
                 _ => full,
             },
         }
@@ -526,10 +536,10 @@ fn needs_full_parser(args: &[std::ffi::OsString]) -> bool {
 /// What to do with clap's command tree after a parse.
 #[derive(Clone, Copy)]
 enum Tree {
-    /// Forget it: the process ends after one command anyway.
-    Keep,
+    /// Leak it: the process ends after one command anyway.
+    Leak,
     /// Free it (a library caller or a test parses many times).
-    Drop,
+    Free,
 }
 
 /// Parses `args` with `P`'s parser.
@@ -540,7 +550,7 @@ fn parse<P: clap::CommandFactory + clap::FromArgMatches>(
     let mut command = P::command();
     let mut matches = command.try_get_matches_from_mut(args)?;
     let parsed = P::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))?;
-    if let Tree::Keep = tree {
+    if let Tree::Leak = tree {
         std::mem::forget(command);
         std::mem::forget(matches);
     }
@@ -660,6 +670,10 @@ mod tests {
         assert_eq!(kind("-vh"), ErrorKind::DisplayHelp, "help in a cluster");
         assert_eq!(kind("status --help"), ErrorKind::DisplayHelp);
         assert_eq!(kind("--version"), ErrorKind::DisplayVersion);
+        // A command missing an argument is named as such, not read as a
+        // request to a connector called `keys`.
+        assert_eq!(kind("keys add gemini"), ErrorKind::MissingRequiredArgument);
+        assert_eq!(kind("status a b c d"), ErrorKind::UnknownArgument);
         let e = parse("g POST /x --wait soon").unwrap_err();
         let text = in_our_voice(&e);
         assert!(
