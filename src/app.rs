@@ -183,14 +183,7 @@ fn check(cli: &Cli, connector: &str, json: bool, concurrency: usize) -> Result<E
     })?;
     bar.finish_and_clear();
     output::write_health(&report, json, cli.global.verbose > 0)?;
-    let all_ok = report
-        .iter()
-        .all(|k| k.health == crate::jongler::Health::Ok);
-    Ok(if all_ok {
-        ExitCode::Success
-    } else {
-        ExitCode::Runtime
-    })
+    Ok(check_exit(&report))
 }
 
 /// Ctrl-C during a call: say so and exit 130. (A held key's `flock` goes
@@ -394,6 +387,18 @@ fn keys_command(cli: &Cli, action: &crate::cli::KeysAction) -> Result<ExitCode> 
     }
 }
 
+/// A check's exit code: 0 when every key works, 1 otherwise.
+fn check_exit(report: &[crate::jongler::KeyHealth]) -> ExitCode {
+    if report
+        .iter()
+        .all(|k| k.health == crate::jongler::Health::Ok)
+    {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    }
+}
+
 /// `jongler keys import`: the file's new keys into the connector's section,
 /// then (with --check) a check of the keys added.
 fn keys_import(
@@ -451,14 +456,7 @@ fn keys_import(
         &|name| added.contains(name),
     )?;
     output::write_health(&health, false, cli.global.verbose > 0)?;
-    let all_ok = health
-        .iter()
-        .all(|k| k.health == crate::jongler::Health::Ok);
-    Ok(if all_ok {
-        ExitCode::Success
-    } else {
-        ExitCode::Runtime
-    })
+    Ok(check_exit(&health))
 }
 
 /// `jongler keys remove`: the keys out of the file, then their marks.
