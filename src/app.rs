@@ -93,6 +93,7 @@ fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
         listen,
         token,
         token_file,
+        clients,
         stall_timeout,
         header_timeout,
         shutdown_timeout,
@@ -108,6 +109,7 @@ fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
         header_timeout: *header_timeout,
         shutdown_timeout: *shutdown_timeout,
         metrics_public: *metrics_public,
+        clients: clients.clone(),
         ..crate::serve::ServeOptions::new(*listen, token)
     };
     crate::serve::run(jongler, opts)?;
@@ -679,6 +681,7 @@ fn status(cli: &Cli, paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorS
         out.push(ConnectorStatus {
             connector: name,
             keys: pool.states()?,
+            clients: Vec::new(),
         });
     }
     Ok(out)

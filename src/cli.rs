@@ -257,6 +257,11 @@ pub struct ServeArgs {
     /// Read the token from this file (its first line)
     #[arg(long, value_name = "FILE", conflicts_with = "token")]
     pub token_file: Option<std::path::PathBuf>,
+    /// Named clients: a file of [client NAME] sections, each with its token
+    /// and optionally priority, max_in_flight and limits [default: those in
+    /// the key file]; edits apply without a restart
+    #[arg(long, value_name = "FILE")]
+    pub clients: Option<std::path::PathBuf>,
     /// A client that reads nothing of a streamed answer for this long
     /// (30s, 1m …) loses it, and its key is released
     #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration,

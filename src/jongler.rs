@@ -1,14 +1,13 @@
 //! The request flow: one call, from picking a key to the answer, retrying on
 //! other keys as the answers say. Config → pool → network, in one direction.
 
-use crate::config::{self, Paths};
-use crate::connector::{Connector, Connectors};
+use crate::connector::Connector;
 use crate::error::{Error, usage};
 use crate::http::classify::{RetryHint, Rules, Verdict, classify};
 use crate::http::{self, Answer, NetOptions, Outgoing};
 use crate::pool::quota::{Ask, Metric, Violation, model_of, reported_tokens};
 use crate::pool::state::{CleanReport, LockdownSource, StateStore};
-use crate::pool::{Backend, Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas, duration_until};
+use crate::pool::{Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas, duration_until};
 use crate::retry::{KeyEffect, Meaning, Next, Outcome, Policy, RateLimit, Step};
 use crate::secret::ApiKey;
 use anyhow::{Context, Result};
@@ -17,6 +16,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod reload;
+pub use reload::Reloaded;
 
 /// What one try got, with the key that got it (for naming and masking).
 struct Got {
@@ -256,21 +258,27 @@ pub trait Observer: Send + Sync {
     fn rate_limited(&self, _key: &str) {}
 }
 
-/// An [`Observer`] slot that prints as what it is.
-#[derive(Clone, Default)]
-struct Observing(Option<Arc<dyn Observer>>);
+/// What every engine of one [`Jongler`] shares across reloads: its observer
+/// and its count of rate limits absorbed.
+#[derive(Default)]
+struct Shared {
+    observer: std::sync::RwLock<Option<Arc<dyn Observer>>>,
+    rate_limits: std::sync::atomic::AtomicU64,
+}
 
-impl std::fmt::Debug for Observing {
+impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Observing(Some)"
-        } else {
-            "Observing(None)"
-        })
+        f.debug_struct("Shared")
+            .field("rate_limits", &self.rate_limits)
+            .finish_non_exhaustive()
     }
 }
 
 /// A connection to one connector's API through its key pool.
+///
+/// It can be reloaded while in use ([`Jongler::reload`]): the key file and
+/// the connector are read again, and the next call uses what they say now
+/// (calls in flight finish on what they started with).
 ///
 /// ```
 /// # fn main() -> anyhow::Result<()> {
@@ -302,48 +310,40 @@ impl std::fmt::Debug for Observing {
 /// ```
 #[derive(Debug)]
 pub struct Jongler {
-    connector: Connector,
-    /// `None` when the connector needs no key.
-    pool: Option<Pool>,
-    client: http::Client,
+    current: std::sync::RwLock<Arc<Engine>>,
+    /// Where the configuration came from, to read it again (`None`: built
+    /// from parts, nothing to reload).
+    source: Option<reload::Source>,
+    /// One reload at a time.
+    reloading: std::sync::Mutex<()>,
+    shared: Arc<Shared>,
     wait: Duration,
-    /// The models to fall back on, in order, when every key is out of its
-    /// daily quota for the one asked for.
-    fallback_models: Vec<String>,
-    /// Rate-limit answers this connection has taken and retried elsewhere.
-    rate_limits: std::sync::atomic::AtomicU64,
-    /// The quotas the connector's rate-limit headers describe.
-    header_quotas: Vec<crate::http::ratelimit::QuotaHeaders>,
-    /// Who hears about each call (metrics).
-    observer: Observing,
 }
+
+/// A call found its pool replaced by a reload before it got a key: it goes on
+/// with the new one.
+#[derive(Debug)]
+struct Superseded;
+
+impl std::fmt::Display for Superseded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the pool was reloaded")
+    }
+}
+
+impl std::error::Error for Superseded {}
 
 impl Jongler {
     /// Loads the connector and its keys and opens the state dir.
     pub fn connect(connector: &str, options: Options) -> Result<Jongler> {
-        let paths = Paths::resolve(
-            options.config.as_deref(),
-            options.state_dir.as_deref(),
-            options.connectors_dir.as_deref(),
-        )?;
-        let connectors = Connectors::load(&paths.connector_dirs)?;
-        let connector = connectors.get(connector)?.clone();
-        let (keys, quotas) = if connector.requires_api_key {
-            config::keys_for(&connector, &paths, options.env_keys)?
-        } else {
-            (Vec::new(), Quotas::default())
-        };
-        let backend = Backend::resolve(
-            options.state.as_deref(),
-            &paths.state_dir,
-            options.lease_ttl,
-        )?;
-        let store = backend.store(&connector.name, &connectors.names());
-        Self::build(connector, keys, quotas, store, &options)
+        let source = reload::Source::resolve(connector, options)?;
+        let shared = Arc::new(Shared::default());
+        let engine = source.load(&shared)?;
+        Ok(Self::around(engine, Some(source), shared))
     }
 
     /// A connection from parts already loaded (the demo, tests), with the
-    /// connector's own limits.
+    /// connector's own limits. It has nothing to reload from.
     pub fn with_keys(
         connector: Connector,
         keys: Vec<KeyEntry>,
@@ -355,7 +355,198 @@ impl Jongler {
             groups: Default::default(),
             tz: connector.reset_tz().to_string(),
         };
-        Self::build(connector, keys, quotas, store, options)
+        let shared = Arc::new(Shared::default());
+        let engine = Engine::build(connector, keys, quotas, store, options, shared.clone())?;
+        Ok(Self::around(engine, None, shared))
+    }
+
+    fn around(engine: Engine, source: Option<reload::Source>, shared: Arc<Shared>) -> Jongler {
+        Jongler {
+            wait: engine.wait,
+            current: std::sync::RwLock::new(Arc::new(engine)),
+            source,
+            reloading: Default::default(),
+            shared,
+        }
+    }
+
+    /// The configuration calls start with now.
+    fn engine(&self) -> Arc<Engine> {
+        self.current
+            .read()
+            .expect("invariant: no panics under lock")
+            .clone()
+    }
+
+    /// How long a call may wait for a free key.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// The connector (as last loaded).
+    pub fn connector(&self) -> Arc<Connector> {
+        self.engine().connector.clone()
+    }
+
+    /// The key names (as last loaded).
+    pub fn key_names(&self) -> Vec<String> {
+        self.engine().pool.as_ref().map_or_else(Vec::new, |pool| {
+            pool.keys().iter().map(|k| k.name.clone()).collect()
+        })
+    }
+
+    /// Runs `call` on the current configuration, again on the new one when a
+    /// reload replaces it before the call gets a key.
+    fn on_current<T>(&self, call: impl Fn(&Engine, Instant) -> Result<T>) -> Result<T> {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            match call(&self.engine(), deadline) {
+                Err(e) if e.is::<Superseded>() => continue,
+                done => return done,
+            }
+        }
+    }
+
+    /// Sends one request: a free key from the pool, and on a rate limit, a bad
+    /// key or a network error, again on another key (each key at most once).
+    /// A 4xx or 5xx that is the request's own fault comes back as a `Response`.
+    pub fn request(&self, method: &str, endpoint: &str, body: Option<&[u8]>) -> Result<Response> {
+        self.on_current(|engine, deadline| engine.request(method, endpoint, body, deadline))
+    }
+
+    /// Forwards a request as the proxy receives it: like [`Jongler::request`]
+    /// (a key from the pool, retries, waiting, fallback), but a successful
+    /// answer comes back as a stream, read as it arrives, with the key held
+    /// until the stream is dropped. Retries happen only before the answer's
+    /// first byte.
+    pub fn forward(&self, call: Call) -> Result<Reply> {
+        self.on_current(|engine, deadline| engine.forward(call.clone(), deadline))
+    }
+
+    /// POSTs `body` as JSON and returns the answer's JSON; a non-2xx answer is an error.
+    pub fn request_json(
+        &self,
+        endpoint: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let response = self.request("POST", endpoint, Some(body.to_string().as_bytes()))?;
+        if !response.is_success() {
+            anyhow::bail!(
+                "{} answered {}: {}",
+                self.connector().name,
+                response.status,
+                String::from_utf8_lossy(&response.body).trim()
+            );
+        }
+        response.json()
+    }
+
+    /// Checks every key with a request that costs no quota (the connector's
+    /// `check_endpoint`): bad keys are marked ERROR, keys in ERROR that work
+    /// again are cleared, rate-limited keys are locked down.
+    pub fn check(&self) -> Result<Vec<KeyHealth>> {
+        self.check_with(DEFAULT_CHECK_CONCURRENCY, &|_, _| {})
+    }
+
+    /// [`Jongler::check`] with `concurrency` keys checked at once (each key
+    /// still by one request at a time, and only while nobody else holds
+    /// it: a key in use is checked after the others, waiting up to --wait
+    /// for it); `progress(done, total)` hears of each key checked. The report
+    /// is in the keys' order.
+    pub fn check_with(
+        &self,
+        concurrency: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<KeyHealth>> {
+        self.check_only(concurrency, progress, &|_| true)
+    }
+
+    /// [`Jongler::check_with`] of the keys whose names `which` takes.
+    pub fn check_only(
+        &self,
+        concurrency: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        which: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<KeyHealth>> {
+        self.engine().check_only(concurrency, progress, which)
+    }
+
+    /// Clears the LOCKDOWN and ERROR marks of key `name` (a key being
+    /// removed); how many there were. A key in use is waited for up to
+    /// --wait.
+    pub fn clear_marks(&self, name: &str) -> Result<usize> {
+        self.engine().clear_marks(name)
+    }
+
+    /// Tells `observer` what each call does from now on.
+    pub fn observe_with(&mut self, observer: Arc<dyn Observer>) {
+        *self
+            .shared
+            .observer
+            .write()
+            .expect("invariant: no panics under lock") = Some(observer);
+    }
+
+    /// How many rate-limit answers this connection has taken (each one
+    /// retried on another key or later).
+    pub fn rate_limits_absorbed(&self) -> u64 {
+        self.shared
+            .rate_limits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How fast the declared limits let the pool send for `model` (`None`:
+    /// no windowed request limit applies, or no keys).
+    pub fn pace(&self, model: Option<&str>) -> Result<Option<crate::pool::Pace>> {
+        self.engine()
+            .pool
+            .as_ref()
+            .map_or(Ok(None), |pool| pool.pace(model))
+    }
+
+    /// Every key's state.
+    pub fn key_states(&self) -> Result<Vec<KeyStatus>> {
+        self.engine()
+            .pool
+            .as_ref()
+            .map_or(Ok(Vec::new()), Pool::states)
+    }
+
+    /// Removes this connector's LOCKDOWN and ERROR markers and stale locks.
+    pub fn cleanup(&self) -> Result<CleanReport> {
+        self.engine()
+            .pool
+            .as_ref()
+            .map_or(Ok(CleanReport::default()), Pool::clean)
+    }
+}
+
+/// One loaded configuration of a [`Jongler`]: the connector, its keys and
+/// limits. A reload builds a new one; calls in flight finish on theirs.
+#[derive(Debug)]
+struct Engine {
+    connector: Arc<Connector>,
+    /// `None` when the connector needs no key.
+    pool: Option<Pool>,
+    client: http::Client,
+    wait: Duration,
+    /// The models to fall back on, in order, when every key is out of its
+    /// daily quota for the one asked for.
+    fallback_models: Vec<String>,
+    /// The quotas the connector's rate-limit headers describe.
+    header_quotas: Vec<crate::http::ratelimit::QuotaHeaders>,
+    /// Who hears about each call (metrics), and the count of rate limits
+    /// absorbed.
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    fn observer(&self) -> Option<Arc<dyn Observer>> {
+        self.shared
+            .observer
+            .read()
+            .expect("invariant: no panics under lock")
+            .clone()
     }
 
     fn build(
@@ -364,7 +555,8 @@ impl Jongler {
         quotas: Quotas,
         store: Arc<dyn StateStore>,
         options: &Options,
-    ) -> Result<Jongler> {
+        shared: Arc<Shared>,
+    ) -> Result<Engine> {
         let client = http::Client::new(&connector, &options.net)?;
         let pool = if connector.requires_api_key {
             if keys.is_empty() {
@@ -381,32 +573,29 @@ impl Jongler {
         if fallback_models.is_empty() {
             fallback_models = connector.fallback_models.clone();
         }
-        Ok(Jongler {
+        Ok(Engine {
             pool,
             client,
             wait: options.wait,
             fallback_models,
-            rate_limits: Default::default(),
-            observer: Observing::default(),
+            shared,
             header_quotas: match &connector.rate_limit_headers {
                 Some(spec) => spec
                     .quotas()
                     .map_err(|e| usage(format!("connector `{}`: {e}", connector.name)))?,
                 None => Vec::new(),
             },
-            connector,
+            connector: Arc::new(connector),
         })
     }
 
-    /// The connector.
-    pub fn connector(&self) -> &Connector {
-        &self.connector
-    }
-
-    /// Sends one request: a free key from the pool, and on a rate limit, a bad
-    /// key or a network error, again on another key (each key at most once).
-    /// A 4xx or 5xx that is the request's own fault comes back as a `Response`.
-    pub fn request(&self, method: &str, endpoint: &str, body: Option<&[u8]>) -> Result<Response> {
+    fn request(
+        &self,
+        method: &str,
+        endpoint: &str,
+        body: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<Response> {
         let method = parse_method(method)?;
         check_endpoint(endpoint, "endpoint")?;
         if let (Some(body), true) = (body, self.connector.is_json())
@@ -425,24 +614,25 @@ impl Jongler {
             bearer: false,
             gone: None,
         };
-        match self.run(&method, call, false)? {
+        match self.run(&method, call, false, deadline)? {
             Reply::Whole(response) => Ok(response),
             Reply::Stream(_) => unreachable!("invariant: streams only when asked for"),
         }
     }
 
-    /// Forwards a request as the proxy receives it: like [`Jongler::request`]
-    /// (a key from the pool, retries, waiting, fallback), but a successful
-    /// answer comes back as a stream, read as it arrives, with the key held
-    /// until the stream is dropped. Retries happen only before the answer's
-    /// first byte.
-    pub fn forward(&self, call: Call) -> Result<Reply> {
+    fn forward(&self, call: Call, deadline: Instant) -> Result<Reply> {
         let method = parse_method(&call.method)?;
         check_endpoint(&call.path, "path")?;
-        self.run(&method, call, true)
+        self.run(&method, call, true, deadline)
     }
 
-    fn run(&self, method: &reqwest::Method, mut call: Call, stream: bool) -> Result<Reply> {
+    fn run(
+        &self,
+        method: &reqwest::Method,
+        mut call: Call,
+        stream: bool,
+        deadline: Instant,
+    ) -> Result<Reply> {
         let Some(pool) = &self.pool else {
             let pending = self.client.start(&call.outgoing(method), None)?;
             return Ok(if stream && (200..300).contains(&pending.status) {
@@ -455,7 +645,6 @@ impl Jongler {
         // known to be well formed: bad input changes nothing on disk.
         pool.prepare()?;
         // The model chain: the one asked for, then its fallbacks.
-        let deadline = Instant::now() + self.wait;
         loop {
             let model = model_of(&call.path, call.body.as_deref());
             match self.attempt(pool, method, &call, model.as_deref(), deadline, stream) {
@@ -574,7 +763,7 @@ impl Jongler {
             let asked = Instant::now();
             let step = match pool.acquire(policy.tried(), deadline, &ask)? {
                 Ok(lease) => {
-                    if let Some(o) = &self.observer.0 {
+                    if let Some(o) = &self.observer() {
                         o.waited(asked.elapsed());
                     }
                     if call.gone.as_ref().is_some_and(|gone| (gone.0)()) {
@@ -587,6 +776,7 @@ impl Jongler {
                     let left = deadline.saturating_duration_since(Instant::now());
                     policy.on_outcome(index, &name, lease, outcome, left)
                 }
+                Err(NoKey::Superseded) => return Err(Superseded.into()),
                 Err(why) => {
                     let retry_at = match &why {
                         NoKey::LockedDown { soonest, .. } => Some(*soonest),
@@ -625,7 +815,7 @@ impl Jongler {
         let key = lease.key().clone();
         let sent = Instant::now();
         let started = self.client.start(out, Some(&key));
-        if let (Some(o), Ok(p)) = (&self.observer.0, &started) {
+        if let (Some(o), Ok(p)) = (&self.observer(), &started) {
             o.answered(&name, p.status, sent.elapsed());
         }
         let answer = match started {
@@ -775,9 +965,10 @@ impl Jongler {
             KeyEffect::Bad(reason) => self.bad_key(lease, &reason)?,
             KeyEffect::RateLimited(limit) => {
                 let name = lease.name().to_string();
-                self.rate_limits
+                self.shared
+                    .rate_limits
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Some(o) = &self.observer.0 {
+                if let Some(o) = &self.observer() {
                     o.rate_limited(&name);
                 }
                 let scope = match limit.violations.iter().find_map(|v| v.model.as_deref()) {
@@ -838,46 +1029,7 @@ impl Jongler {
         Ok(())
     }
 
-    /// POSTs `body` as JSON and returns the answer's JSON; a non-2xx answer is an error.
-    pub fn request_json(
-        &self,
-        endpoint: &str,
-        body: &serde_json::Value,
-    ) -> Result<serde_json::Value> {
-        let response = self.request("POST", endpoint, Some(body.to_string().as_bytes()))?;
-        if !response.is_success() {
-            anyhow::bail!(
-                "{} answered {}: {}",
-                self.connector.name,
-                response.status,
-                String::from_utf8_lossy(&response.body).trim()
-            );
-        }
-        response.json()
-    }
-
-    /// Checks every key with a request that costs no quota (the connector's
-    /// `check_endpoint`): bad keys are marked ERROR, keys in ERROR that work
-    /// again are cleared, rate-limited keys are locked down.
-    pub fn check(&self) -> Result<Vec<KeyHealth>> {
-        self.check_with(DEFAULT_CHECK_CONCURRENCY, &|_, _| {})
-    }
-
-    /// [`Jongler::check`] with `concurrency` keys checked at once (each key
-    /// still by one request at a time, and only while nobody else holds
-    /// it: a key in use is checked after the others, waiting up to --wait
-    /// for it); `progress(done, total)` hears of each key checked. The report
-    /// is in the keys' order.
-    pub fn check_with(
-        &self,
-        concurrency: usize,
-        progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<Vec<KeyHealth>> {
-        self.check_only(concurrency, progress, &|_| true)
-    }
-
-    /// [`Jongler::check_with`] of the keys whose names `which` takes.
-    pub fn check_only(
+    fn check_only(
         &self,
         concurrency: usize,
         progress: &(dyn Fn(usize, usize) + Sync),
@@ -1036,10 +1188,8 @@ impl Jongler {
         }))
     }
 
-    /// Clears the LOCKDOWN and ERROR marks of key `name` (a key being
-    /// removed); how many there were. A key in use is waited for up to
-    /// --wait.
-    pub fn clear_marks(&self, name: &str) -> Result<usize> {
+    /// Clears the LOCKDOWN and ERROR marks of key `name`; see [`Jongler::clear_marks`].
+    fn clear_marks(&self, name: &str) -> Result<usize> {
         let Some(pool) = &self.pool else {
             return Ok(0);
         };
@@ -1053,35 +1203,6 @@ impl Jongler {
                 self.connector.name
             )),
         }
-    }
-
-    /// Tells `observer` what each call does from now on.
-    pub fn observe_with(&mut self, observer: Arc<dyn Observer>) {
-        self.observer = Observing(Some(observer));
-    }
-
-    /// How many rate-limit answers this connection has taken (each one
-    /// retried on another key or later).
-    pub fn rate_limits_absorbed(&self) -> u64 {
-        self.rate_limits.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// How fast the declared limits let the pool send for `model` (`None`:
-    /// no windowed request limit applies, or no keys).
-    pub fn pace(&self, model: Option<&str>) -> Result<Option<crate::pool::Pace>> {
-        self.pool.as_ref().map_or(Ok(None), |pool| pool.pace(model))
-    }
-
-    /// Every key's state.
-    pub fn key_states(&self) -> Result<Vec<KeyStatus>> {
-        self.pool.as_ref().map_or(Ok(Vec::new()), Pool::states)
-    }
-
-    /// Removes this connector's LOCKDOWN and ERROR markers and stale locks.
-    pub fn cleanup(&self) -> Result<CleanReport> {
-        self.pool
-            .as_ref()
-            .map_or(Ok(CleanReport::default()), Pool::clean)
     }
 
     fn no_key_message(&self, why: NoKey, history: &[String]) -> String {
@@ -1109,6 +1230,7 @@ impl Jongler {
                     ""
                 }
             ),
+            NoKey::Superseded => format!("the pool for `{name}` was reloaded{tried}"),
             NoKey::TimedOut { busy, soonest } => {
                 let later = soonest
                     .map(|(t, k)| format!("; `{k}` comes back at {t:.0}"))

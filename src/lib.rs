@@ -55,7 +55,8 @@ mod output;
 
 pub use error::{Error, ExitCode};
 pub use jongler::{
-    Call, Gone, Health, Jongler, KeyHealth, Observer, Options, Reply, Response, StreamReply,
+    Call, Gone, Health, Jongler, KeyHealth, Observer, Options, Reloaded, Reply, Response,
+    StreamReply,
 };
 pub use pool::state::CleanReport;
 pub use pool::{Held, KeyStatus, State};

@@ -1,7 +1,7 @@
 //! `serve`'s `/metrics`: what the proxy did, in Prometheus text format
 //! (through `prometheus-client`, the Prometheus project's Rust client).
 //!
-//! Counted as it happens: requests by key, route kind and status class;
+//! Counted as it happens: requests by key, client, route kind and status class;
 //! rate-limit answers absorbed; requests in flight; how long calls waited for
 //! a key and how long the upstream took to answer. Read from the pool at
 //! each scrape: keys by state, and every limit's use per key.
@@ -21,6 +21,8 @@ use std::time::Duration;
 struct RequestLabels {
     connector: String,
     key: String,
+    /// serve's client (`local` without tokens, `token` for --token).
+    client: String,
     route: String,
     status_class: String,
 }
@@ -129,7 +131,7 @@ impl Metrics {
     }
 
     /// A request answered with `status` (on `key`, if one was used).
-    pub fn request(&self, route: &str, status: u16, key: Option<&str>) {
+    pub fn request(&self, route: &str, status: u16, key: Option<&str>, client: &str) {
         let class = match status {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -141,6 +143,7 @@ impl Metrics {
             .get_or_create(&RequestLabels {
                 connector: self.connector.clone(),
                 key: key.unwrap_or("").to_string(),
+                client: client.to_string(),
                 route: route.to_string(),
                 status_class: class.to_string(),
             })

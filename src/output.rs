@@ -14,6 +14,9 @@ pub struct ConnectorStatus {
     pub connector: String,
     /// Its keys.
     pub keys: Vec<KeyStatus>,
+    /// `serve`'s clients and what each did since it started.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<crate::serve::clients::ClientReport>,
 }
 
 /// Writes an answer: optionally the status line and headers, then the body,

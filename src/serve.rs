@@ -6,6 +6,9 @@
 //! ([`Jongler::forward`]) on tokio's blocking pool and relays the answer's
 //! body chunk by chunk as it arrives.
 
+pub(crate) mod clients;
+mod reload;
+
 use crate::error::{Error, usage};
 use crate::jongler::{Call, Gone, Jongler, Reply};
 use crate::output::ConnectorStatus;
@@ -142,6 +145,8 @@ pub struct ServeOptions {
     pub shutdown_timeout: std::time::Duration,
     /// Serve `/metrics` without the token (for a scraper on a trusted network).
     pub metrics_public: bool,
+    /// A file of `[client NAME]` sections (default: those of the key file).
+    pub clients: Option<std::path::PathBuf>,
 }
 
 impl ServeOptions {
@@ -154,6 +159,7 @@ impl ServeOptions {
             header_timeout: std::time::Duration::from_secs(30),
             shutdown_timeout: std::time::Duration::from_secs(30),
             metrics_public: false,
+            clients: None,
         }
     }
 }
@@ -185,11 +191,9 @@ fn body_deadline(len: Option<usize>) -> std::time::Duration {
 
 struct App {
     jongler: Jongler,
-    /// The SHA-256 of the token clients must present.
-    token: Option<ring::digest::Digest>,
-    openai_base: Option<String>,
-    /// Client headers passed upstream (lowercase).
-    forward: Vec<String>,
+    /// Who may use it (`--token`, `[client …]` sections), or anyone on
+    /// loopback.
+    clients: clients::Clients,
     /// Where we listen (the port bound), for the Host check without a token.
     listen: std::sync::OnceLock<SocketAddr>,
     /// Room for request bodies, in MiB.
@@ -217,35 +221,33 @@ pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
     if opts.token.as_deref().is_some_and(str::is_empty) {
         return Err(usage("--token is empty"));
     }
-    if opts.token.is_none() && !opts.listen.ip().is_loopback() {
+    let source = match (&opts.clients, jongler.config_files().first()) {
+        (Some(file), _) => Some(clients::ClientSource::File(file.clone())),
+        (None, Some(key_file)) => Some(clients::ClientSource::KeyFile(key_file.clone())),
+        (None, None) => None,
+    };
+    let clients = clients::Clients::load(opts.token.as_deref(), source)?;
+    if !clients.need_token() && !opts.listen.ip().is_loopback() {
         return Err(usage(format!(
             "refusing to listen on {} without a token: anyone who can reach it could spend your keys; \
-             pass --token or set JONGLER_PROXY_TOKEN, or listen on 127.0.0.1",
+             pass --token, set JONGLER_PROXY_TOKEN or define [client NAME] sections, or listen on 127.0.0.1",
             opts.listen
         )));
     }
     let connector = jongler.connector().name.clone();
-    let openai_base = jongler.connector().openai_base_path.clone();
-    let mut forward: Vec<String> = FORWARDED.iter().map(|h| h.to_string()).collect();
-    forward.extend(
-        jongler
-            .connector()
-            .forward_headers
-            .iter()
-            .map(|h| h.to_ascii_lowercase()),
-    );
     let metrics = Arc::new(crate::metrics::Metrics::new(&connector));
     jongler.observe_with(metrics.clone());
     let app = Arc::new(App {
         metrics,
         jongler,
-        token: opts.token.as_deref().map(digest),
-        openai_base,
-        forward,
+        clients,
         listen: std::sync::OnceLock::new(),
         buffered: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED / MIB)),
         stall_timeout: opts.stall_timeout,
     });
+    let mut watched = app.jongler.config_files();
+    watched.extend(app.clients.file().map(std::path::Path::to_path_buf));
+    let _watching = reload::watch(app.clone(), watched);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(512)
@@ -261,6 +263,8 @@ pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
         eprintln!(
             "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
         );
+        #[cfg(unix)]
+        tokio::spawn(reload::on_hangup(app.clone()));
         let router = router(app, opts.metrics_public);
         serve_connections(listener, router, &opts).await;
         eprintln!("jongler: stopped; every held key is released");
@@ -362,29 +366,30 @@ async fn shutdown_signal() {
 }
 
 impl App {
-    /// Whether the client presented the token (header, bearer or `?key=`).
-    fn authorized(&self, headers: &HeaderMap, uri: &Uri) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
+    /// The client whose token the request presents (header, bearer or
+    /// `?key=`); without tokens, the one `local` client.
+    fn identify(&self, headers: &HeaderMap, uri: &Uri) -> Option<Arc<clients::Client>> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let query = query_key(uri);
         let presented = [
-            headers
-                .get("x-goog-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string),
+            header("x-goog-api-key"),
+            header("authorization").and_then(|v| v.strip_prefix("Bearer ")),
             // Anthropic's SDKs send the key as x-api-key.
-            headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            query_key(uri),
+            header("x-api-key"),
+            query.as_deref(),
         ];
-        presented.iter().flatten().any(|p| same(&digest(p), token))
+        self.clients.identify(presented.into_iter().flatten())
+    }
+
+    /// Re-reads the clients, saying what changed or why nothing did.
+    fn reload_clients(&self, why: &str) {
+        match self.clients.reload() {
+            Ok(Some(changes)) => eprintln!("jongler: clients reloaded ({why}): {changes}"),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("jongler: clients reload ({why}) refused, the clients in use stay: {e:#}")
+            }
+        }
     }
 
     /// Without a token (loopback only), whether the request names us: a web
@@ -392,7 +397,7 @@ impl App {
     /// `Origin`) nor reach us under another name (DNS rebinding, a foreign
     /// `Host`).
     fn local_origin(&self, headers: &HeaderMap) -> bool {
-        if self.token.is_some() {
+        if self.clients.need_token() {
             return true;
         }
         let Some(listen) = self.listen.get() else {
@@ -421,23 +426,12 @@ impl App {
     }
 }
 
-/// The SHA-256 of a token: compared whole, in constant time, so neither the
-/// content nor the length of the right token leaks through timing.
-fn digest(token: &str) -> ring::digest::Digest {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-}
-
-fn same(a: &ring::digest::Digest, b: &ring::digest::Digest) -> bool {
-    let (a, b) = (a.as_ref(), b.as_ref());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Checks every request but `/healthz` before its body is read: a wrong or
 /// missing token gets 401 and the connection is closed (so an unread upload
 /// is never taken in); a foreign Host or Origin without a token gets 403.
 async fn guard(
     State(app): State<Arc<App>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let (method, uri) = (request.method().clone(), request.uri().clone());
@@ -447,6 +441,7 @@ async fn guard(
             &method,
             &uri,
             403,
+            None,
             None,
             started,
             " (foreign Host or Origin)",
@@ -458,17 +453,19 @@ async fn guard(
              without --token only requests to this address are served",
         ));
     }
-    if !app.authorized(request.headers(), &uri) {
+    let Some(client) = app.identify(request.headers(), &uri) else {
         access(
             &method,
             &uri,
             401,
             None,
+            None,
             started,
             " (wrong or missing token)",
         );
         return closing(unauthorized());
-    }
+    };
+    request.extensions_mut().insert(client);
     // Room for the body it announces (a chunked one may be as large as any).
     let announced = announced_length(request.headers());
     let chunked = request.headers().contains_key("transfer-encoding");
@@ -485,6 +482,7 @@ async fn guard(
                     &method,
                     &uri,
                     503,
+                    None,
                     None,
                     started,
                     " (too many large bodies at once)",
@@ -565,13 +563,15 @@ fn access(
     uri: &Uri,
     status: u16,
     key: Option<&str>,
+    client: Option<&str>,
     started: Instant,
     note: &str,
 ) {
     eprintln!(
-        "jongler: {method} {} {status} key={} {}ms{note}",
+        "jongler: {method} {} {status} key={} client={} {}ms{note}",
         uri.path(),
         key.unwrap_or("-"),
+        client.unwrap_or("-"),
         started.elapsed().as_millis()
     );
 }
@@ -638,6 +638,7 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Re
     let report = ConnectorStatus {
         connector: app.jongler.connector().name.clone(),
         keys,
+        clients: app.clients.reports(),
     };
     let wants_html = headers
         .get("accept")
@@ -684,6 +685,11 @@ type Answered = Box<Response>;
 /// logged and counted in one place ([`Exchange::done`]).
 struct Exchange {
     app: Arc<App>,
+    /// The connector as loaded when the request came in (a reload changes
+    /// only later requests).
+    connector: Arc<crate::connector::Connector>,
+    /// Who sent it.
+    client: Arc<clients::Client>,
     method: Method,
     uri: Uri,
     started: Instant,
@@ -704,13 +710,24 @@ impl Exchange {
     /// The one place a request's outcome is logged and counted.
     fn done(&self, status: u16, key: Option<&str>, note: &str) {
         self.log(status, key, note);
-        self.app.metrics.request(self.label(), status, key);
+        self.client.answered(status);
+        self.app
+            .metrics
+            .request(self.label(), status, key, self.client.name());
     }
 
     /// An access line alone, for what happens after the answer was counted
     /// (a client that stalls mid-stream).
     fn log(&self, status: u16, key: Option<&str>, note: &str) {
-        access(&self.method, &self.uri, status, key, self.started, note);
+        access(
+            &self.method,
+            &self.uri,
+            status,
+            key,
+            Some(self.client.name()),
+            self.started,
+            note,
+        );
     }
 
     /// An error of jongler's own, in the shape the client's SDK reads:
@@ -728,6 +745,53 @@ impl Exchange {
         let body =
             json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
         (status, axum::Json(body)).into_response()
+    }
+
+    /// Phase 2½: the client's own limits and cap on requests in flight;
+    /// the slot is held until the answer's last byte.
+    async fn admit(&self, call: &Call) -> Result<clients::Slot, Answered> {
+        let tokens =
+            crate::pool::cost::estimate(call.body.as_deref(), self.connector.media_accounting());
+        match self.client.admit(tokens, self.app.jongler.wait()).await {
+            Ok(slot) => Ok(slot),
+            Err(clients::Refused::Limit { limit, after }) => {
+                let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+                self.done(429, None, " (the client's own limit)");
+                let message = format!(
+                    "jongler serve: client `{}` is over its limit {limit}; room again in {secs}s",
+                    self.client.name()
+                );
+                let mut answer = self.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RESOURCE_EXHAUSTED",
+                    &message,
+                );
+                answer
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+                Err(Box::new(answer))
+            }
+            Err(clients::Refused::Busy { cap }) => {
+                self.done(
+                    429,
+                    None,
+                    " (the client's requests in flight stayed at its cap)",
+                );
+                let message = format!(
+                    "jongler serve: client `{}` had {cap} requests in flight (its max_in_flight) for all of --wait",
+                    self.client.name()
+                );
+                let mut answer = self.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RESOURCE_EXHAUSTED",
+                    &message,
+                );
+                answer
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
+                Err(Box::new(answer))
+            }
+        }
     }
 
     /// Phase 1: the whole body, within its deadline and the size cap.
@@ -790,7 +854,7 @@ impl Exchange {
                     "Invalid URL ({} {}): `{}` has no such OpenAI-compatible route",
                     self.method,
                     self.uri.path(),
-                    self.app.jongler.connector().name
+                    self.connector.name
                 );
                 return Err(Box::new(self.error(
                     StatusCode::NOT_FOUND,
@@ -822,7 +886,14 @@ impl Exchange {
             .collect();
         headers
             .iter()
-            .filter(|(name, _)| self.app.forward.iter().any(|f| f == name.as_str()))
+            .filter(|(name, _)| {
+                FORWARDED.contains(&name.as_str())
+                    || self
+                        .connector
+                        .forward_headers
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case(name.as_str()))
+            })
             .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()))
             .filter_map(|(name, value)| {
                 Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
@@ -833,6 +904,7 @@ impl Exchange {
 
 async fn proxy(
     State(app): State<Arc<App>>,
+    axum::Extension(client): axum::Extension<Arc<clients::Client>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -843,12 +915,14 @@ async fn proxy(
     let route = route(
         &uri,
         &headers,
-        app.openai_base.as_deref(),
+        connector.openai_base_path.as_deref(),
         connector.default_api_version.as_deref(),
         &connector.openai_native_routes,
     );
     let exchange = Arc::new(Exchange {
         app: app.clone(),
+        connector,
+        client,
         method,
         uri,
         started: Instant::now(),
@@ -862,6 +936,10 @@ async fn proxy(
         Ok(call) => call,
         Err(answer) => return *answer,
     };
+    let slot = match exchange.admit(&call).await {
+        Ok(slot) => slot,
+        Err(answer) => return *answer,
+    };
     let (head_tx, head_rx) = tokio::sync::oneshot::channel::<Head>();
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     // The handler is dropped when its client hangs up, and the receiver with it.
@@ -871,7 +949,7 @@ async fn proxy(
     let upstream = exchange.clone();
     tokio::task::spawn_blocking(move || {
         // In flight until the answer's last byte is passed on.
-        let _flight = flight;
+        let _flight = (flight, slot);
         forward(&upstream, call, bridge, head_tx, chunk_tx, &runtime)
     });
     let _alive = alive_rx;
@@ -1173,7 +1251,5 @@ mod tests {
             "/v1beta/models/m:streamGenerateContent?alt=sse"
         );
         assert_eq!(query_key(&uri).as_deref(), Some("t"));
-        assert!(same(&digest("abc"), &digest("abc")));
-        assert!(!same(&digest("abc"), &digest("abd")) && !same(&digest("ab"), &digest("abc")));
     }
 }

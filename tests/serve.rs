@@ -6,77 +6,11 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "proxy-token-0123456789";
-
-struct Proxy {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proxy {
-    /// `jongler serve` of the test connector with the test token.
-    fn start(env: &Env, extra: &[&str]) -> Proxy {
-        let mut args = vec!["--token", TOKEN];
-        args.extend_from_slice(extra);
-        Proxy::with(env, &args)
-    }
-
-    /// `jongler serve` of the test connector on a random port, with `args`.
-    fn with(env: &Env, args: &[&str]) -> Proxy {
-        let mut child = env
-            .cmd()
-            .args(["serve", CONN, "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines
-            .next()
-            .expect("serve prints where it listens")
-            .unwrap();
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .to_string();
-        let log = Arc::new(Mutex::new(vec![first]));
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                log2.lock().unwrap().push(line);
-            }
-        });
-        Proxy { child, url, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> (bool, String) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let ok = self.child.wait().unwrap().success();
-        std::thread::sleep(Duration::from_millis(50));
-        (ok, self.log())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        // A test that doesn't stop its proxy (or panics first) leaves none running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const TOKEN: &str = PROXY_TOKEN;
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

@@ -595,7 +595,7 @@ fn quotas_for(
                     let model = (model != ALL_MODELS).then(|| model.clone());
                     let mut parsed = Vec::new();
                     for item in value.split(',') {
-                        let limit = parse_ini_limit(item.trim(), model.clone()).map_err(|e| {
+                        let limit = parse_limit(item.trim(), model.clone()).map_err(|e| {
                             usage(format!(
                                 "config file {file}, section [{section}], line {line}: {e}"
                             ))
@@ -622,6 +622,8 @@ fn quotas_for(
                     }
                 }
             }
+            // serve's clients (a client may share a connector's name).
+            "client" => {}
             _ => {
                 return Err(usage(format!(
                     "config file {file}: section [{section}] is neither [limits {name}] nor [groups {name}]"
@@ -637,7 +639,7 @@ fn quotas_for(
 }
 
 /// `10/1m`, `250 requests/day`, `250000 tokens/1m`.
-fn parse_ini_limit(text: &str, model: Option<String>) -> Result<Limit, String> {
+pub(crate) fn parse_limit(text: &str, model: Option<String>) -> Result<Limit, String> {
     let (amount, window) = text.split_once('/').ok_or_else(|| {
         format!("limit {text:?} should look like `10/1m`, `250000 tokens/1m` or `250/day`")
     })?;

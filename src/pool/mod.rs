@@ -109,6 +109,43 @@ impl Backend {
     }
 }
 
+/// Which waiting call gets the next free key: a higher priority first, then
+/// the one that has waited longest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Batch work: after everyone else.
+    Low,
+    /// Interactive calls, `serve` requests.
+    #[default]
+    Normal,
+    /// Before everyone else.
+    High,
+}
+
+impl Priority {
+    /// `low`, `normal` or `high`.
+    pub fn parse(text: &str) -> Result<Priority, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(Priority::Low),
+            "normal" => Ok(Priority::Normal),
+            "high" => Ok(Priority::High),
+            other => Err(format!(
+                "priority {other:?} is not one of low, normal, high"
+            )),
+        }
+    }
+
+    /// `low`, `normal` or `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+        }
+    }
+}
+
 /// One configured key: its name (used in marker files and messages) and value.
 #[derive(Debug, Clone)]
 pub struct KeyEntry {
@@ -204,6 +241,9 @@ pub struct Pool {
     /// The store's watch, started by the first request that has to wait.
     watch: Mutex<Option<Box<dyn std::any::Any + Send + Sync>>>,
     watching: std::sync::atomic::AtomicBool,
+    /// A reload put another pool in its place: it hands out no more keys
+    /// (the leases it gave out finish as they are).
+    superseded: std::sync::atomic::AtomicBool,
 }
 
 /// A held key, apart from any pool borrow (a streamed answer keeps one).
@@ -475,6 +515,9 @@ pub enum NoKey {
         /// The soonest key back from a LOCKDOWN, if any.
         soonest: Option<(Timestamp, String)>,
     },
+    /// A reload replaced the pool while the call waited: it goes on with
+    /// the new one.
+    Superseded,
 }
 
 /// What one pass over the keys found when none could be taken.
@@ -538,6 +581,7 @@ impl Pool {
             quotas,
             watch: Mutex::new(None),
             watching: Default::default(),
+            superseded: Default::default(),
         }
     }
 
@@ -547,9 +591,27 @@ impl Pool {
         self
     }
 
+    /// A reload put another pool in its place: no more keys are handed out
+    /// here, and the calls waiting for one are told to go to the new pool
+    /// ([`NoKey::Superseded`]).
+    pub fn supersede(&self) {
+        self.superseded
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.waiters.wake_all();
+    }
+
+    fn is_superseded(&self) -> bool {
+        self.superseded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The connector's name.
     pub fn connector(&self) -> &str {
         &self.connector
+    }
+
+    /// The limits, groups and reset zone.
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 
     /// The keys.
@@ -670,9 +732,12 @@ impl Pool {
         let mut backoff = PollPause::new();
         let mut told = Told::default();
         loop {
+            if self.is_superseded() {
+                return Ok(Err(NoKey::Superseded));
+            }
             if let (Some(queued), Some(timeout)) = (&me, pause.take()) {
                 let timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
-                if let Some((i, hold)) = queued.wait(timeout) {
+                if let Some((i, hold)) = queued.wait(timeout).filter(|_| !self.is_superseded()) {
                     // A key handed over by a release in this process. Declined
                     // first: if it doesn't fit, it goes on to the next waiter.
                     queued.decline(i);

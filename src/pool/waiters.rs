@@ -85,6 +85,14 @@ impl Waiters {
         drop(hold);
     }
 
+    /// Wakes every waiter, to look again (the pool was replaced by a reload).
+    pub(crate) fn wake_all(&self) {
+        for waiter in self.queue().iter() {
+            waiter.lock().woken = true;
+            waiter.wake.notify_one();
+        }
+    }
+
     /// Wakes the first waiter not woken yet, to look at the keys again
     /// (another process released one).
     pub(crate) fn wake_first(&self) {

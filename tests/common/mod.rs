@@ -10,6 +10,9 @@ use std::time::Duration;
 /// The connector name the tests use for the emulator.
 pub const CONN: &str = "gemini-test";
 
+/// The token tests start `serve` with.
+pub const PROXY_TOKEN: &str = "proxy-token-0123456789";
+
 /// A generateContent endpoint.
 pub const GENERATE: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 
@@ -617,4 +620,71 @@ pub fn assert_a_wait_for_room_sleeps(env: &Env, extra_env: &[(&str, String)]) ->
         "-v says once what it waits for:\n{log}"
     );
     log
+}
+
+/// A `jongler serve` child process, its URL and its stderr, line by line.
+pub struct Proxy {
+    pub child: std::process::Child,
+    pub url: String,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Proxy {
+    /// `jongler serve` of the test connector with the test token.
+    pub fn start(env: &Env, extra: &[&str]) -> Proxy {
+        let mut args = vec!["--token", PROXY_TOKEN];
+        args.extend_from_slice(extra);
+        Proxy::with(env, &args)
+    }
+
+    /// `jongler serve` of the test connector on a random port, with `args`.
+    pub fn with(env: &Env, args: &[&str]) -> Proxy {
+        let mut child = env
+            .cmd()
+            .args(["serve", CONN, "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let first = lines
+            .next()
+            .expect("serve prints where it listens")
+            .unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_string();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log2.lock().unwrap().push(line);
+            }
+        });
+        Proxy { child, url, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> (bool, String) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let ok = self.child.wait().unwrap().success();
+        std::thread::sleep(Duration::from_millis(50));
+        (ok, self.log())
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // A test that doesn't stop its proxy (or panics first) leaves none running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
