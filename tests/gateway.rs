@@ -207,3 +207,163 @@ fn sighup_reloads_and_an_empty_pool_is_refused() {
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");
 }
+
+fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The most intervals that overlap at any moment.
+fn most_at_once(mut spans: Vec<(Instant, Instant)>) -> usize {
+    let mut edges: Vec<(Instant, i32)> = Vec::new();
+    for (a, b) in spans.drain(..) {
+        edges.push((a, 1));
+        edges.push((b, -1));
+    }
+    // Ends before starts at the same instant.
+    edges.sort_by_key(|&(t, d)| (t, d));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// Two clients with their own tokens: each one's requests are counted as
+/// its own in `/metrics` and `/status`; one capped at 2 in flight never has
+/// more at the upstream; one over its limit gets 429 with Retry-After; a
+/// client removed from the file gets 401 at its next request.
+#[test]
+fn named_clients_are_counted_capped_limited_and_revoked() {
+    let env = Env::builder()
+        .keys(4)
+        .latency(Duration::from_millis(60))
+        .build();
+    let clients = env.dir.path().join("clients.ini");
+    let beta_digest = "sha256:".to_string()
+        + &sha256_hex("beta-token-4567");
+    let text = format!(
+        "# who may use serve\n[client alpha]\ntoken = alpha-token-0123\n\n[client beta]\ntoken = {beta_digest}\nmax_in_flight = 2\npriority = low\n\n[client gamma]\ntoken = gamma-token-89ab\nlimits = 3/1h\n"
+    );
+    std::fs::write(&clients, &text).unwrap();
+    let proxy = Proxy::with(&env, &["--clients", clients.to_str().unwrap()]);
+    let url = format!("{}{GENERATE}", proxy.url);
+    let send = |token: &str, text: &str| {
+        let r = client()
+            .post(&url)
+            .bearer_auth(token)
+            .body(prompt(text))
+            .send()
+            .unwrap();
+        let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), retry, r.text().unwrap())
+    };
+    for i in 0..10 {
+        assert_eq!(send("alpha-token-0123", &format!("alpha {i}")).0, 200);
+    }
+    let beta: Vec<_> = (0..6)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                for i in 0..2 {
+                    let r = client()
+                        .post(&url)
+                        .header("x-goog-api-key", "beta-token-4567")
+                        .body(prompt(&format!("beta {t}-{i}")))
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in beta {
+        t.join().unwrap();
+    }
+    let spans: Vec<(Instant, Instant)> = (0..6)
+        .flat_map(|t| (0..2).map(move |i| format!("beta {t}-{i}")))
+        .map(|text| {
+            let (start, end) = env.emulator.times(&text).expect("beta's request arrived");
+            (start, end.expect("and was answered"))
+        })
+        .collect();
+    assert_eq!(most_at_once(spans), 2, "beta, capped at 2 in flight, had 2 at most (and used both)");
+
+    // gamma: 3 an hour.
+    for i in 0..3 {
+        assert_eq!(send("gamma-token-89ab", &format!("gamma {i}")).0, 200);
+    }
+    let (status, retry, body) = send("gamma-token-89ab", "gamma over");
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("gamma") && body.contains("3 requests/1h"), "{body}");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((3000..=3600).contains(&retry), "{retry}");
+    assert!(env.emulator.times(&"gamma over".to_string()).is_none(), "nothing sent upstream");
+
+    let metrics = client()
+        .get(format!("{}/metrics", proxy.url))
+        .bearer_auth("alpha-token-0123")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let count = |who: &str| metric_sum(&metrics, "jongler_requests_total", &format!("client=\"{who}\""));
+    assert_eq!(count("alpha"), 10.0, "{metrics}");
+    assert_eq!(count("beta"), 12.0, "{metrics}");
+    assert_eq!(count("gamma"), 4.0, "{metrics}");
+    assert_eq!(env.emulator.stats().requests, 25, "what the upstream saw");
+    let status: serde_json::Value = serde_json::from_str(
+        &client()
+            .get(format!("{}/status", proxy.url))
+            .bearer_auth("alpha-token-0123")
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    let of = |who: &str| {
+        status["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == who)
+            .unwrap_or_else(|| panic!("no {who} in {status}"))
+            .clone()
+    };
+    assert_eq!(of("alpha")["requests"], 10);
+    assert_eq!(of("beta")["ok"], 12);
+    assert_eq!(of("beta")["max_in_flight"], 2);
+    assert_eq!(of("gamma")["throttled"], 1);
+
+    // alpha is removed: its next request is refused.
+    let mark = log_len(&proxy);
+    save(&clients, &text.replace("[client alpha]\ntoken = alpha-token-0123\n", ""));
+    let line = wait_log(&proxy, mark, "clients reloaded");
+    assert!(line.contains("-1 client(s) (alpha)"), "{line}");
+    assert_eq!(send("alpha-token-0123", "alpha gone").0, 401);
+    assert_eq!(send("gamma-token-89ab", "gamma still over").0, 429, "gamma's window survives the reload");
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    for token in ["alpha-token-0123", "beta-token-4567", "gamma-token-89ab"] {
+        assert!(!log.contains(token), "a client's token is in the log");
+    }
+    assert!(log.contains("client=beta"), "the access log names the client");
+}
+
+fn sha256_hex(text: &str) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
