@@ -103,7 +103,13 @@ fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
         Some(path) => Some(crate::serve::read_token_file(path)?),
         None => token.clone(),
     };
-    let jongler = Jongler::connect(connector, request_options(cli)?)?;
+    let options = Options {
+        // Clients send one request after another: each gets its next key
+        // before a lower-priority call of another process takes it.
+        linger: Some(crate::serve::LINGER),
+        ..request_options(cli)?
+    };
+    let jongler = Jongler::connect(connector, options)?;
     let opts = crate::serve::ServeOptions {
         stall_timeout: *stall_timeout,
         header_timeout: *header_timeout,
@@ -151,7 +157,12 @@ fn batch(cli: &Cli, args: &crate::cli::BatchArgs) -> Result<ExitCode> {
         },
         stop: interrupt_flag(),
     };
-    let jongler = Jongler::connect(connector, request_options(cli)?)?;
+    let options = Options {
+        // Batch work goes after interactive calls unless told otherwise.
+        priority: cli.priority.unwrap_or(crate::pool::Priority::Low),
+        ..request_options(cli)?
+    };
+    let jongler = Jongler::connect(connector, options)?;
     let summary = crate::batch::run(&jongler, &opts)?;
     if !cli.global.quiet || summary.exit_code() != 0 {
         let _ = std::io::stderr().write_all(summary.render().as_bytes());
@@ -609,6 +620,8 @@ fn request_options(cli: &Cli) -> Result<Options> {
             timeout: (!timeout.is_zero()).then_some(timeout),
         },
         fallback_models: cli.fallback_model.clone(),
+        priority: cli.priority.unwrap_or_default(),
+        linger: None,
     })
 }
 

@@ -78,6 +78,11 @@ pub struct TopArgs {
     )]
     pub wait: std::time::Duration,
 
+    /// Where this command's calls stand among those waiting for a key, in
+    /// every process on the pool: high, normal or low [default: normal; batch: low]
+    #[arg(long, value_name = "PRIORITY", value_parser = priority, env = "JONGLER_PRIORITY", global = true)]
+    pub priority: Option<crate::pool::Priority>,
+
     /// Give up on a request after this long: 5m, 90s, or seconds (0: never)
     #[arg(long, value_name = "DURATION", default_value = "300", global = true,
           value_parser = duration, allow_hyphen_values = true)]
@@ -406,6 +411,11 @@ pub fn listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
 
 /// A duration: `500ms`, `10s`, `2m`, `1h 30m`, or plain seconds (`2.5`),
 /// the way limits are written in connectors.
+/// `low`, `normal` or `high`.
+fn priority(text: &str) -> Result<crate::pool::Priority, String> {
+    crate::pool::Priority::parse(text)
+}
+
 pub fn duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {

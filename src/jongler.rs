@@ -7,7 +7,9 @@ use crate::http::classify::{RetryHint, Rules, Verdict, classify};
 use crate::http::{self, Answer, NetOptions, Outgoing};
 use crate::pool::quota::{Ask, Metric, Violation, model_of, reported_tokens};
 use crate::pool::state::{CleanReport, LockdownSource, StateStore};
-use crate::pool::{Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Quotas, duration_until};
+use crate::pool::{
+    Held, KeyEntry, KeyStatus, Lease, NoKey, Pool, Priority, Quotas, duration_until,
+};
 use crate::retry::{KeyEffect, Meaning, Next, Outcome, Policy, RateLimit, Step};
 use crate::secret::ApiKey;
 use anyhow::{Context, Result};
@@ -55,6 +57,14 @@ pub struct Options {
     /// Models to fall back to, in order, when every key is out of its daily
     /// quota for the one asked for (default: the connector's `fallback_models`).
     pub fallback_models: Vec<String>,
+    /// The place of this connection's calls among those waiting for a key
+    /// (in every process on the pool): `batch` is low.
+    pub priority: Priority,
+    /// Keep a key this long after a call of normal or high priority lets go
+    /// of it, for this connection's next such call (before a lower-priority
+    /// call of another process takes it): for a long-lived process whose
+    /// clients send one request after another (`serve`). `None`: never.
+    pub linger: Option<Duration>,
 }
 
 impl Default for Options {
@@ -72,6 +82,8 @@ impl Default for Options {
                 timeout: Some(Duration::from_secs(300)),
             },
             fallback_models: Vec::new(),
+            priority: Priority::Normal,
+            linger: None,
         }
     }
 }
@@ -177,6 +189,8 @@ pub struct Call {
     /// Whether the caller has gone: then nothing is sent (it would cost quota
     /// for an answer nobody reads).
     pub gone: Option<Gone>,
+    /// Its place among calls waiting for a key (`serve`: the client's).
+    pub priority: Priority,
 }
 
 impl Call {
@@ -530,6 +544,8 @@ struct Engine {
     pool: Option<Pool>,
     client: http::Client,
     wait: Duration,
+    /// The priority of calls made through [`Jongler::request`].
+    priority: Priority,
     /// The models to fall back on, in order, when every key is out of its
     /// daily quota for the one asked for.
     fallback_models: Vec<String>,
@@ -562,10 +578,12 @@ impl Engine {
             if keys.is_empty() {
                 return Err(usage(format!("no keys for `{}`", connector.name)));
             }
-            Some(
-                Pool::new(&connector.name, keys, store, connector.lockdown_seconds)
-                    .with_quotas(quotas),
-            )
+            let pool = Pool::new(&connector.name, keys, store, connector.lockdown_seconds)
+                .with_quotas(quotas);
+            Some(match options.linger {
+                Some(moment) => pool.with_linger(moment),
+                None => pool,
+            })
         } else {
             None
         };
@@ -577,6 +595,7 @@ impl Engine {
             pool,
             client,
             wait: options.wait,
+            priority: options.priority,
             fallback_models,
             shared,
             header_quotas: match &connector.rate_limit_headers {
@@ -613,6 +632,7 @@ impl Engine {
             headers: Vec::new(),
             bearer: false,
             gone: None,
+            priority: self.priority,
         };
         match self.run(&method, call, false, deadline)? {
             Reply::Whole(response) => Ok(response),
@@ -761,7 +781,7 @@ impl Engine {
         let mut policy: Policy<Lease<'_>, Got> = Policy::new(crate::jitter_seed());
         loop {
             let asked = Instant::now();
-            let step = match pool.acquire(policy.tried(), deadline, &ask)? {
+            let step = match pool.acquire(policy.tried(), deadline, &ask, call.priority)? {
                 Ok(lease) => {
                     if let Some(o) = &self.observer() {
                         o.waited(asked.elapsed());

@@ -126,6 +126,11 @@ pub const MAX_BUFFERED: usize = 128 * 1024 * 1024;
 
 const MIB: usize = 1024 * 1024;
 
+/// How long `serve` keeps a key after a request of normal or high priority
+/// lets go of it, for its next such request: a client's next request
+/// follows its answer within a few milliseconds.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -870,6 +875,7 @@ impl Exchange {
             headers: self.forwarded(headers),
             bearer,
             gone: None,
+            priority: self.client.spec.priority,
         };
         Ok((call, bridge))
     }

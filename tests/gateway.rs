@@ -243,8 +243,7 @@ fn named_clients_are_counted_capped_limited_and_revoked() {
         .latency(Duration::from_millis(60))
         .build();
     let clients = env.dir.path().join("clients.ini");
-    let beta_digest = "sha256:".to_string()
-        + &sha256_hex("beta-token-4567");
+    let beta_digest = "sha256:".to_string() + &sha256_hex("beta-token-4567");
     let text = format!(
         "# who may use serve\n[client alpha]\ntoken = alpha-token-0123\n\n[client beta]\ntoken = {beta_digest}\nmax_in_flight = 2\npriority = low\n\n[client gamma]\ntoken = gamma-token-89ab\nlimits = 3/1h\n"
     );
@@ -258,7 +257,10 @@ fn named_clients_are_counted_capped_limited_and_revoked() {
             .body(prompt(text))
             .send()
             .unwrap();
-        let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
         (r.status().as_u16(), retry, r.text().unwrap())
     };
     for i in 0..10 {
@@ -290,7 +292,11 @@ fn named_clients_are_counted_capped_limited_and_revoked() {
             (start, end.expect("and was answered"))
         })
         .collect();
-    assert_eq!(most_at_once(spans), 2, "beta, capped at 2 in flight, had 2 at most (and used both)");
+    assert_eq!(
+        most_at_once(spans),
+        2,
+        "beta, capped at 2 in flight, had 2 at most (and used both)"
+    );
 
     // gamma: 3 an hour.
     for i in 0..3 {
@@ -298,10 +304,16 @@ fn named_clients_are_counted_capped_limited_and_revoked() {
     }
     let (status, retry, body) = send("gamma-token-89ab", "gamma over");
     assert_eq!(status, 429, "{body}");
-    assert!(body.contains("gamma") && body.contains("3 requests/1h"), "{body}");
+    assert!(
+        body.contains("gamma") && body.contains("3 requests/1h"),
+        "{body}"
+    );
     let retry: u64 = retry.expect("Retry-After").parse().unwrap();
     assert!((3000..=3600).contains(&retry), "{retry}");
-    assert!(env.emulator.times(&"gamma over".to_string()).is_none(), "nothing sent upstream");
+    assert!(
+        env.emulator.times("gamma over").is_none(),
+        "nothing sent upstream"
+    );
 
     let metrics = client()
         .get(format!("{}/metrics", proxy.url))
@@ -310,7 +322,13 @@ fn named_clients_are_counted_capped_limited_and_revoked() {
         .unwrap()
         .text()
         .unwrap();
-    let count = |who: &str| metric_sum(&metrics, "jongler_requests_total", &format!("client=\"{who}\""));
+    let count = |who: &str| {
+        metric_sum(
+            &metrics,
+            "jongler_requests_total",
+            &format!("client=\"{who}\""),
+        )
+    };
     assert_eq!(count("alpha"), 10.0, "{metrics}");
     assert_eq!(count("beta"), 12.0, "{metrics}");
     assert_eq!(count("gamma"), 4.0, "{metrics}");
@@ -341,17 +359,27 @@ fn named_clients_are_counted_capped_limited_and_revoked() {
 
     // alpha is removed: its next request is refused.
     let mark = log_len(&proxy);
-    save(&clients, &text.replace("[client alpha]\ntoken = alpha-token-0123\n", ""));
+    save(
+        &clients,
+        &text.replace("[client alpha]\ntoken = alpha-token-0123\n", ""),
+    );
     let line = wait_log(&proxy, mark, "clients reloaded");
     assert!(line.contains("-1 client(s) (alpha)"), "{line}");
     assert_eq!(send("alpha-token-0123", "alpha gone").0, 401);
-    assert_eq!(send("gamma-token-89ab", "gamma still over").0, 429, "gamma's window survives the reload");
+    assert_eq!(
+        send("gamma-token-89ab", "gamma still over").0,
+        429,
+        "gamma's window survives the reload"
+    );
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");
     for token in ["alpha-token-0123", "beta-token-4567", "gamma-token-89ab"] {
         assert!(!log.contains(token), "a client's token is in the log");
     }
-    assert!(log.contains("client=beta"), "the access log names the client");
+    assert!(
+        log.contains("client=beta"),
+        "the access log names the client"
+    );
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -366,4 +394,223 @@ fn sha256_hex(text: &str) -> String {
         })
         .unwrap();
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+/// Sends `n` requests one after another through `proxy`; their latencies,
+/// sorted.
+fn interactive(proxy: &Proxy, n: usize, tag: &str) -> Vec<Duration> {
+    let c = client();
+    let url = format!("{}{GENERATE}", proxy.url);
+    let mut took: Vec<Duration> = (0..n)
+        .map(|i| {
+            let text = format!("{tag} {i}");
+            let start = Instant::now();
+            let r = c
+                .post(&url)
+                .bearer_auth(PROXY_TOKEN)
+                .body(prompt(&text))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(r.text().unwrap().contains(&text));
+            start.elapsed()
+        })
+        .collect();
+    took.sort();
+    took
+}
+
+fn at(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// A 400-line `batch` (8 workers) in its own process, timed.
+fn run_batch(env: &Env, extra: &[&str], lines: usize) -> Duration {
+    let input = env.dir.path().join("in.txt");
+    let out = env.dir.path().join("out.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let text: String = (0..lines).map(|i| format!("batch line {i}\n")).collect();
+    std::fs::write(&input, text).unwrap();
+    let start = Instant::now();
+    let status = env
+        .cmd()
+        .args(["batch", CONN, "POST", GENERATE, "--in"])
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--template",
+            r#"{"contents":[{"parts":[{"text":"{{text}}"}]}]}"#,
+        ])
+        .args(["--concurrency", "8", "--progress-every", "0"])
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let took = start.elapsed();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        lines
+    );
+    took
+}
+
+/// Interactive requests through `serve` beside a `batch` saturating the
+/// pool (8 keys, 500 ms answers): batch work is low priority, so each
+/// interactive request gets the next key freed, in whichever process.
+fn interactive_beside_batch(state: &[&str]) -> (Duration, Duration, Duration, Duration, f64) {
+    let env = Env::builder()
+        .keys(8)
+        .latency(Duration::from_millis(500))
+        .build();
+    let mut args = vec!["--token", PROXY_TOKEN];
+    args.extend_from_slice(state);
+    let proxy = Proxy::with(&env, &args);
+    let idle = interactive(&proxy, 20, "idle");
+    let alone = run_batch(&env, state, 400);
+    let batch = {
+        let env = &env;
+        std::thread::scope(|s| {
+            let batch = s.spawn(move || run_batch(env, state, 400));
+            // Once the batch holds the pool.
+            std::thread::sleep(Duration::from_millis(1500));
+            let busy = interactive(&proxy, 20, "busy");
+            (batch.join().unwrap(), busy)
+        })
+    };
+    let (beside, busy) = batch;
+    let stats = env.emulator.stats();
+    assert_eq!(stats.overlaps, 0, "no key in use twice at once");
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    (
+        at(&idle, 0.5),
+        at(&busy, 0.5),
+        at(&idle, 0.9),
+        at(&busy, 0.9),
+        beside.as_secs_f64() / alone.as_secs_f64(),
+    )
+}
+
+fn assert_interactive_goes_first(state: &[&str]) {
+    let (idle_median, busy_median, idle_p90, busy_p90, batch_ratio) =
+        interactive_beside_batch(state);
+    let median = busy_median.as_secs_f64() / idle_median.as_secs_f64();
+    let p90 = busy_p90.as_secs_f64() / idle_p90.as_secs_f64();
+    eprintln!(
+        "interactive beside batch{state:?}: median {median:.2}x, p90 {p90:.2}x of idle; batch {batch_ratio:.3}x of alone"
+    );
+    assert!(
+        median <= 1.2,
+        "median {median:.2}x of idle ({busy_median:?} vs {idle_median:?})"
+    );
+    assert!(
+        p90 <= 1.4,
+        "p90 {p90:.2}x of idle ({busy_p90:?} vs {idle_p90:?})"
+    );
+    assert!(
+        batch_ratio <= 1.1,
+        "the batch took {batch_ratio:.3}x its time alone"
+    );
+}
+
+#[test]
+fn interactive_requests_go_before_a_batch_across_processes() {
+    let _machine = quiet();
+    assert_interactive_goes_first(&[]);
+}
+
+#[test]
+fn interactive_requests_go_before_a_batch_across_processes_on_redis() {
+    let _machine = quiet();
+    let redis = Redis::start();
+    let url = redis.url();
+    assert_interactive_goes_first(&["--state", &url]);
+}
+
+/// Starts `jongler <conn> POST <generate> <prompt text>` in the background.
+fn call_in_background(env: &Env, text: &str, extra: &[&str]) -> std::process::Child {
+    env.cmd()
+        .args([CONN, "POST", GENERATE, &prompt(text)])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// When each call's request reached the upstream.
+fn arrivals(env: &Env, texts: &[&str]) -> Vec<Instant> {
+    texts
+        .iter()
+        .map(|t| {
+            env.emulator
+                .times(t)
+                .unwrap_or_else(|| panic!("{t} never arrived"))
+                .0
+        })
+        .collect()
+}
+
+/// One key, held; CLI processes line up for it: a higher priority first,
+/// then in arrival order; a process killed while it waits leaves the line.
+fn the_line_orders_processes(state: &[&str]) {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_millis(400))
+        .build();
+    let mut extra = vec!["--wait", "60s"];
+    extra.extend_from_slice(state);
+    let with = |more: &[&str]| -> Vec<String> {
+        extra.iter().chain(more).map(|s| s.to_string()).collect()
+    };
+    let spawn = |text: &str, more: &[&str]| {
+        let args = with(more);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        call_in_background(&env, text, &args)
+    };
+    let mut holder = spawn("holder", &[]);
+    assert!(env.wait_started("holder", Some(&mut holder)));
+    let mut children = vec![holder];
+    // Lined up while the key is held, 60 ms apart.
+    for (text, priority) in [
+        ("low 1", "low"),
+        ("normal 1", "normal"),
+        ("doomed", "high"),
+        ("low 2", "low"),
+        ("normal 2", "normal"),
+        ("high 1", "high"),
+    ] {
+        children.push(spawn(text, &["--priority", priority]));
+        std::thread::sleep(Duration::from_millis(60));
+    }
+    // "doomed" dies while it waits, at the head of the line.
+    let doomed = &mut children[3];
+    unsafe { libc::kill(doomed.id() as i32, libc::SIGKILL) };
+    doomed.wait().unwrap();
+    for child in &mut children {
+        child.wait().unwrap();
+    }
+    let order = ["holder", "high 1", "normal 1", "normal 2", "low 1", "low 2"];
+    let at = arrivals(&env, &order);
+    for (pair, names) in at.windows(2).zip(order.windows(2)) {
+        assert!(pair[0] < pair[1], "{} went before {}", names[1], names[0]);
+    }
+    assert!(
+        env.emulator.times("doomed").is_none(),
+        "a killed call sent nothing"
+    );
+    assert_eq!(env.emulator.stats().overlaps, 0);
+}
+
+#[test]
+fn waiting_processes_take_the_key_by_priority_then_arrival() {
+    the_line_orders_processes(&[]);
+}
+
+#[test]
+fn waiting_processes_take_the_key_by_priority_then_arrival_on_redis() {
+    let redis = Redis::start();
+    let url = redis.url();
+    the_line_orders_processes(&["--state", &url, "--lease-ttl", "1s"]);
 }

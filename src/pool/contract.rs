@@ -22,6 +22,46 @@ pub(crate) fn run_all(open: Open<'_>) {
     clean_touches_only_its_own_connector(open);
     a_release_is_heard_by_a_watcher(open);
     a_peek_sees_marks_and_usage_without_taking_anything(open);
+    the_line_goes_by_priority_then_arrival(open);
+}
+
+fn the_line_goes_by_priority_then_arrival(open: Open<'_>) {
+    use super::Priority;
+    use super::line::Place;
+    let (a, b) = (open("line"), open("line"));
+    a.prepare().unwrap();
+    let normal = Place::arriving(Priority::Normal);
+    let Some(standing) = a.join_line("m", &normal).unwrap() else {
+        return; // This backend keeps no line: priorities hold in-process only.
+    };
+    let later_normal = Place::arriving(Priority::Normal);
+    let low = Place::arriving(Priority::Low);
+    let high = Place::arriving(Priority::High);
+    assert!(
+        b.ahead("m", &later_normal, false).unwrap(),
+        "{}",
+        b.describe()
+    );
+    assert!(b.ahead("m", &low, false).unwrap());
+    assert!(
+        !b.ahead("m", &high, false).unwrap(),
+        "a higher priority goes first"
+    );
+    assert!(
+        !b.ahead("m", &normal, false).unwrap(),
+        "nobody before the first"
+    );
+    assert!(
+        !b.ahead("other-model", &low, false).unwrap(),
+        "lines are per model"
+    );
+    // Our own places don't count when only other processes' are asked for.
+    assert!(!b.ahead("m", &low, true).unwrap());
+    drop(standing);
+    assert!(
+        !b.ahead("m", &low, false).unwrap(),
+        "a call that left is not waited for"
+    );
 }
 
 fn a_peek_sees_marks_and_usage_without_taking_anything(open: Open<'_>) {

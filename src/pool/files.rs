@@ -43,6 +43,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod line;
+
 const LOCK: &str = "lock";
 const LOCKDOWN: &str = "lockdown";
 const ERROR: &str = "error";
@@ -649,6 +651,18 @@ impl StateStore for FileStore {
 
     /// inotify (or the platform's equivalent) on the state dir: a removed
     /// file is a released key or a cleared mark.
+    fn join_line(
+        &self,
+        line: &str,
+        place: &super::line::Place,
+    ) -> Result<Option<Box<dyn super::line::InLine>>> {
+        Ok(Some(Box::new(line::Standing::join(self, line, place)?)))
+    }
+
+    fn ahead(&self, line: &str, place: &super::line::Place, others_only: bool) -> Result<bool> {
+        line::ahead(self, line, place, others_only)
+    }
+
     fn watch(
         &self,
         on_change: Arc<dyn Fn() + Send + Sync>,
@@ -656,8 +670,16 @@ impl StateStore for FileStore {
         use notify::Watcher;
         use notify::event::{AccessKind, AccessMode, EventKind};
         let store = self.clone();
+        let lines = self.lines_dir();
         let handler = move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
+            // A call leaving a line: whoever waited behind it may go.
+            if matches!(event.kind, EventKind::Remove(_))
+                && event.paths.iter().any(|p| p.starts_with(&lines))
+            {
+                on_change();
+                return;
+            }
             // A holder closing its `.lock` after letting go, or a mark or a
             // stale lock removed: this connector's only.
             // Renames are not heard: a holder renames before it lets go.
@@ -695,6 +717,16 @@ impl StateStore for FileStore {
         if let Err(e) = watcher.watch(&self.dir, notify::RecursiveMode::NonRecursive) {
             log::debug!("can't watch {} ({e}); polling instead", self.dir.display());
             return None;
+        }
+        let lines = self.lines_dir();
+        if let Err(e) = fs::create_dir_all(&lines)
+            .map_err(notify::Error::io)
+            .and_then(|()| watcher.watch(&lines, notify::RecursiveMode::Recursive))
+        {
+            log::debug!(
+                "can't watch {} ({e}); polling for the line",
+                lines.display()
+            );
         }
         Some(Box::new(std::sync::Mutex::new(watcher)))
     }

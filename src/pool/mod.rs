@@ -12,6 +12,7 @@
 
 pub mod cost;
 pub mod files;
+pub mod line;
 pub mod quota;
 pub mod redis;
 pub mod state;
@@ -254,6 +255,9 @@ pub struct Held {
     hold: Option<Box<dyn KeyHold>>,
     index: usize,
     waiters: Arc<Waiters>,
+    /// The priority and line of the call holding it, for a key kept a
+    /// moment after it lets go (`None`: never kept).
+    linger: Option<(Priority, String)>,
 }
 
 /// How many keys this process holds right now (for the Ctrl-C message: a
@@ -272,6 +276,7 @@ impl Held {
             hold: Some(hold),
             index,
             waiters,
+            linger: None,
         }
     }
 
@@ -289,7 +294,8 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(hold) = self.hold.take() {
-            self.waiters.offer(self.index, hold);
+            let by = self.linger.as_ref().map(|(p, line)| (*p, line.as_str()));
+            self.waiters.offer(self.index, hold, by);
         }
         HOLDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -574,7 +580,7 @@ impl Pool {
         };
         Pool {
             connector: connector.to_string(),
-            waiters: Arc::new(Waiters::new()),
+            waiters: Arc::new(Waiters::new(store.clone(), None)),
             keys,
             store,
             default_lockdown_secs,
@@ -583,6 +589,14 @@ impl Pool {
             watching: Default::default(),
             superseded: Default::default(),
         }
+    }
+
+    /// The same pool, keeping a key `moment` after a call of normal or high
+    /// priority lets go of it, for this process's next such call (a
+    /// long-lived process: `serve`). See [`waiters::Waiters::offer`].
+    pub fn with_linger(mut self, moment: Duration) -> Pool {
+        self.waiters = Arc::new(Waiters::new(self.store.clone(), Some(moment)));
+        self
     }
 
     /// The same pool with limits and groups.
@@ -724,10 +738,62 @@ impl Pool {
         tried: &HashSet<usize>,
         deadline: Instant,
         ask: &Ask,
+        priority: Priority,
+    ) -> Result<Result<Lease<'_>, NoKey>> {
+        let line = line::line_name(ask.model.as_deref());
+        let got = match self.take_kept(tried, ask, priority)? {
+            Some(lease) => Ok(lease),
+            None => self.take_or_wait(tried, deadline, ask, priority, &line)?,
+        };
+        Ok(got.map(|mut lease| {
+            if self.waiters.lingers() {
+                lease.held.linger = Some((priority, line));
+            }
+            lease
+        }))
+    }
+
+    /// A key kept a moment for a call like this one, if it fits the call.
+    fn take_kept(
+        &self,
+        tried: &HashSet<usize>,
+        ask: &Ask,
+        priority: Priority,
+    ) -> Result<Option<Lease<'_>>> {
+        let Some((i, hold)) = self.waiters.take_kept(tried, priority) else {
+            return Ok(None);
+        };
+        let marks = self.store.marks(&self.keys[i].name)?;
+        // Not kept again if it doesn't fit: it goes to whoever can use it.
+        let held = self.held(i, hold);
+        match self.checked(held, marks, Timestamp::now(), ask, true)? {
+            Taken::Lease(lease) => {
+                self.store.set_cursor(i + 1);
+                Ok(Some(lease))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn take_or_wait(
+        &self,
+        tried: &HashSet<usize>,
+        deadline: Instant,
+        ask: &Ask,
+        priority: Priority,
+        line: &str,
     ) -> Result<Result<Lease<'_>, NoKey>> {
         let n = self.keys.len();
+        let place = line::Place::arriving(priority);
+        let join = || -> Result<waiters::Queued> {
+            let standing = self.store.join_line(line, &place)?;
+            Ok(self.waiters.join(tried, &place, line, standing))
+        };
         // Others of this process wait already: queue behind them.
-        let mut me = self.waiters.has_waiters().then(|| self.waiters.join(tried));
+        let mut me = match self.waiters.has_waiters() {
+            true => Some(join()?),
+            false => None,
+        };
         let mut pause: Option<Duration> = me.as_ref().map(|_| WATCHED_POLL);
         let mut backoff = PollPause::new();
         let mut told = Told::default();
@@ -753,7 +819,7 @@ impl Pool {
             }
             let now = Timestamp::now();
             // A waiter looks before it takes.
-            let shortfall = match self.scan(tried, now, ask, me.is_some())? {
+            let shortfall = match self.scan(tried, now, ask, me.is_some(), (line, &place))? {
                 Ok(lease) => {
                     self.store.set_cursor(lease.index + 1);
                     return Ok(Ok(lease));
@@ -776,7 +842,7 @@ impl Pool {
             if me.is_none() {
                 // Queue, listen, and look once more before sleeping: a key
                 // freed since the pass above is not missed.
-                me = Some(self.waiters.join(tried));
+                me = Some(join()?);
                 self.start_watch();
                 continue;
             }
@@ -885,13 +951,20 @@ impl Pool {
         now: Timestamp,
         ask: &Ask,
         peek: bool,
+        (line, place): (&str, &line::Place),
     ) -> Result<Result<Lease<'_>, Shortfall>> {
         let n = self.keys.len();
-        let start = self.store.cursor() % n.max(1);
         let mut shortfall = Shortfall {
             all_daily: true,
             ..Shortfall::default()
         };
+        // Someone stands before us in the line: the next free key is theirs.
+        if self.store.ahead(line, place, false)? {
+            shortfall.busy += 1;
+            shortfall.all_daily = false;
+            return Ok(Err(shortfall));
+        }
+        let start = self.store.cursor() % n.max(1);
         let mut guessed: Vec<(Timestamp, usize)> = Vec::new();
         let mut order = (start..n).chain(0..start).filter(|i| !tried.contains(i));
         // A batch at a time (one round trip each, on a shared backend); the

@@ -26,6 +26,7 @@
 
 #![allow(clippy::disallowed_methods)] // This module owns the Redis connections.
 
+use super::line::{InLine, Place};
 use super::quota::Usage;
 use super::state::{
     Attempt, BucketId, CleanReport, ErrorMark, KeyHold, KeyMarks, Lockdown, Mark, MarkKind,
@@ -125,6 +126,39 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 ";
 
+/// Stands a call in a line. KEYS: the line (a sorted set, every score 0, so
+/// places sort by name), the place's life key. ARGV: place, token, ttl ms.
+const JOIN: &str = r"
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 86400000)
+return 1
+";
+
+/// Leaves a line, and says so to waiters. KEYS: line, life key. ARGV: place,
+/// channel.
+const LEAVE: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[2], 'line')
+return 1
+";
+
+/// Whether a live place stands before ARGV[1] in the line; places whose life
+/// key ran out (their process died) are removed. KEYS: line. ARGV: place,
+/// life key prefix, a process's part of place names to skip ('' for none).
+const AHEAD: &str = r"
+local before = redis.call('ZRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[1])
+for _, m in ipairs(before) do
+  if redis.call('EXISTS', ARGV[2] .. m) == 1 then
+    if ARGV[3] == '' or not string.find(m, ARGV[3], 1, true) then return 1 end
+  else
+    redis.call('ZREM', KEYS[1], m)
+  end
+end
+return 0
+";
+
 fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
@@ -134,10 +168,16 @@ fn scripts() -> &'static Scripts {
         mark: Script::new(MARK),
         clear: Script::new(CLEAR),
         swap: Script::new(SWAP),
+        join: Script::new(JOIN),
+        leave: Script::new(LEAVE),
+        ahead: Script::new(AHEAD),
     })
 }
 
 struct Scripts {
+    join: Script,
+    leave: Script,
+    ahead: Script,
     attempt_each: Script,
     release: Script,
     renew: Script,
@@ -324,6 +364,36 @@ impl Drop for RedisHold {
     }
 }
 
+/// A call standing in a line, its place kept alive by the renewer.
+#[derive(Debug)]
+struct RedisStanding {
+    store: RedisStore,
+    line_key: String,
+    life_key: String,
+    place: String,
+    alive: Arc<AtomicBool>,
+}
+
+impl InLine for RedisStanding {}
+
+impl Drop for RedisStanding {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Relaxed);
+        let left = self.store.server.with(|conn| {
+            scripts()
+                .leave
+                .key(&self.line_key)
+                .key(&self.life_key)
+                .arg(&self.place)
+                .arg(self.store.channel())
+                .invoke::<i64>(conn)
+        });
+        if let Err(e) = left {
+            log::debug!("can't leave the line: {e:#}; the place lapses with its lease");
+        }
+    }
+}
+
 /// Renews the leases this process holds, from one background thread.
 #[derive(Debug)]
 struct Renewer {
@@ -421,6 +491,11 @@ impl RedisStore {
 
     fn name(&self, kind: &str, key: &str) -> String {
         format!("{}{kind}:{key}", self.prefix)
+    }
+
+    /// Where the life keys of a line's places are: the prefix and the place.
+    fn life_prefix(&self, line: &str) -> String {
+        self.name("waiting", &format!("{line}:"))
     }
 
     fn channel(&self) -> String {
@@ -769,6 +844,57 @@ impl StateStore for RedisStore {
 
     /// A subscription to the connector's `released` channel, on a thread of
     /// its own that reconnects when Redis comes back.
+    fn join_line(&self, line: &str, place: &Place) -> Result<Option<Box<dyn InLine>>> {
+        let token = self.lease_token();
+        let line_key = self.name("line", line);
+        let life_key = format!("{}{}", self.life_prefix(line), place.name());
+        let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;
+        self.server.with(|conn| {
+            scripts()
+                .join
+                .key(&line_key)
+                .key(&life_key)
+                .arg(place.name())
+                .arg(&token)
+                .arg(ttl_ms)
+                .invoke::<i64>(conn)
+        })?;
+        let alive = Arc::new(AtomicBool::new(true));
+        self.renewer.add(
+            self,
+            Renewal {
+                lease_key: life_key.clone(),
+                token,
+                alive: alive.clone(),
+            },
+        );
+        Ok(Some(Box::new(RedisStanding {
+            store: self.clone(),
+            line_key,
+            life_key,
+            place: place.name().to_string(),
+            alive,
+        })))
+    }
+
+    fn ahead(&self, line: &str, place: &Place, others_only: bool) -> Result<bool> {
+        let skip = if others_only {
+            Place::process_part()
+        } else {
+            String::new()
+        };
+        let found: i64 = self.server.with(|conn| {
+            scripts()
+                .ahead
+                .key(self.name("line", line))
+                .arg(place.name())
+                .arg(self.life_prefix(line))
+                .arg(&skip)
+                .invoke(conn)
+        })?;
+        Ok(found == 1)
+    }
+
     fn watch(
         &self,
         on_change: Arc<dyn Fn() + Send + Sync>,

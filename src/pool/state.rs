@@ -308,8 +308,29 @@ pub trait StateStore: Send + Sync + Debug {
     /// model lockdowns; holds of live processes are left alone.
     fn clean(&self) -> Result<CleanReport>;
 
+    /// Stands a waiting call in the line named `line` (a model's) at
+    /// `place`, until the returned guard is dropped or its process dies.
+    /// `None` where the store keeps no line (then priorities hold within a
+    /// process only).
+    fn join_line(
+        &self,
+        line: &str,
+        place: &super::line::Place,
+    ) -> Result<Option<Box<dyn super::line::InLine>>> {
+        let _ = (line, place);
+        Ok(None)
+    }
+
+    /// Whether a live call stands in `line` before `place` — only another
+    /// process's, with `others_only`. Entries of dead processes are
+    /// removed on the way.
+    fn ahead(&self, line: &str, place: &super::line::Place, others_only: bool) -> Result<bool> {
+        let _ = (line, place, others_only);
+        Ok(false)
+    }
+
     /// Calls `on_change` whenever another holder may have freed something
-    /// (a key released, a mark cleared), for as long as the returned guard
+    /// (a key released, a mark cleared, a call leaving the line), for as long as the returned guard
     /// lives; `None` where the backend can't tell (then waiters poll). May
     /// call it spuriously.
     fn watch(
