@@ -23,6 +23,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         'jongler' {
             [CompletionResult]::new('--cleanup', '--cleanup', [CompletionResultType]::ParameterName, 'Remove LOCKDOWN and ERROR markers and stale locks of one connector')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -30,6 +31,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -62,6 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--workers', '--workers', [CompletionResultType]::ParameterName, 'Requests in flight at once')
             [CompletionResult]::new('--keys', '--keys', [CompletionResultType]::ParameterName, 'Keys in the pool (the last one is invalid)')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -69,6 +72,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -83,6 +87,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;keys' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -90,6 +95,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -109,6 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;keys;import' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -116,6 +123,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -131,6 +139,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;keys;add' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -138,6 +147,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -152,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;keys;remove' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -159,6 +170,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -173,6 +185,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;keys;list' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -180,6 +193,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -218,6 +232,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;completions' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -225,6 +240,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -239,6 +255,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         }
         'jongler;status' {
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -246,10 +263,12 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of a table')
+            [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'The usage history: per day, requests, tokens, rate limits and errors, per client (and -v or --json: per key)')
             [CompletionResult]::new('--tor', '--tor', [CompletionResultType]::ParameterName, 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug)')
@@ -262,6 +281,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
         'jongler;check' {
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'How many keys to check at once (each key by one request at a time)')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -269,6 +289,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -286,10 +307,12 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token from this file (its first line)')
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Named clients: a file of [client NAME] sections, each with its token and optionally priority, max_in_flight and limits [default: those in the key file]; edits apply without a restart')
             [CompletionResult]::new('--stall-timeout', '--stall-timeout', [CompletionResultType]::ParameterName, 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released')
             [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'A connection gets this long (30s, 1m …) to send a request''s headers, from when it opens or its last answer ends (idle connections close too)')
             [CompletionResult]::new('--shutdown-timeout', '--shutdown-timeout', [CompletionResultType]::ParameterName, 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -297,6 +320,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')
@@ -317,6 +341,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'At most this many requests in flight [default: the keys not in ERROR, up to 256]')
             [CompletionResult]::new('--progress-every', '--progress-every', [CompletionResultType]::ParameterName, 'Without a terminal, a progress line this often (10s, 1m …; 0: none)')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)')
+            [CompletionResult]::new('--priority', '--priority', [CompletionResultType]::ParameterName, 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a request after this long: 5m, 90s, or seconds (0: never)')
             [CompletionResult]::new('--fallback-model', '--fallback-model', [CompletionResultType]::ParameterName, 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)')
             [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Send requests through this proxy (http://, https://, socks5://, socks5h://)')
@@ -324,6 +349,7 @@ Register-ArgumentCompleter -Native -CommandName 'jongler' -ScriptBlock {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)')
             [CompletionResult]::new('--lease-ttl', '--lease-ttl', [CompletionResultType]::ParameterName, 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)')
+            [CompletionResult]::new('--history-days', '--history-days', [CompletionResultType]::ParameterName, 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come')
             [CompletionResult]::new('--connectors-dir', '--connectors-dir', [CompletionResultType]::ParameterName, 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)')
             [CompletionResult]::new('--log-level', '--log-level', [CompletionResultType]::ParameterName, 'Log level: error, warn, info, debug or trace [default: warn]')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color stderr')

@@ -113,7 +113,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --allow-empty-body --include --cleanup --cleanup-all --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help --version api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co demo keys completions status check serve batch help"
+            opts="-i -v -q -h -V --pretty --allow-empty-body --include --cleanup --cleanup-all --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help --version api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co demo keys completions status check serve batch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +124,10 @@ _jongler() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -155,6 +159,10 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --history-days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connectors-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -175,7 +183,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__batch)
-            opts="-v -q -h --in --out --template --unordered --concurrency --progress-every --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
+            opts="-v -q -h --in --out --template --unordered --concurrency --progress-every --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,6 +213,10 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --priority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -230,6 +242,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -253,7 +269,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__check)
-            opts="-v -q -h --json --concurrency --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
+            opts="-v -q -h --json --concurrency --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,6 +280,10 @@ _jongler() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -292,6 +312,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -315,13 +339,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__completions)
-            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help bash elvish fish powershell zsh"
+            opts="-v -q -h --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -350,6 +378,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -373,7 +405,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__demo)
-            opts="-v -q -h --requests --workers --keys --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --requests --workers --keys --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +424,10 @@ _jongler() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -420,6 +456,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -625,13 +665,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__keys)
-            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help import add remove list help"
+            opts="-v -q -h --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help import add remove list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -660,6 +704,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -683,13 +731,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__keys__subcmd__add)
-            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -718,6 +770,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -825,13 +881,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__keys__subcmd__import)
-            opts="-v -q -h --check --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --check --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -860,6 +920,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -883,13 +947,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__keys__subcmd__list)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --json --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -918,6 +986,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -941,13 +1013,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__keys__subcmd__remove)
-            opts="-v -q -h --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help"
+            opts="-v -q -h --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -976,6 +1052,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -999,7 +1079,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__serve)
-            opts="-v -q -h --listen --token --token-file --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
+            opts="-v -q -h --listen --token --token-file --clients --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1017,6 +1097,10 @@ _jongler() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --stall-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1030,6 +1114,10 @@ _jongler() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1058,6 +1146,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1081,13 +1173,17 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__status)
-            opts="-v -q -h --json --wait --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
+            opts="-v -q -h --json --history --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --priority)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1116,6 +1212,10 @@ _jongler() {
                     return 0
                     ;;
                 --lease-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --history-days)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

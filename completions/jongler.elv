@@ -20,6 +20,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         &'jongler'= {
             cand --cleanup 'Remove LOCKDOWN and ERROR markers and stale locks of one connector'
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -27,6 +28,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -58,6 +60,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --workers 'Requests in flight at once'
             cand --keys 'Keys in the pool (the last one is invalid)'
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -65,6 +68,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -78,6 +82,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;keys'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -85,6 +90,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -103,6 +109,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;keys;import'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -110,6 +117,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -124,6 +132,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;keys;add'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -131,6 +140,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -144,6 +154,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;keys;remove'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -151,6 +162,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -164,6 +176,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;keys;list'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -171,6 +184,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -202,6 +216,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;completions'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -209,6 +224,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -222,6 +238,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;status'= {
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -229,10 +246,12 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
             cand --json 'Print JSON instead of a table'
+            cand --history 'The usage history: per day, requests, tokens, rate limits and errors, per client (and -v or --json: per key)'
             cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
             cand -v 'More log output (-v info, -vv debug)'
             cand --verbose 'More log output (-v info, -vv debug)'
@@ -244,6 +263,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
         &'jongler;check'= {
             cand --concurrency 'How many keys to check at once (each key by one request at a time)'
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -251,6 +271,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -267,10 +288,12 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --listen 'Address to listen on'
             cand --token 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`'
             cand --token-file 'Read the token from this file (its first line)'
+            cand --clients 'Named clients: a file of [client NAME] sections, each with its token and optionally priority, max_in_flight and limits [default: those in the key file]; edits apply without a restart'
             cand --stall-timeout 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released'
             cand --header-timeout 'A connection gets this long (30s, 1m …) to send a request''s headers, from when it opens or its last answer ends (idle connections close too)'
             cand --shutdown-timeout 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)'
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -278,6 +301,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'
@@ -297,6 +321,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --concurrency 'At most this many requests in flight [default: the keys not in ERROR, up to 256]'
             cand --progress-every 'Without a terminal, a progress line this often (10s, 1m …; 0: none)'
             cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
             cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
             cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
             cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
@@ -304,6 +329,7 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
             cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
             cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
             cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
             cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
             cand --color 'When to color stderr'

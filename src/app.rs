@@ -52,9 +52,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             concurrency,
         }) => check(&cli, connector, *json, *concurrency),
         Some(Command::Keys { action }) => keys_command(&cli, action),
-        Some(Command::Status { connector, json }) => {
-            status_command(&cli, connector.as_deref(), *json)
-        }
+        Some(Command::Status {
+            connector,
+            json,
+            history,
+        }) => status_command(&cli, connector.as_deref(), *json, *history),
         None if cli.cleanup.is_some() || cli.cleanup_all => cleanup(&cli),
         None => request(&cli),
     }
@@ -298,10 +300,17 @@ fn demo(cli: &Cli, requests: usize, workers: usize, keys: usize) -> Result<ExitC
     })
 }
 
-fn status_command(cli: &Cli, connector: Option<&str>, json: bool) -> Result<ExitCode> {
+fn status_command(
+    cli: &Cli,
+    connector: Option<&str>,
+    json: bool,
+    history: bool,
+) -> Result<ExitCode> {
     let paths = paths(cli)?;
-    let statuses = status(cli, &paths, connector)?;
-    if json {
+    let statuses = status(cli, &paths, connector, history)?;
+    if history && !json {
+        output::write_status_history(&statuses, cli.global.verbose > 0)?;
+    } else if json {
         output::write_status_json(&statuses, connector.is_some())?;
     } else {
         output::write_status_table(
@@ -593,6 +602,7 @@ fn request(cli: &Cli) -> Result<ExitCode> {
         );
     }
     output::write_response(&response, cli.include, cli.pretty)?;
+    jongler.flush_history();
     // The process ends next: freeing a big pool key by key would only cost
     // time (every key is released already, and nothing else is held).
     std::mem::forget(jongler);
@@ -622,6 +632,7 @@ fn request_options(cli: &Cli) -> Result<Options> {
         fallback_models: cli.fallback_model.clone(),
         priority: cli.priority.unwrap_or_default(),
         linger: None,
+        history_days: usize::from(cli.global.history_days),
     })
 }
 
@@ -641,7 +652,12 @@ fn read_body(arg: &str) -> Result<Vec<u8>> {
 }
 
 /// Every key's state for one connector, or for every connector with keys.
-fn status(cli: &Cli, paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorStatus>> {
+fn status(
+    cli: &Cli,
+    paths: &Paths,
+    only: Option<&str>,
+    key_history: bool,
+) -> Result<Vec<ConnectorStatus>> {
     let connectors = Connectors::load(&paths.connector_dirs)?;
     let file = KeyFile::read(&paths.config_file)?;
     if file.is_none() && paths.config_explicit {
@@ -695,6 +711,7 @@ fn status(cli: &Cli, paths: &Paths, only: Option<&str>) -> Result<Vec<ConnectorS
             connector: name,
             keys: pool.states()?,
             clients: Vec::new(),
+            history: output::day_reports(&pool.store().history()?, key_history),
         });
     }
     Ok(out)

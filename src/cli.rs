@@ -134,6 +134,12 @@ pub struct GlobalArgs {
           value_parser = duration, allow_hyphen_values = true)]
     pub lease_ttl: std::time::Duration,
 
+    /// How many days of usage history (per key and per client) the state
+    /// keeps; older days are dropped as new ones come
+    #[arg(long, value_name = "DAYS", default_value = "30", global = true, env = "JONGLER_HISTORY_DAYS",
+          value_parser = clap::value_parser!(u16).range(1..=3660))]
+    pub history_days: u16,
+
     /// Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)
     #[arg(long, value_name = "DIR", global = true)]
     pub connectors_dir: Option<PathBuf>,
@@ -180,6 +186,10 @@ pub enum Command {
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+        /// The usage history: per day, requests, tokens, rate limits and
+        /// errors, per client (and -v or --json: per key)
+        #[arg(long)]
+        history: bool,
     },
     /// Check every key with a request that costs no quota; mark bad keys ERROR
     ///
@@ -631,7 +641,7 @@ mod tests {
         let cli = parse("--wait 5 status gemini --json -q").unwrap();
         assert!(matches!(
             cli.command,
-            Some(Command::Status { ref connector, json: true }) if connector.as_deref() == Some("gemini")
+            Some(Command::Status { ref connector, json: true, .. }) if connector.as_deref() == Some("gemini")
         ));
         assert_eq!(cli.wait, std::time::Duration::from_secs(5));
         assert!(cli.global.quiet);

@@ -125,6 +125,7 @@ data-requests-today=\"{requests}\" data-rate-limited-today=\"{limited}\">\
                 .cmp(&b.until.unwrap_or(Timestamp::MAX)),
         )
     });
+    html.push_str(&chart(report));
     html.push_str(&table(&shown, now, "keys"));
     if !folded.is_empty() {
         html.push_str(&format!(
@@ -135,6 +136,51 @@ data-requests-today=\"{requests}\" data-rate-limited-today=\"{limited}\">\
         ));
     }
     html
+}
+
+/// Requests per day (rate limits absorbed in their own colour), one bar a
+/// day of the history, and per client in each bar's title.
+fn chart(report: &ConnectorStatus) -> String {
+    let days = &report.history;
+    if days.is_empty() {
+        return String::new();
+    }
+    let most = days.iter().map(|d| d.total.requests).max().unwrap_or(0).max(1);
+    let (w, h, gap) = (14usize, 60u64, 2usize);
+    let mut bars = String::new();
+    for (i, day) in days.iter().enumerate() {
+        let x = i * (w + gap);
+        let tall = |n: u64| (n * h).div_ceil(most);
+        let (all, limited) = (tall(day.total.requests), tall(day.total.rate_limited));
+        let clients: Vec<String> = day
+            .clients
+            .iter()
+            .map(|(name, t)| format!("{}: {}", esc(name), t.requests))
+            .collect();
+        let title = format!(
+            "{}: {} requests, {} tokens, {} rate limits, {} errors{}{}",
+            esc(&day.date),
+            day.total.requests,
+            day.total.tokens,
+            day.total.rate_limited,
+            day.total.errors,
+            if clients.is_empty() { "" } else { " — " },
+            clients.join(", ")
+        );
+        bars.push_str(&format!(
+            r#"<g data-date="{date}" data-requests="{r}"><title>{title}</title><rect class="req" x="{x}" y="{y}" width="{w}" height="{all}"/><rect class="lim" x="{x}" y="{ly}" width="{w}" height="{limited}"/></g>"#,
+            date = esc(&day.date),
+            r = day.total.requests,
+            y = h - all,
+            ly = h - limited,
+        ));
+    }
+    let width = days.len() * (w + gap);
+    format!(
+        r#"<figure class="history"><figcaption>requests per day, last {n} day{s} (red: rate limits absorbed)</figcaption><svg role="img" width="{width}" height="{h}" viewBox="0 0 {width} {h}">{bars}</svg></figure>"#,
+        n = days.len(),
+        s = if days.len() == 1 { "" } else { "s" },
+    )
 }
 
 fn table(keys: &[&KeyStatus], now: Timestamp, class: &str) -> String {
@@ -207,7 +253,9 @@ th:nth-child(1){width:18%}th:nth-child(2){width:8%}th:nth-child(3){width:9%}th:n
 .use{display:inline-flex;align-items:center;gap:.3em;margin-right:.8em;font-size:.85em}\
 .bar{display:inline-block;width:4em;height:.5em;background:rgba(128,128,128,.25);border-radius:.25em;overflow:hidden}\
 .bar i{display:block;height:100%;background:var(--ok)}.bar i.high{background:var(--hi)}.bar i.full{background:var(--bad)}\
-details{margin-top:.8rem}summary{cursor:pointer;color:var(--mute)}code{font-size:.95em}";
+details{margin-top:.8rem}summary{cursor:pointer;color:var(--mute)}code{font-size:.95em}\
+.history{margin:.6rem 0 0}.history figcaption{color:var(--mute);font-size:.85em}\
+.history .req{fill:var(--lock)}.history .lim{fill:var(--bad)}";
 
 const SCRIPT: &str = "\
 addEventListener('load',()=>{document.body.dataset.loadedMs=String(Math.round(performance.now()))});\

@@ -65,6 +65,8 @@ pub struct Options {
     /// call of another process takes it): for a long-lived process whose
     /// clients send one request after another (`serve`). `None`: never.
     pub linger: Option<Duration>,
+    /// How many days of usage history the state store keeps.
+    pub history_days: usize,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             fallback_models: Vec::new(),
             priority: Priority::Normal,
             linger: None,
+            history_days: crate::pool::history::DEFAULT_DAYS,
         }
     }
 }
@@ -278,6 +281,8 @@ pub trait Observer: Send + Sync {
 struct Shared {
     observer: std::sync::RwLock<Option<Arc<dyn Observer>>>,
     rate_limits: std::sync::atomic::AtomicU64,
+    /// The usage history's counts, made by the first engine's pool.
+    tally: std::sync::OnceLock<Arc<crate::pool::history::Tally>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -501,6 +506,31 @@ impl Jongler {
             .expect("invariant: no panics under lock") = Some(observer);
     }
 
+    /// Counts one request of `serve`'s client `name` in the usage history.
+    pub fn count_client(&self, name: &str, totals: crate::pool::history::Totals) {
+        if let Some(tally) = self.shared.tally.get() {
+            tally.count(crate::pool::history::Of::Client(name), totals);
+        }
+    }
+
+    /// Adds the counts gathered so far to the state store's usage history
+    /// (done every second as calls come, and when the connection is
+    /// dropped: a process about to exit without dropping it calls this).
+    pub fn flush_history(&self) {
+        if let Some(tally) = self.shared.tally.get() {
+            tally.flush();
+        }
+    }
+
+    /// The usage history, this connection's counts included.
+    pub fn history(&self) -> Result<crate::pool::history::History> {
+        self.flush_history();
+        match &self.engine().pool {
+            Some(pool) => pool.store().history(),
+            None => Ok(Default::default()),
+        }
+    }
+
     /// How many rate-limit answers this connection has taken (each one
     /// retried on another key or later).
     pub fn rate_limits_absorbed(&self) -> u64 {
@@ -578,8 +608,16 @@ impl Engine {
             if keys.is_empty() {
                 return Err(usage(format!("no keys for `{}`", connector.name)));
             }
+            let tally = shared.tally.get_or_init(|| {
+                Arc::new(crate::pool::history::Tally::new(
+                    store.clone(),
+                    &quotas.tz,
+                    options.history_days,
+                ))
+            });
             let pool = Pool::new(&connector.name, keys, store, connector.lockdown_seconds)
-                .with_quotas(quotas);
+                .with_quotas(quotas)
+                .with_history(tally.clone());
             Some(match options.linger {
                 Some(moment) => pool.with_linger(moment),
                 None => pool,

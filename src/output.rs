@@ -1,8 +1,10 @@
 //! The only writer to stdout: answers and status reports.
 
 use crate::jongler::{KeyHealth, Response};
+use crate::pool::history::{History, Totals};
 use crate::pool::{KeyStatus, State};
 use anyhow::Result;
+use std::collections::BTreeMap;
 use colored::Colorize;
 use serde::Serialize;
 use std::io::Write;
@@ -17,6 +19,83 @@ pub struct ConnectorStatus {
     /// `serve`'s clients and what each did since it started.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<crate::serve::clients::ClientReport>,
+    /// The usage history, oldest day first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<DayReport>,
+}
+
+/// One day of the usage history, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayReport {
+    /// `2026-12-05` (the daily-quota day).
+    pub date: String,
+    /// Over every key.
+    pub total: Totals,
+    /// By `serve` client.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub clients: BTreeMap<String, Totals>,
+    /// By key (`status --history` only: a big pool has many).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<BTreeMap<String, Totals>>,
+}
+
+/// The days of `history` as `status` shows them; `keys`: with each key's.
+pub fn day_reports(history: &History, keys: bool) -> Vec<DayReport> {
+    history
+        .days
+        .iter()
+        .map(|(date, day)| DayReport {
+            date: date.clone(),
+            total: day.total(),
+            clients: day.clients.clone(),
+            keys: keys.then(|| day.keys.clone()),
+        })
+        .collect()
+}
+
+/// Writes `status --history`: per connector a line per day (requests,
+/// tokens, rate limits absorbed, errors), then per client, then (verbose)
+/// per key.
+pub fn write_status_history(statuses: &[ConnectorStatus], verbose: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    for status in statuses {
+        writeln!(out, "{}: usage by day", status.connector)?;
+        if status.history.is_empty() {
+            writeln!(out, "  nothing counted yet")?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {:<10}  {:>9}  {:>12}  {:>6}  {:>6}",
+            "day", "requests", "tokens", "429s", "errors"
+        )?;
+        for day in &status.history {
+            write_totals(&mut out, "  ", &day.date, &day.total)?;
+        }
+        let named: Vec<(&str, &str, &BTreeMap<String, Totals>)> = status
+            .history
+            .iter()
+            .flat_map(|d| {
+                let keys = d.keys.iter().filter(|_| verbose).map(|k| ("key", d.date.as_str(), k));
+                std::iter::once(("client", d.date.as_str(), &d.clients)).chain(keys)
+            })
+            .collect();
+        for (what, date, by) in named {
+            for (name, totals) in by {
+                write_totals(&mut out, "  ", &format!("{date} {what} {name}"), totals)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_totals(out: &mut impl Write, indent: &str, label: &str, t: &Totals) -> Result<()> {
+    writeln!(
+        out,
+        "{indent}{label:<10}  {:>9}  {:>12}  {:>6}  {:>6}",
+        t.requests, t.tokens, t.rate_limited, t.errors
+    )?;
+    Ok(())
 }
 
 /// Writes an answer: optionally the status line and headers, then the body,

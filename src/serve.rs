@@ -623,8 +623,11 @@ async fn favicon() -> Response {
 
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
     let states = app.clone();
-    let keys = match tokio::task::spawn_blocking(move || states.jongler.key_states()).await {
-        Ok(Ok(keys)) => keys,
+    let read = tokio::task::spawn_blocking(move || {
+        Ok::<_, anyhow::Error>((states.jongler.key_states()?, states.jongler.history()?))
+    });
+    let (keys, history) = match read.await {
+        Ok(Ok(read)) => read,
         Ok(Err(e)) => {
             return error_json(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -644,6 +647,7 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Re
         connector: app.jongler.connector().name.clone(),
         keys,
         clients: app.clients.reports(),
+        history: crate::output::day_reports(&history, false),
     };
     let wants_html = headers
         .get("accept")
@@ -695,6 +699,8 @@ struct Exchange {
     connector: Arc<crate::connector::Connector>,
     /// Who sent it.
     client: Arc<clients::Client>,
+    /// Its estimated tokens, once its body is read.
+    tokens: std::sync::OnceLock<u64>,
     method: Method,
     uri: Uri,
     started: Instant,
@@ -716,6 +722,15 @@ impl Exchange {
     fn done(&self, status: u16, key: Option<&str>, note: &str) {
         self.log(status, key, note);
         self.client.answered(status);
+        self.app.jongler.count_client(
+            self.client.name(),
+            crate::pool::history::Totals {
+                requests: 1,
+                tokens: self.tokens.get().copied().unwrap_or(0),
+                rate_limited: u64::from(status == 429),
+                errors: u64::from(status >= 500),
+            },
+        );
         self.app
             .metrics
             .request(self.label(), status, key, self.client.name());
@@ -929,6 +944,7 @@ async fn proxy(
         app: app.clone(),
         connector,
         client,
+        tokens: std::sync::OnceLock::new(),
         method,
         uri,
         started: Instant::now(),

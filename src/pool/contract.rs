@@ -23,6 +23,47 @@ pub(crate) fn run_all(open: Open<'_>) {
     a_release_is_heard_by_a_watcher(open);
     a_peek_sees_marks_and_usage_without_taking_anything(open);
     the_line_goes_by_priority_then_arrival(open);
+    history_adds_up_and_keeps_only_the_newest_days(open);
+}
+
+/// A simulated year of days, two writers: every count kept for the days
+/// kept, and the history no bigger after a year than after its first
+/// month.
+fn history_adds_up_and_keeps_only_the_newest_days(open: Open<'_>) {
+    use super::history::{History, Totals};
+    let (a, b) = (open("history"), open("history"));
+    a.prepare().unwrap();
+    let day = |n: u32| {
+        let date = jiff::civil::date(2025, 1, 1)
+            .checked_add(jiff::Span::new().days(i64::from(n)))
+            .unwrap();
+        date.to_string()
+    };
+    let delta = |n: u32, key: &str| {
+        let mut h = History::default();
+        let d = h.days.entry(day(n)).or_default();
+        d.keys.insert(key.into(), Totals { requests: 3, tokens: 100, ..Totals::default() });
+        d.clients.insert("app".into(), Totals { requests: 3, rate_limited: 1, ..Totals::default() });
+        h
+    };
+    let mut size_after_a_month = 0;
+    for n in 0..365 {
+        a.add_history(&delta(n, "k1"), 30).unwrap();
+        b.add_history(&delta(n, "k2"), 30).unwrap();
+        if n == 29 {
+            size_after_a_month = serde_json::to_string(&b.history().unwrap()).unwrap().len();
+        }
+    }
+    let h = a.history().unwrap();
+    assert_eq!(h.days.len(), 30, "{}", a.describe());
+    assert_eq!(h.days.keys().next().unwrap(), &day(335));
+    let last = &h.days[&day(364)];
+    assert_eq!(last.keys["k1"].requests, 3);
+    assert_eq!(last.keys["k2"].tokens, 100);
+    assert_eq!(last.clients["app"].requests, 6);
+    assert_eq!(last.clients["app"].rate_limited, 2);
+    let size = serde_json::to_string(&h).unwrap().len();
+    assert!(size <= size_after_a_month, "{size} > {size_after_a_month} after a year");
 }
 
 fn the_line_goes_by_priority_then_arrival(open: Open<'_>) {

@@ -43,6 +43,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod history;
 mod line;
 
 const LOCK: &str = "lock";
@@ -651,6 +652,14 @@ impl StateStore for FileStore {
 
     /// inotify (or the platform's equivalent) on the state dir: a removed
     /// file is a released key or a cleared mark.
+    fn add_history(&self, delta: &super::history::History, keep_days: usize) -> Result<()> {
+        history::add(self, delta, keep_days)
+    }
+
+    fn history(&self) -> Result<super::history::History> {
+        history::read(self)
+    }
+
     fn join_line(
         &self,
         line: &str,

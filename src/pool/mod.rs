@@ -12,6 +12,7 @@
 
 pub mod cost;
 pub mod files;
+pub mod history;
 pub mod line;
 pub mod quota;
 pub mod redis;
@@ -245,6 +246,8 @@ pub struct Pool {
     /// A reload put another pool in its place: it hands out no more keys
     /// (the leases it gave out finish as they are).
     superseded: std::sync::atomic::AtomicBool,
+    /// Where each send is counted for the usage history, if anywhere.
+    history: Option<Arc<history::Tally>>,
 }
 
 /// A held key, apart from any pool borrow (a streamed answer keeps one).
@@ -301,6 +304,15 @@ impl Drop for Held {
     }
 }
 
+/// One send that failed, in the usage history.
+fn failed() -> history::Totals {
+    history::Totals {
+        requests: 1,
+        errors: 1,
+        ..Default::default()
+    }
+}
+
 /// A key held for one request. Dropping it releases the key (VACANT again);
 /// the methods that consume it record what the answer meant first.
 #[derive(Debug)]
@@ -342,7 +354,17 @@ impl Lease<'_> {
         }
         self.pool
             .observe(self.index, self.reservation, None, readings, true)?;
+        self.pool.count(self.index, self.sent(None));
         Ok(self.held)
+    }
+
+    /// One send that went through, costing `tokens` (else the estimate).
+    fn sent(&self, tokens: Option<u64>) -> history::Totals {
+        history::Totals {
+            requests: 1,
+            tokens: tokens.unwrap_or(self.estimate),
+            ..Default::default()
+        }
     }
 
     /// The request went through: a LOCKDOWN it was in is over, and the
@@ -360,6 +382,7 @@ impl Lease<'_> {
                 .clear(self.held.hold(), MarkKind::Lockdown)?;
             log::info!("key `{}` works again; its LOCKDOWN is cleared", self.name());
         }
+        self.pool.count(self.index, self.sent(tokens));
         // A count equal to the estimate would change nothing.
         let tokens = tokens.filter(|t| self.pool.counts_tokens() && *t != self.estimate);
         self.pool
@@ -375,6 +398,7 @@ impl Lease<'_> {
     /// The service was in trouble (not the key): the send is not counted,
     /// and the key goes back as it was.
     pub fn unavailable(self) -> Result<()> {
+        self.pool.count(self.index, failed());
         self.pool.forget(self.index, self.reservation)
     }
 
@@ -397,6 +421,14 @@ impl Lease<'_> {
             .unwrap_or(now)
         });
         let pool = self.pool;
+        pool.count(
+            self.index,
+            history::Totals {
+                requests: 1,
+                rate_limited: 1,
+                ..Default::default()
+            },
+        );
         let bucket = pool.bucket(self.index);
         let label = bucket.label();
         let clock = pool.clock(now);
@@ -456,6 +488,7 @@ impl Lease<'_> {
             since: Timestamp::now(),
         };
         self.pool.store.mark(self.held.hold(), &Mark::Error(mark))?;
+        self.pool.count(self.index, failed());
         self.pool.forget(self.index, self.reservation)?;
         self.held.release_to_all();
         Ok(())
@@ -588,6 +621,7 @@ impl Pool {
             watch: Mutex::new(None),
             watching: Default::default(),
             superseded: Default::default(),
+            history: None,
         }
     }
 
@@ -597,6 +631,24 @@ impl Pool {
     pub fn with_linger(mut self, moment: Duration) -> Pool {
         self.waiters = Arc::new(Waiters::new(self.store.clone(), Some(moment)));
         self
+    }
+
+    /// The same pool, counting each send in `tally` (the usage history).
+    pub fn with_history(mut self, tally: Arc<history::Tally>) -> Pool {
+        self.history = Some(tally);
+        self
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Counts one send on key `i` in the usage history.
+    fn count(&self, i: usize, totals: history::Totals) {
+        if let Some(tally) = &self.history {
+            tally.count(history::Of::Key(&self.keys[i].name), totals);
+        }
     }
 
     /// The same pool with limits and groups.

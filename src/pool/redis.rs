@@ -17,6 +17,11 @@
 //! - `usage:<bucket>` — the usage record (the same JSON as the file store's),
 //!   updated by compare-and-set on a version number: no update is lost.
 //! - `cursor` — where the next key search starts.
+//! - `history:days` — the dates of the usage history kept (a sorted set);
+//!   `history:<date>` — that day's totals, a hash of `k|<key>|<field>` and
+//!   `c|<client>|<field>` counters. Only the newest days are kept.
+//! - `line:<model>` — the calls waiting for a key, by place (a sorted set);
+//!   `waiting:<model>:<place>` — a place's lease, kept alive by its call.
 //! - channel `released` — a release or a cleared mark is published there, so
 //!   waiters on every machine look again at once.
 //!
@@ -26,6 +31,7 @@
 
 #![allow(clippy::disallowed_methods)] // This module owns the Redis connections.
 
+use super::history::History;
 use super::line::{InLine, Place};
 use super::quota::Usage;
 use super::state::{
@@ -159,6 +165,26 @@ end
 return 0
 ";
 
+/// Adds to one day of the usage history and keeps the newest days. KEYS:
+/// the set of days (a sorted set, every score 0: dates sort by name), that
+/// day's hash. ARGV: date, days kept, the day hashes' prefix, then field and
+/// amount pairs.
+const ADD_HISTORY: &str = r"
+for i = 4, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+local keep = tonumber(ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+if n > keep then
+  for _, day in ipairs(redis.call('ZRANGE', KEYS[1], 0, n - keep - 1)) do
+    redis.call('DEL', ARGV[3] .. day)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1)
+end
+return 1
+";
+
 fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
@@ -169,12 +195,14 @@ fn scripts() -> &'static Scripts {
         clear: Script::new(CLEAR),
         swap: Script::new(SWAP),
         join: Script::new(JOIN),
+        add_history: Script::new(ADD_HISTORY),
         leave: Script::new(LEAVE),
         ahead: Script::new(AHEAD),
     })
 }
 
 struct Scripts {
+    add_history: Script,
     join: Script,
     leave: Script,
     ahead: Script,
@@ -844,6 +872,58 @@ impl StateStore for RedisStore {
 
     /// A subscription to the connector's `released` channel, on a thread of
     /// its own that reconnects when Redis comes back.
+    fn add_history(&self, delta: &History, keep_days: usize) -> Result<()> {
+        for (date, day) in &delta.days {
+            let mut fields: Vec<(String, u64)> = Vec::new();
+            for (kind, map) in [("k", &day.keys), ("c", &day.clients)] {
+                for (name, totals) in map {
+                    for (field, n) in totals.fields() {
+                        if n > 0 {
+                            fields.push((format!("{kind}|{name}|{field}"), n));
+                        }
+                    }
+                }
+            }
+            self.server.with(|conn| {
+                let mut call = scripts().add_history.prepare_invoke();
+                call.key(self.name("history", "days"))
+                    .key(self.name("history", date))
+                    .arg(date)
+                    .arg(keep_days.max(1))
+                    .arg(self.name("history", ""));
+                for (field, n) in &fields {
+                    call.arg(field).arg(n);
+                }
+                call.invoke::<i64>(conn)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn history(&self) -> Result<History> {
+        let days: Vec<String> = self
+            .server
+            .with(|conn| conn.zrange(self.name("history", "days"), 0, -1))?;
+        let mut history = History::default();
+        for date in days {
+            let fields: HashMap<String, u64> =
+                self.server.with(|conn| conn.hgetall(self.name("history", &date)))?;
+            let day = history.days.entry(date).or_default();
+            for (field, n) in fields {
+                let mut parts = field.splitn(3, '|');
+                let (Some(kind), Some(name), Some(what)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let map = if kind == "k" { &mut day.keys } else { &mut day.clients };
+                let totals = map.entry(name.to_string()).or_default();
+                let was = totals.fields().iter().find(|(f, _)| *f == what).map_or(0, |(_, v)| *v);
+                totals.set(what, was + n);
+            }
+        }
+        Ok(history)
+    }
+
     fn join_line(&self, line: &str, place: &Place) -> Result<Option<Box<dyn InLine>>> {
         let token = self.lease_token();
         let line_key = self.name("line", line);
@@ -1044,6 +1124,9 @@ mod tests {
                 DEFAULT_LEASE_TTL,
             )) as Arc<dyn StateStore>
         });
+        // The simulated year left one hash per day kept, and the set of days.
+        let history_keys = shared.scan("jongler:{history}:history:*").unwrap();
+        assert_eq!(history_keys.len(), 31, "{history_keys:?}");
     }
 }
 

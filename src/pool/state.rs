@@ -308,6 +308,18 @@ pub trait StateStore: Send + Sync + Debug {
     /// model lockdowns; holds of live processes are left alone.
     fn clean(&self) -> Result<CleanReport>;
 
+    /// Adds `delta` to this connector's usage history and keeps its newest
+    /// `keep_days` days (nothing, where the store keeps no history).
+    fn add_history(&self, delta: &super::history::History, keep_days: usize) -> Result<()> {
+        let _ = (delta, keep_days);
+        Ok(())
+    }
+
+    /// This connector's usage history.
+    fn history(&self) -> Result<super::history::History> {
+        Ok(super::history::History::default())
+    }
+
     /// Stands a waiting call in the line named `line` (a model's) at
     /// `place`, until the returned guard is dropped or its process dies.
     /// `None` where the store keeps no line (then priorities hold within a
