@@ -169,6 +169,7 @@ fn batch(cli: &Cli, args: &crate::cli::BatchArgs) -> Result<ExitCode> {
     if !cli.global.quiet || summary.exit_code() != 0 {
         let _ = std::io::stderr().write_all(summary.render().as_bytes());
     }
+    jongler.flush_history();
     std::mem::forget(jongler);
     Ok(ExitCode::from_code(summary.exit_code()))
 }

@@ -35,6 +35,49 @@ pub fn page(report: &ConnectorStatus, now: Timestamp) -> String {
 /// What the page refreshes: the contents of `<main>`.
 pub fn main(report: &ConnectorStatus, now: Timestamp) -> String {
     let keys = &report.keys;
+    let mut html = header(report, now);
+    // ERROR first, then the soonest back, then in use, then the rest.
+    let mut shown: Vec<&KeyStatus> = Vec::new();
+    let mut folded: Vec<&KeyStatus> = Vec::new();
+    let fold = keys.len() > FOLD_ABOVE;
+    for key in keys {
+        let near_full = key.usage.iter().any(|u| u.fill() >= 0.8);
+        if fold && key.state == State::Vacant && key.models.is_empty() && !near_full {
+            folded.push(key);
+        } else {
+            shown.push(key);
+        }
+    }
+    let rank = |k: &KeyStatus| match k.state {
+        State::Error => 0,
+        State::Lockdown => 1,
+        State::Locked => 2,
+        State::Vacant => 3,
+    };
+    shown.sort_by(|a, b| {
+        rank(a).cmp(&rank(b)).then(
+            a.until
+                .unwrap_or(Timestamp::MAX)
+                .cmp(&b.until.unwrap_or(Timestamp::MAX)),
+        )
+    });
+    html.push_str(&chart(report));
+    html.push_str(&table(&shown, now, "keys"));
+    if !folded.is_empty() {
+        html.push_str(&format!(
+            "<details id=\"folded\"><summary>{} vacant key{} with room</summary>{}</details>",
+            folded.len(),
+            if folded.len() == 1 { "" } else { "s" },
+            table(&folded, now, "folded")
+        ));
+    }
+    html
+}
+
+/// The connector's name, its keys by state, today's counts, and what to do
+/// about keys in ERROR.
+fn header(report: &ConnectorStatus, now: Timestamp) -> String {
+    let keys = &report.keys;
     let count = |s: State| keys.iter().filter(|k| k.state == s).count();
     let (vacant, locked, lockdown, error) = (
         count(State::Vacant),
@@ -100,41 +143,6 @@ data-requests-today=\"{requests}\" data-rate-limited-today=\"{limited}\">\
             if error == 1 { "it" } else { "them" },
         ));
     }
-    // ERROR first, then the soonest back, then in use, then the rest.
-    let mut shown: Vec<&KeyStatus> = Vec::new();
-    let mut folded: Vec<&KeyStatus> = Vec::new();
-    let fold = keys.len() > FOLD_ABOVE;
-    for key in keys {
-        let near_full = key.usage.iter().any(|u| u.fill() >= 0.8);
-        if fold && key.state == State::Vacant && key.models.is_empty() && !near_full {
-            folded.push(key);
-        } else {
-            shown.push(key);
-        }
-    }
-    let rank = |k: &KeyStatus| match k.state {
-        State::Error => 0,
-        State::Lockdown => 1,
-        State::Locked => 2,
-        State::Vacant => 3,
-    };
-    shown.sort_by(|a, b| {
-        rank(a).cmp(&rank(b)).then(
-            a.until
-                .unwrap_or(Timestamp::MAX)
-                .cmp(&b.until.unwrap_or(Timestamp::MAX)),
-        )
-    });
-    html.push_str(&chart(report));
-    html.push_str(&table(&shown, now, "keys"));
-    if !folded.is_empty() {
-        html.push_str(&format!(
-            "<details id=\"folded\"><summary>{} vacant key{} with room</summary>{}</details>",
-            folded.len(),
-            if folded.len() == 1 { "" } else { "s" },
-            table(&folded, now, "folded")
-        ));
-    }
     html
 }
 
@@ -145,7 +153,12 @@ fn chart(report: &ConnectorStatus) -> String {
     if days.is_empty() {
         return String::new();
     }
-    let most = days.iter().map(|d| d.total.requests).max().unwrap_or(0).max(1);
+    let most = days
+        .iter()
+        .map(|d| d.total.requests)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (w, h, gap) = (14usize, 60u64, 2usize);
     let mut bars = String::new();
     for (i, day) in days.iter().enumerate() {

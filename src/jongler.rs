@@ -194,6 +194,9 @@ pub struct Call {
     pub gone: Option<Gone>,
     /// Its place among calls waiting for a key (`serve`: the client's).
     pub priority: Priority,
+    /// Its estimated tokens, if the caller has estimated them already (a
+    /// big body costs time to read); else they are estimated from the body.
+    pub tokens: Option<u64>,
 }
 
 impl Call {
@@ -671,6 +674,7 @@ impl Engine {
             bearer: false,
             gone: None,
             priority: self.priority,
+            tokens: None,
         };
         match self.run(&method, call, false, deadline)? {
             Reply::Whole(response) => Ok(response),
@@ -811,10 +815,9 @@ impl Engine {
         let out = call.outgoing(method);
         let ask = Ask {
             model: model.map(str::to_string),
-            tokens: crate::pool::cost::estimate(
-                call.body.as_deref(),
-                self.connector.media_accounting(),
-            ),
+            tokens: call.tokens.unwrap_or_else(|| {
+                crate::pool::cost::estimate(call.body.as_deref(), self.connector.media_accounting())
+            }),
         };
         let mut policy: Policy<Lease<'_>, Got> = Policy::new(crate::jitter_seed());
         loop {

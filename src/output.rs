@@ -4,9 +4,9 @@ use crate::jongler::{KeyHealth, Response};
 use crate::pool::history::{History, Totals};
 use crate::pool::{KeyStatus, State};
 use anyhow::Result;
-use std::collections::BTreeMap;
 use colored::Colorize;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// One connector's key states, as `status --json` prints it.
@@ -76,7 +76,11 @@ pub fn write_status_history(statuses: &[ConnectorStatus], verbose: bool) -> Resu
             .history
             .iter()
             .flat_map(|d| {
-                let keys = d.keys.iter().filter(|_| verbose).map(|k| ("key", d.date.as_str(), k));
+                let keys = d
+                    .keys
+                    .iter()
+                    .filter(|_| verbose)
+                    .map(|k| ("key", d.date.as_str(), k));
                 std::iter::once(("client", d.date.as_str(), &d.clients)).chain(keys)
             })
             .collect();

@@ -270,8 +270,10 @@ pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
         );
         #[cfg(unix)]
         tokio::spawn(reload::on_hangup(app.clone()));
-        let router = router(app, opts.metrics_public);
+        let router = router(app.clone(), opts.metrics_public);
         serve_connections(listener, router, &opts).await;
+        // The counts of the last second, which no later request will bring.
+        app.jongler.flush_history();
         eprintln!("jongler: stopped; every held key is released");
         Ok(())
     })
@@ -769,9 +771,12 @@ impl Exchange {
 
     /// Phase 2½: the client's own limits and cap on requests in flight;
     /// the slot is held until the answer's last byte.
-    async fn admit(&self, call: &Call) -> Result<clients::Slot, Answered> {
+    async fn admit(&self, call: &mut Call) -> Result<clients::Slot, Answered> {
+        // Estimated once, for the client's limits, its history and the pool.
         let tokens =
             crate::pool::cost::estimate(call.body.as_deref(), self.connector.media_accounting());
+        call.tokens = Some(tokens);
+        let _ = self.tokens.set(tokens);
         match self.client.admit(tokens, self.app.jongler.wait()).await {
             Ok(slot) => Ok(slot),
             Err(clients::Refused::Limit { limit, after }) => {
@@ -891,6 +896,7 @@ impl Exchange {
             bearer,
             gone: None,
             priority: self.client.spec.priority,
+            tokens: None,
         };
         Ok((call, bridge))
     }
@@ -958,7 +964,7 @@ async fn proxy(
         Ok(call) => call,
         Err(answer) => return *answer,
     };
-    let slot = match exchange.admit(&call).await {
+    let slot = match exchange.admit(&mut call).await {
         Ok(slot) => slot,
         Err(answer) => return *answer,
     };

@@ -614,3 +614,138 @@ fn waiting_processes_take_the_key_by_priority_then_arrival_on_redis() {
     let url = redis.url();
     the_line_orders_processes(&["--state", &url, "--lease-ttl", "1s"]);
 }
+
+/// The usage history counts each client's and key's requests, survives a
+/// restart of `serve` and adds up across it; `status` shows it.
+fn history_survives_a_restart(state: &[&str]) {
+    let env = Env::builder().keys(3).build();
+    let clients = env.dir.path().join("clients.ini");
+    std::fs::write(
+        &clients,
+        "[client alpha]\ntoken = alpha-token-0123\n[client beta]\ntoken = beta-token-4567\n",
+    )
+    .unwrap();
+    let mut args = vec!["--clients", clients.to_str().unwrap()];
+    args.extend_from_slice(state);
+    let run = |alpha: usize, beta: usize| {
+        let proxy = Proxy::with(&env, &args);
+        for (token, n) in [("alpha-token-0123", alpha), ("beta-token-4567", beta)] {
+            for i in 0..n {
+                let r = client()
+                    .post(format!("{}{GENERATE}", proxy.url))
+                    .bearer_auth(token)
+                    .body(prompt(&format!("{token} {i}")))
+                    .send()
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }
+        let (ok, log) = proxy.stop();
+        assert!(ok, "{log}");
+    };
+    run(5, 3);
+    run(2, 0);
+    let mut status_args = vec!["status", CONN, "--json", "--history"];
+    status_args.extend_from_slice(state);
+    let out = env.run(&status_args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let days = status["history"].as_array().expect("a history");
+    assert_eq!(days.len(), 1, "{status}");
+    let today = &days[0];
+    assert_eq!(today["clients"]["alpha"]["requests"], 7, "{today}");
+    assert_eq!(today["clients"]["beta"]["requests"], 3, "{today}");
+    assert_eq!(today["total"]["requests"], 10, "{today}");
+    let per_key: u64 = today["keys"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|k| k["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        per_key,
+        env.emulator.stats().requests,
+        "the keys' counts are the upstream's"
+    );
+    assert!(today["total"]["tokens"].as_u64().unwrap() > 0);
+    assert!(
+        today["clients"]["alpha"]["tokens"].as_u64().unwrap() > 0,
+        "{today}"
+    );
+    let mut text_args = vec!["status", CONN, "--history"];
+    text_args.extend_from_slice(state);
+    let text = stdout(&env.run(&text_args));
+    assert!(
+        text.contains("client alpha") && text.contains(today["date"].as_str().unwrap()),
+        "{text}"
+    );
+}
+
+#[test]
+fn history_survives_a_restart_on_files() {
+    history_survives_a_restart(&[]);
+}
+
+#[test]
+fn history_survives_a_restart_on_redis() {
+    let redis = Redis::start();
+    let url = redis.url();
+    history_survives_a_restart(&["--state", &url]);
+}
+
+/// `jongler keys import` and `keys remove` beside a running `serve`: it
+/// picks the change up without a restart.
+#[test]
+fn serve_picks_up_keys_imported_and_removed_from_the_command_line() {
+    let env = Env::builder().keys(6).build();
+    save(&env.ini(), &ini_of((1..=2).map(|i| format!("key{i}"))));
+    let proxy = Proxy::start(&env, &[]);
+    let names = |p: &Proxy| -> Vec<String> {
+        let r = client()
+            .get(format!("{}/status", p.url))
+            .bearer_auth(PROXY_TOKEN)
+            .send()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        status["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&proxy).len(), 2);
+    let new_keys = env.dir.path().join("new-keys.txt");
+    let values: String = (3..=6)
+        .map(|i| format!("{}\n", key_value(&format!("key{i}"))))
+        .collect();
+    std::fs::write(&new_keys, values).unwrap();
+    let mark = log_len(&proxy);
+    let out = env.run(&["keys", "import", CONN, new_keys.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = wait_log(&proxy, mark, "reloaded");
+    assert!(line.contains("+4 keys"), "{line}");
+    assert_eq!(names(&proxy).len(), 6);
+    // Every key, the imported ones too, answers through serve.
+    for i in 0..12 {
+        let r = client()
+            .post(format!("{}{GENERATE}", proxy.url))
+            .bearer_auth(PROXY_TOKEN)
+            .body(prompt(&format!("after import {i}")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(env.emulator.stats().by_key.len(), 6, "every key was used");
+    let mark = log_len(&proxy);
+    let out = env.run(&["keys", "remove", CONN, "key1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let line = wait_log(&proxy, mark, "reloaded");
+    assert!(line.contains("-1 key (key1)"), "{line}");
+    assert!(!names(&proxy).contains(&"key1".to_string()));
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+    for (_, value) in &env.keys {
+        assert!(!log.contains(value.as_str()), "a key value is in the log");
+    }
+}

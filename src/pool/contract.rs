@@ -42,8 +42,22 @@ fn history_adds_up_and_keeps_only_the_newest_days(open: Open<'_>) {
     let delta = |n: u32, key: &str| {
         let mut h = History::default();
         let d = h.days.entry(day(n)).or_default();
-        d.keys.insert(key.into(), Totals { requests: 3, tokens: 100, ..Totals::default() });
-        d.clients.insert("app".into(), Totals { requests: 3, rate_limited: 1, ..Totals::default() });
+        d.keys.insert(
+            key.into(),
+            Totals {
+                requests: 3,
+                tokens: 100,
+                ..Totals::default()
+            },
+        );
+        d.clients.insert(
+            "app".into(),
+            Totals {
+                requests: 3,
+                rate_limited: 1,
+                ..Totals::default()
+            },
+        );
         h
     };
     let mut size_after_a_month = 0;
@@ -63,7 +77,10 @@ fn history_adds_up_and_keeps_only_the_newest_days(open: Open<'_>) {
     assert_eq!(last.clients["app"].requests, 6);
     assert_eq!(last.clients["app"].rate_limited, 2);
     let size = serde_json::to_string(&h).unwrap().len();
-    assert!(size <= size_after_a_month, "{size} > {size_after_a_month} after a year");
+    assert!(
+        size <= size_after_a_month,
+        "{size} > {size_after_a_month} after a year"
+    );
 }
 
 fn the_line_goes_by_priority_then_arrival(open: Open<'_>) {

@@ -668,8 +668,8 @@ impl StateStore for FileStore {
         Ok(Some(Box::new(line::Standing::join(self, line, place)?)))
     }
 
-    fn ahead(&self, line: &str, place: &super::line::Place, others_only: bool) -> Result<bool> {
-        line::ahead(self, line, place, others_only)
+    fn first_in_line(&self, line: &str, others_only: bool) -> Result<Option<String>> {
+        line::first(self, line, others_only)
     }
 
     fn watch(

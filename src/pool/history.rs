@@ -165,7 +165,10 @@ impl Tally {
     pub fn count(&self, of: Of<'_>, add: Totals) {
         let date = day_of(Timestamp::now(), &self.tz);
         let due = {
-            let mut pending = self.pending.lock().expect("invariant: no panics under lock");
+            let mut pending = self
+                .pending
+                .lock()
+                .expect("invariant: no panics under lock");
             let day = pending.0.days.entry(date).or_default();
             let (map, name) = match of {
                 Of::Key(name) => (&mut day.keys, name),
@@ -183,7 +186,10 @@ impl Tally {
     /// not worth failing a request over).
     pub fn flush(&self) {
         let delta = {
-            let mut pending = self.pending.lock().expect("invariant: no panics under lock");
+            let mut pending = self
+                .pending
+                .lock()
+                .expect("invariant: no panics under lock");
             pending.1 = Instant::now();
             std::mem::take(&mut pending.0)
         };
@@ -223,8 +229,20 @@ mod tests {
         for d in 1..=40 {
             let mut delta = History::default();
             let day = delta.days.entry(format!("2026-01-{d:02}")).or_default();
-            day.keys.insert("k".into(), Totals { requests: 2, ..Totals::default() });
-            day.clients.insert("c".into(), Totals { errors: 1, ..Totals::default() });
+            day.keys.insert(
+                "k".into(),
+                Totals {
+                    requests: 2,
+                    ..Totals::default()
+                },
+            );
+            day.clients.insert(
+                "c".into(),
+                Totals {
+                    errors: 1,
+                    ..Totals::default()
+                },
+            );
             h.add(&delta);
             h.add(&delta);
             h.keep(30);

@@ -150,19 +150,18 @@ redis.call('PUBLISH', ARGV[2], 'line')
 return 1
 ";
 
-/// Whether a live place stands before ARGV[1] in the line; places whose life
-/// key ran out (their process died) are removed. KEYS: line. ARGV: place,
-/// life key prefix, a process's part of place names to skip ('' for none).
-const AHEAD: &str = r"
-local before = redis.call('ZRANGEBYLEX', KEYS[1], '-', '(' .. ARGV[1])
-for _, m in ipairs(before) do
-  if redis.call('EXISTS', ARGV[2] .. m) == 1 then
-    if ARGV[3] == '' or not string.find(m, ARGV[3], 1, true) then return 1 end
+/// The first live place in the line; places whose life key ran out (their
+/// process died) are removed. KEYS: line. ARGV: life key prefix, a process's
+/// part of place names to skip ('' for none).
+const FIRST: &str = r"
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. m) == 1 then
+    if ARGV[2] == '' or not string.find(m, ARGV[2], 1, true) then return m end
   else
     redis.call('ZREM', KEYS[1], m)
   end
 end
-return 0
+return false
 ";
 
 /// Adds to one day of the usage history and keeps the newest days. KEYS:
@@ -197,7 +196,7 @@ fn scripts() -> &'static Scripts {
         join: Script::new(JOIN),
         add_history: Script::new(ADD_HISTORY),
         leave: Script::new(LEAVE),
-        ahead: Script::new(AHEAD),
+        first: Script::new(FIRST),
     })
 }
 
@@ -205,7 +204,7 @@ struct Scripts {
     add_history: Script,
     join: Script,
     leave: Script,
-    ahead: Script,
+    first: Script,
     attempt_each: Script,
     release: Script,
     renew: Script,
@@ -906,18 +905,28 @@ impl StateStore for RedisStore {
             .with(|conn| conn.zrange(self.name("history", "days"), 0, -1))?;
         let mut history = History::default();
         for date in days {
-            let fields: HashMap<String, u64> =
-                self.server.with(|conn| conn.hgetall(self.name("history", &date)))?;
+            let fields: HashMap<String, u64> = self
+                .server
+                .with(|conn| conn.hgetall(self.name("history", &date)))?;
             let day = history.days.entry(date).or_default();
             for (field, n) in fields {
                 let mut parts = field.splitn(3, '|');
-                let (Some(kind), Some(name), Some(what)) = (parts.next(), parts.next(), parts.next())
+                let (Some(kind), Some(name), Some(what)) =
+                    (parts.next(), parts.next(), parts.next())
                 else {
                     continue;
                 };
-                let map = if kind == "k" { &mut day.keys } else { &mut day.clients };
+                let map = if kind == "k" {
+                    &mut day.keys
+                } else {
+                    &mut day.clients
+                };
                 let totals = map.entry(name.to_string()).or_default();
-                let was = totals.fields().iter().find(|(f, _)| *f == what).map_or(0, |(_, v)| *v);
+                let was = totals
+                    .fields()
+                    .iter()
+                    .find(|(f, _)| *f == what)
+                    .map_or(0, |(_, v)| *v);
                 totals.set(what, was + n);
             }
         }
@@ -957,22 +966,20 @@ impl StateStore for RedisStore {
         })))
     }
 
-    fn ahead(&self, line: &str, place: &Place, others_only: bool) -> Result<bool> {
+    fn first_in_line(&self, line: &str, others_only: bool) -> Result<Option<String>> {
         let skip = if others_only {
             Place::process_part()
         } else {
             String::new()
         };
-        let found: i64 = self.server.with(|conn| {
+        self.server.with(|conn| {
             scripts()
-                .ahead
+                .first
                 .key(self.name("line", line))
-                .arg(place.name())
                 .arg(self.life_prefix(line))
                 .arg(&skip)
                 .invoke(conn)
-        })?;
-        Ok(found == 1)
+        })
     }
 
     fn watch(

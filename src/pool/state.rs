@@ -333,12 +333,20 @@ pub trait StateStore: Send + Sync + Debug {
         Ok(None)
     }
 
-    /// Whether a live call stands in `line` before `place` — only another
-    /// process's, with `others_only`. Entries of dead processes are
-    /// removed on the way.
+    /// The place of the first live call in `line` — of another process,
+    /// with `others_only` — if any. Places of dead processes are removed on
+    /// the way.
+    fn first_in_line(&self, line: &str, others_only: bool) -> Result<Option<String>> {
+        let _ = (line, others_only);
+        Ok(None)
+    }
+
+    /// Whether a live call stands in `line` before `place` (of another
+    /// process, with `others_only`).
     fn ahead(&self, line: &str, place: &super::line::Place, others_only: bool) -> Result<bool> {
-        let _ = (line, place, others_only);
-        Ok(false)
+        Ok(self
+            .first_in_line(line, others_only)?
+            .is_some_and(|first| place.is_after(&first)))
     }
 
     /// Calls `on_change` whenever another holder may have freed something

@@ -159,14 +159,15 @@ impl Waiters {
     /// or with a call of another process before it in the line, the hold is
     /// dropped (the key is free for everyone, that call first).
     ///
-    /// A key let go by a call of normal or high priority (`by`: its
-    /// priority and line), with nobody of this process waiting for it and
-    /// nobody of another process of that priority or higher before it in the
-    /// line, is kept a moment for this process's next call of that priority
-    /// or higher: a client sending one request after another gets its next
-    /// key before a lower-priority call of another process (which would
-    /// take it the instant it is let go) — else every request of it would
-    /// wait for a key to come free again.
+    /// A key let go by a call (`by`: its priority and line), with nobody of
+    /// this process waiting for it and only calls of lower priority of other
+    /// processes waiting in the line, is kept a moment for this process's
+    /// next call of that priority or higher: a client sending one request
+    /// after another gets its next key before a lower-priority call of
+    /// another process (which would take it the instant it is let go) —
+    /// else every request of it would wait for a key to come free again.
+    /// With nobody else waiting, keys go back at once (and the next call
+    /// takes the least recently used).
     pub(crate) fn offer(
         &self,
         index: usize,
@@ -195,16 +196,25 @@ impl Waiters {
         }
         drop(queue);
         if let (Some(linger), Some((priority, line))) = (&self.linger, by)
-            && priority > super::Priority::Low
-            && !self
-                .store
-                .ahead(line, &Place::arriving(priority), true)
-                .unwrap_or(true)
+            && self.behind_only_lower(line, priority)
         {
             linger.keep(index, hold, priority);
             return;
         }
         drop(hold);
+    }
+
+    /// Whether calls of other processes wait in `line`, all of them of a
+    /// priority lower than `priority` (then a key let go is kept a moment).
+    fn behind_only_lower(&self, line: &str, priority: super::Priority) -> bool {
+        match self.store.first_in_line(line, true) {
+            Ok(Some(first)) => !Place::arriving(priority).is_after(&first),
+            Ok(None) => false,
+            Err(e) => {
+                log::debug!("can't read the line: {e:#}");
+                false
+            }
+        }
     }
 
     /// Wakes every waiter, to look again (the pool was replaced by a reload).

@@ -55,26 +55,21 @@ impl Drop for Standing {
     }
 }
 
-/// Whether a live call stands in `line` before `place`.
-pub(super) fn ahead(
-    store: &FileStore,
-    line: &str,
-    place: &Place,
-    others_only: bool,
-) -> Result<bool> {
+/// The first live place in `line` (of another process, with `others_only`).
+pub(super) fn first(store: &FileStore, line: &str, others_only: bool) -> Result<Option<String>> {
     let dir = store.line_dir(line);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error("can't read", &dir, e)),
     };
-    let mut before: Vec<String> = entries
+    let mut places: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| Place::is_place(name) && place.is_after(name))
+        .filter(|name| Place::is_place(name))
         .filter(|name| !(others_only && Place::is_ours(name)))
         .collect();
-    before.sort();
-    for name in before {
+    places.sort();
+    for name in places {
         let path = dir.join(&name);
         let file = match File::open(&path) {
             Ok(file) => file,
@@ -83,7 +78,7 @@ pub(super) fn ahead(
             Err(e) => return Err(io_error("can't open", &path, e)),
         };
         match lock_state(&file, &path, &store.dir)? {
-            Locked::Busy => return Ok(true),
+            Locked::Busy => return Ok(Some(name)),
             Locked::Ours => {
                 // Its call died (or is just leaving: it removes the file
                 // before it lets go, so a file found unlocked is dead).
@@ -92,5 +87,5 @@ pub(super) fn ahead(
             }
         }
     }
-    Ok(false)
+    Ok(None)
 }
