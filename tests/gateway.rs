@@ -749,3 +749,47 @@ fn serve_picks_up_keys_imported_and_removed_from_the_command_line() {
         assert!(!log.contains(value.as_str()), "a key value is in the log");
     }
 }
+
+/// A limit added to the key file under a running `serve` paces the next
+/// requests (the sends before it count in its window); the reload says
+/// which limits changed.
+#[test]
+fn a_changed_limit_applies_to_the_next_request() {
+    let env = Env::builder().keys(1).build();
+    let proxy = Proxy::start(&env, &["--wait", "0"]);
+    let send = |text: &str| {
+        client()
+            .post(format!("{}{GENERATE}", proxy.url))
+            .bearer_auth(PROXY_TOKEN)
+            .body(prompt(text))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for i in 0..3 {
+        assert_eq!(send(&format!("before {i}")), 200);
+    }
+    let mark = log_len(&proxy);
+    save(
+        &env.ini(),
+        &format!(
+            "{}[limits {CONN}]\ngemini-2.5-flash = 4/1h\n",
+            ini_of(["key1".to_string()].into_iter())
+        ),
+    );
+    let line = wait_log(&proxy, mark, "reloaded");
+    assert!(
+        line.contains("limits changed for gemini-2.5-flash"),
+        "{line}"
+    );
+    assert_eq!(send("after 1"), 200);
+    assert_eq!(send("after 2"), 429, "the new limit holds at once");
+    assert_eq!(
+        env.emulator.stats().requests,
+        4,
+        "nothing sent past the limit"
+    );
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+}
