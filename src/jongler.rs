@@ -838,6 +838,17 @@ impl Engine {
                     policy.on_outcome(index, &name, lease, outcome, left)
                 }
                 Err(NoKey::Superseded) => return Err(Superseded.into()),
+                Err(NoKey::Fenced { left }) => {
+                    return Err(Error::Unavailable(format!(
+                        "the state store {} lost its state (restarted empty, flushed or failed over): \
+                         no key for `{}` is handed out for {:.1}s more, until every lease that may still \
+                         be live has run out — longer than --wait; nothing was sent",
+                        pool.describe_store(),
+                        self.connector.name,
+                        left.as_secs_f64()
+                    ))
+                    .into());
+                }
                 Err(why) => {
                     let retry_at = match &why {
                         NoKey::LockedDown { soonest, .. } => Some(*soonest),
@@ -1292,6 +1303,10 @@ impl Engine {
                 }
             ),
             NoKey::Superseded => format!("the pool for `{name}` was reloaded{tried}"),
+            NoKey::Fenced { left } => format!(
+                "the state store lost its state; no key for `{name}` for {:.1}s{tried}",
+                left.as_secs_f64()
+            ),
             NoKey::TimedOut { busy, soonest } => {
                 let later = soonest
                     .map(|(t, k)| format!("; `{k}` comes back at {t:.0}"))

@@ -557,6 +557,12 @@ pub enum NoKey {
     /// A reload replaced the pool while the call waited: it goes on with
     /// the new one.
     Superseded,
+    /// The store lost its state, and hands out no key for longer than the
+    /// wait left (see [`state::Attempt::Fenced`]).
+    Fenced {
+        /// How long the fence lasts.
+        left: Duration,
+    },
 }
 
 /// What one pass over the keys found when none could be taken.
@@ -570,6 +576,8 @@ struct Shortfall {
     all_daily: bool,
     /// Keys in a guessed LOCKDOWN were tried (and were busy or full).
     guessed: bool,
+    /// The store lost its state: no key until then.
+    fenced: Option<Instant>,
 }
 
 impl Shortfall {
@@ -920,7 +928,20 @@ impl Pool {
             soonest,
             all_daily,
             guessed,
+            fenced,
         } = shortfall;
+        if let Some(until) = fenced {
+            let wait = until.saturating_duration_since(Instant::now());
+            if wait > deadline.saturating_duration_since(Instant::now()) {
+                return Err(NoKey::Fenced { left: wait });
+            }
+            told.say(format!(
+                "the state store lost its state (restarted empty, flushed or failed over): \
+                 no key is handed out for {:.1}s, until every lease that may still be live has run out",
+                wait.as_secs_f64()
+            ));
+            return Ok(wait + Duration::from_millis(1));
+        }
         if busy == 0 && !guessed && soonest.is_none() {
             // What is left is in ERROR: nothing will come back.
             return Err(if tried_any {
@@ -1047,6 +1068,10 @@ impl Pool {
             for (&i, attempt) in batch.iter().zip(attempts) {
                 match attempt {
                     Attempt::Busy => shortfall.busy += 1,
+                    Attempt::Fenced(left) => {
+                        shortfall.fenced = Some(Instant::now() + left);
+                        return Ok(Err(shortfall));
+                    }
                     Attempt::Held(hold, marks) => {
                         match self.checked(self.held(i, hold), marks, now, ask, false)? {
                             Taken::Lease(lease) => return Ok(Ok(lease)),
@@ -1197,7 +1222,7 @@ impl Pool {
             Attempt::Held(hold, marks) => {
                 self.checked(self.held(i, hold), marks, now, ask, guessed_ok)
             }
-            Attempt::Busy | Attempt::Marked(_) => Ok(Taken::Busy),
+            Attempt::Busy | Attempt::Marked(_) | Attempt::Fenced(_) => Ok(Taken::Busy),
         }
     }
 

@@ -58,12 +58,50 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts keys in order, stopping after the first held: a key is taken if
 /// no lease lives on it (and, unless told to take marked keys, if it has no
 /// mark); its marks are read under the lease, with the usage record the
-/// caller updates next. KEYS: 4 per key (lease, lockdown, error, usage).
-/// ARGV: token, ttl ms, take marked (0/1). Returns one {status, lockdown,
-/// error, usage} per key attempted: 1 held, 0 busy, 2 marked.
+/// caller updates next.
+///
+/// First, fencing: the pool's epoch record names the Redis that wrote it
+/// (its run id). Naming another server (a restart, a promoted replica), or
+/// missing where the server may have lost data (up for less than the fence,
+/// flushed since it started, or a promoted replica), the state may have been
+/// lost with leases still live: the fence is set for the lease TTL and a
+/// margin, and while it stands no key is handed out (live holders re-assert
+/// their leases meanwhile, see RENEW). A missing epoch on a server that
+/// can't have lost anything is a new pool: no fence.
+///
+/// KEYS: epoch, fence, then 4 per key (lease, lockdown, error, usage). ARGV:
+/// token, ttl ms, take marked (0/1), fence ms, a random word for a new
+/// epoch. Returns one {status, lockdown, error, usage} per key attempted: 1
+/// held, 0 busy, 2 marked; or one {3, fence ms left} when fenced.
 const ATTEMPT_EACH: &str = r"
+local epoch = redis.call('GET', KEYS[1])
+local server = redis.call('INFO', 'server')
+local run_id = string.match(server, 'run_id:(%x+)') or '?'
+local lost = false
+if epoch then
+  lost = string.sub(epoch, 1, #run_id + 1) ~= run_id .. ' '
+else
+  local up = tonumber(string.match(server, 'uptime_in_seconds:(%d+)')) or 0
+  local stats = redis.call('INFO', 'commandstats')
+  local flushed = string.find(stats, 'cmdstat_flushall:', 1, true)
+    or string.find(stats, 'cmdstat_flushdb:', 1, true)
+  local replication = redis.call('INFO', 'replication')
+  local promoted = not string.find(replication,
+    'master_replid2:0000000000000000000000000000000000000000', 1, true)
+  lost = up * 1000 < tonumber(ARGV[4]) or flushed ~= nil or promoted
+end
+if lost then
+  redis.call('SET', KEYS[2], run_id, 'PX', ARGV[4], 'NX')
+end
+if lost or not epoch then
+  redis.call('SET', KEYS[1], run_id .. ' ' .. ARGV[5])
+end
+local fenced = redis.call('PTTL', KEYS[2])
+if fenced > 0 then
+  return {{3, tostring(fenced), false, false}}
+end
 local out = {}
-for i = 1, #KEYS, 4 do
+for i = 3, #KEYS, 4 do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     out[#out + 1] = {0, false, false, false}
   else
@@ -92,10 +130,18 @@ end
 return 0
 ";
 
-/// Renews a lease that is still ours. KEYS: lease. ARGV: token, ttl ms.
+/// Renews a lease that is still ours; one that is gone (the store lost its
+/// state) is set again — the store hands out no key meanwhile (fenced).
+/// KEYS: lease. ARGV: token, ttl ms. Returns 1 renewed, 2 re-asserted, 0
+/// someone else holds it.
 const RENEW: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
 end
 return 0
 ";
@@ -493,6 +539,9 @@ fn renew_loop(renewer: Weak<Renewer>, server: Server, ttl: Duration) {
             });
             match renewed {
                 Ok(1) => {}
+                Ok(2) => log::info!(
+                    "lease {lease_key} was gone (the store lost its state) and is set again"
+                ),
                 Ok(_) => log::debug!("lease {lease_key} was released or lost before renewal"),
                 Err(e) => log::warn!("can't renew lease {lease_key}: {e:#}"),
             }
@@ -537,6 +586,13 @@ impl RedisStore {
     fn read_usage(&self, bucket: &BucketId) -> Result<(u64, Usage)> {
         let raw: Option<String> = self.server.with(|conn| conn.get(self.usage_key(bucket)))?;
         Ok(parse_usage(raw.as_deref()))
+    }
+
+    /// How long a fence stands: the lease TTL, so every lease that may still
+    /// be live has run out (a holder gives up its request before its lease
+    /// can), and a second of margin.
+    fn fence_ms(&self) -> u64 {
+        (self.lease_ttl + Duration::from_secs(1)).as_millis() as u64
     }
 
     fn lease_token(&self) -> String {
@@ -613,6 +669,7 @@ impl StateStore for RedisStore {
         let usage_keys: Vec<String> = keys.iter().map(|(_, b)| self.usage_key(b)).collect();
         let rows: Vec<Row> = self.server.with(|conn| {
             let mut call = scripts().attempt_each.prepare_invoke();
+            call.key(self.name("epoch", "")).key(self.name("fence", ""));
             for ((key, _), usage_key) in keys.iter().zip(&usage_keys) {
                 call.key(self.name("lease", key))
                     .key(self.name("lockdown", key))
@@ -622,8 +679,22 @@ impl StateStore for RedisStore {
             call.arg(&token)
                 .arg(ttl_ms)
                 .arg(if take_marked { "1" } else { "0" })
+                .arg(self.fence_ms())
+                .arg(format!(
+                    "{:016x}",
+                    crate::xorshift(&mut crate::jitter_seed())
+                ))
                 .invoke(conn)
         })?;
+        if let [(3, Some(left), _, _)] = rows.as_slice() {
+            let left = Duration::from_millis(left.parse().unwrap_or(0));
+            log::debug!(
+                "the state in {} was lost (restarted empty, flushed or failed over): no key is handed out for {:.1}s, until every lease that may still be live has run out",
+                self.server.shown,
+                left.as_secs_f64()
+            );
+            return Ok(vec![Attempt::Fenced(left)]);
+        }
         Ok(rows
             .into_iter()
             .zip(keys.iter().zip(&usage_keys))
@@ -1120,10 +1191,78 @@ mod tests {
         );
     }
 
+    /// Waits out the fence a server just started puts up (it may have
+    /// restarted empty, for all jongler can tell).
+    fn settled(store: &RedisStore) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Attempt::Fenced(left) = store
+            .attempt("settle", true, &BucketId::Key("settle".into()))
+            .unwrap()
+        {
+            assert!(std::time::Instant::now() < deadline, "fenced for good");
+            std::thread::sleep(left);
+        }
+    }
+
+    #[test]
+    fn lost_state_fences_new_holders_while_live_holders_reassert() {
+        let server = crate::pool::redis::testing::RedisServer::start();
+        let shared = Server::open(&server.url()).unwrap();
+        let ttl = Duration::from_millis(600);
+        let (a, b) = (
+            RedisStore::new(shared.clone(), "fence", ttl),
+            RedisStore::new(shared.clone(), "fence", ttl),
+        );
+        let k = |name: &str| BucketId::Key(name.into());
+        // A server up for less than the fence may have restarted empty.
+        let started = std::time::Instant::now();
+        match a.attempt("k1", true, &k("k1")).unwrap() {
+            Attempt::Fenced(left) => assert!(left <= ttl + Duration::from_secs(1), "{left:?}"),
+            _ => panic!("a fresh server fences first"),
+        }
+        settled(&a);
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        let Attempt::Held(h1, _) = a.attempt("k1", true, &k("k1")).unwrap() else {
+            panic!("k1 is free once the fence is down")
+        };
+        // The data goes (FLUSHALL): nobody gets a key for the fence's time,
+        // and the live holder's lease comes back by its renewal.
+        shared
+            .with(|conn| redis::cmd("FLUSHALL").query::<()>(conn))
+            .unwrap();
+        assert!(matches!(
+            b.attempt("k2", true, &k("k2")).unwrap(),
+            Attempt::Fenced(_)
+        ));
+        assert!(matches!(
+            b.attempt("k1", true, &k("k1")).unwrap(),
+            Attempt::Fenced(_)
+        ));
+        settled(&b);
+        assert!(
+            matches!(b.attempt("k1", true, &k("k1")).unwrap(), Attempt::Busy),
+            "the live holder re-asserted its lease"
+        );
+        assert!(matches!(
+            b.attempt("k2", true, &k("k2")).unwrap(),
+            Attempt::Held(..)
+        ));
+        drop(h1);
+        assert!(matches!(
+            b.attempt("k1", true, &k("k1")).unwrap(),
+            Attempt::Held(..)
+        ));
+    }
+
     #[test]
     fn the_redis_store_meets_the_contract() {
         let server = crate::pool::redis::testing::RedisServer::start();
         let shared = Server::open(&server.url()).unwrap();
+        settled(&RedisStore::new(
+            shared.clone(),
+            "settle",
+            DEFAULT_LEASE_TTL,
+        ));
         super::super::contract::run_all(&|connector| {
             Arc::new(RedisStore::new(
                 shared.clone(),

@@ -169,6 +169,10 @@ pub enum Attempt {
     Busy,
     /// It carries marks, and the attempt was told not to take marked keys.
     Marked(KeyMarks),
+    /// The store lost its state (a Redis restarted empty, flushed, or a
+    /// replica promoted): no key is handed out until every lease that may
+    /// still be live has run out, this long from now.
+    Fenced(std::time::Duration),
 }
 
 /// A key held by this process: while it lives, no other holder anywhere gets

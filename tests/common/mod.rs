@@ -325,6 +325,15 @@ impl Redis {
         Redis { child, port, dir }
     }
 
+    /// A server that has been up longer than a fence lasts (the default
+    /// lease TTL and a second): jongler fences a server up for less, as it
+    /// may have just restarted empty. For tests about something else.
+    pub fn start_settled() -> Redis {
+        let redis = Redis::start();
+        std::thread::sleep(Duration::from_millis(6200));
+        redis
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -341,6 +350,20 @@ impl Redis {
         let port = self.port;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         Redis::start_on(port, dir)
+    }
+
+    /// Sends one command (`FLUSHALL`, …) and reads its one-line answer.
+    pub fn command(&self, words: &[&str]) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut request = format!("*{}\r\n", words.len());
+        for w in words {
+            request.push_str(&format!("${}\r\n{w}\r\n", w.len()));
+        }
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut line = String::new();
+        BufReader::new(conn).read_line(&mut line).unwrap();
+        line.trim().to_string()
     }
 
     /// `redis-cli`-free: the keys matching `pattern`, by a raw KEYS command.
