@@ -207,6 +207,7 @@ impl Call {
             body: self.body.clone(),
             headers: &self.headers,
             bearer: self.bearer,
+            cancel: None,
         }
     }
 }
@@ -886,7 +887,12 @@ impl Engine {
         let name = lease.name().to_string();
         let key = lease.key().clone();
         let sent = Instant::now();
-        let started = self.client.start(out, Some(&key));
+        // Stopped in flight if the key's lease is lost.
+        let out = Outgoing {
+            cancel: lease.cancel(),
+            ..out.clone()
+        };
+        let started = self.client.start(&out, Some(&key));
         if let (Some(o), Ok(p)) = (&self.observer(), &started) {
             o.answered(&name, p.status, sent.elapsed());
         }
@@ -906,6 +912,7 @@ impl Engine {
             }
             other => match other.and_then(http::Pending::read_all) {
                 Ok(answer) => answer,
+                Err(e) if e.stopped => return Outcome::LeaseLost { error: e.message },
                 Err(e) => {
                     return Outcome::NetworkError {
                         error: e.message,

@@ -125,6 +125,13 @@ pub enum Outcome<A> {
         /// Whether it never left.
         unsent: bool,
     },
+    /// The key's hold was lost while its request was in flight, and the
+    /// request was stopped: it may have reached the API, so it is not sent
+    /// again anywhere — the call fails.
+    LeaseLost {
+        /// What happened, for people.
+        error: String,
+    },
     /// An answer, with its status and meaning.
     Answered {
         /// The answer itself (the policy only keeps and hands it back).
@@ -271,6 +278,14 @@ impl<L, A> Policy<L, A> {
         let (answer, status, meaning) = match outcome {
             Outcome::NetworkError { error, unsent } => {
                 return self.network_error(name, lease, error, unsent);
+            }
+            Outcome::LeaseLost { error } => {
+                return Step {
+                    effects: vec![(lease, KeyEffect::Release)],
+                    next: Next::Fail(format!(
+                        "the hold on key `{name}` was lost while its request was in flight, so the request was stopped before another holder could take the key; it is not sent again (it may have reached the API): {error}"
+                    )),
+                };
             }
             Outcome::Answered {
                 answer,

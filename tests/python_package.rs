@@ -53,39 +53,54 @@ fn venv() -> PathBuf {
 
 /// Builds the wheel from this checkout and installs it into the venv, once
 /// per run (and one run at a time: the lock), returning the venv's Python.
+/// A failed build fails every test at once, without building again.
 fn installed() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        std::fs::create_dir_all(root().join("target")).unwrap();
-        let lock = std::fs::File::create(root().join("target/pyenv-jongler.lock")).unwrap();
-        fs2::FileExt::lock_exclusive(&lock).unwrap();
-        let python = venv();
-        let wheels = root().join("target/python/wheels");
-        let _ = std::fs::remove_dir_all(&wheels);
-        let built = Command::new(python.with_file_name("maturin"))
-            .args(["build", "--release", "--quiet", "--out"])
-            .arg(&wheels)
-            .current_dir(root())
-            // Where pyproject.toml builds, and where maturin looks for it.
-            .env("CARGO_TARGET_DIR", root().join("target/python"))
-            .status()
-            .unwrap();
-        assert!(built.success(), "maturin build failed");
-        let wheel = std::fs::read_dir(&wheels)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "whl"))
-            .expect("maturin built a wheel");
-        let ok = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
-            .args(["--force-reinstall", "--no-deps"])
-            .arg(&wheel)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pip install {}", wheel.display());
-        python
-    })
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = PYTHON.get_or_init(|| {
+        std::panic::catch_unwind(build_and_install).map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        })
+    });
+    match built {
+        Ok(python) => python,
+        Err(why) => panic!("the wheel could not be built and installed: {why}"),
+    }
+}
+
+fn build_and_install() -> PathBuf {
+    std::fs::create_dir_all(root().join("target")).unwrap();
+    let lock = std::fs::File::create(root().join("target/pyenv-jongler.lock")).unwrap();
+    fs2::FileExt::lock_exclusive(&lock).unwrap();
+    let python = venv();
+    let wheels = root().join("target/python/wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    let built = Command::new(python.with_file_name("maturin"))
+        .args(["build", "--release", "--quiet", "--out"])
+        .arg(&wheels)
+        .current_dir(root())
+        // Where pyproject.toml builds, and where maturin looks for it.
+        .env("CARGO_TARGET_DIR", root().join("target/python"))
+        .status()
+        .unwrap();
+    assert!(built.success(), "maturin build failed");
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("maturin built a wheel");
+    let ok = Command::new(&python)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(["--force-reinstall", "--no-deps"])
+        .arg(&wheel)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "pip install {}", wheel.display());
+    python
 }
 
 /// Runs `python/tests/<file>` with pytest, one file at a time (they start

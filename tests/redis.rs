@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 /// A `jongler` of "machine" `m`: its own HOME, INI copy and (unused) state dir.
 fn machine(env: &Env, redis: &Redis, m: usize) -> std::process::Command {
+    machine_at(env, &redis.url(), m)
+}
+
+/// [`machine`], reaching Redis at `url` (through a relay, say).
+fn machine_at(env: &Env, url: &str, m: usize) -> std::process::Command {
     let home = env.dir.path().join(format!("machine-{m}"));
     std::fs::create_dir_all(home.join("connectors")).unwrap();
     let ini = home.join("keys.ini");
@@ -36,7 +41,7 @@ fn machine(env: &Env, redis: &Redis, m: usize) -> std::process::Command {
         .env("APIJONGLER_CONFIG", &ini)
         .env("JONGLER_STATE_DIR", home.join("state"))
         .env("JONGLER_CONNECTORS_DIR", home.join("connectors"))
-        .env("JONGLER_STATE", redis.url())
+        .env("JONGLER_STATE", url)
         .stdin(Stdio::null());
     cmd
 }
@@ -512,4 +517,73 @@ fn redis_flushed_double_books_nothing() {
         assert_eq!(redis.command(&["FLUSHALL"]), "+OK");
         redis
     });
+}
+
+/// Machine A reaches Redis through a relay that stalls (forwards nothing,
+/// closes nothing) while four of its calls hold keys, the upstream taking
+/// 6 s; machine B keeps working. A can't renew its leases, so it stops its
+/// requests before they could run out (exit 1, naming the lost hold, within
+/// --timeout); B takes those keys once the leases run out: 0 double-booked.
+/// Healed, both machines work.
+#[test]
+fn a_machine_cut_off_from_redis_stops_its_requests_before_its_leases_run_out() {
+    let env = Arc::new(
+        Env::builder()
+            .keys(8)
+            .latency(Duration::from_secs(6))
+            .build(),
+    );
+    let redis = Redis::start_settled();
+    let relay = Relay::start(redis.port);
+    let spawn = |url: &str, m: usize, text: &str| {
+        machine_at(&env, url, m)
+            .args([CONN, "POST", GENERATE, &prompt(text), "--timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a: Vec<_> = (0..4)
+        .map(|i| spawn(&relay.url(), 0, &format!("a {i}")))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.emulator.stats().in_flight < 4 {
+        assert!(Instant::now() < deadline, "A's calls never went out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    relay.stall();
+    let stalled = Instant::now();
+    let b: Vec<_> = (0..8)
+        .map(|i| spawn(&redis.url(), 1, &format!("b {i}")))
+        .collect();
+    for child in a {
+        let out = child.wait_with_output().unwrap();
+        env.assert_no_secrets(&out);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(stderr(&out).contains("was lost"), "{}", stderr(&out));
+    }
+    assert!(
+        stalled.elapsed() < Duration::from_secs(20),
+        "A's calls ended within --timeout"
+    );
+    for (i, child) in b.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("echo: b {i}")));
+    }
+    let stats = env.emulator.stats();
+    assert_eq!(
+        stats.overlaps, 0,
+        "double-booked: {:?}",
+        stats.overlap_pairs
+    );
+    relay.heal();
+    env.emulator.set_latency(Duration::ZERO);
+    for (url, m) in [(relay.url(), 0), (redis.url(), 1)] {
+        let out = run(
+            machine_at(&env, &url, m),
+            &[CONN, "POST", GENERATE, &prompt("healed")],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
 }

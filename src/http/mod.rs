@@ -1,5 +1,10 @@
 //! The network: the only code that talks HTTP. It sends one request with one
 //! key and hands back what came back; `classify` says what that means.
+//!
+//! Requests run on reqwest's async client, on one small runtime of the
+//! process, driven from the calling thread (`block_on`): so a request in
+//! flight can be stopped from another thread — the key's lease was lost
+//! ([`Cancel`]) — which a blocking client can't do.
 
 #![allow(clippy::disallowed_methods)] // This module owns the network.
 
@@ -47,6 +52,9 @@ pub struct TransportError {
     /// Whether the request surely never reached the API (no connection was
     /// made): then it used no quota.
     pub unsent: bool,
+    /// Whether it was stopped in flight (its key's lease was lost): then it
+    /// must not be sent again elsewhere — it may have reached the API.
+    pub stopped: bool,
 }
 
 impl std::fmt::Display for TransportError {
@@ -57,10 +65,78 @@ impl std::fmt::Display for TransportError {
 
 impl std::error::Error for TransportError {}
 
+/// The runtime every request runs on (its worker thread drives the
+/// connections; each call waits for its own request from its own thread).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("jongler-http")
+            .enable_all()
+            .build()
+            .expect("starting the HTTP runtime")
+    })
+}
+
+/// Stops a request in flight: given to the request, fired by whoever knows
+/// it must stop (the key's lease was lost).
+#[derive(Debug)]
+pub struct Canceller(tokio::sync::watch::Sender<Option<String>>);
+
+/// What a request listens to for being stopped.
+#[derive(Debug, Clone)]
+pub struct Cancel(tokio::sync::watch::Receiver<Option<String>>);
+
+/// A canceller and what its request listens to.
+pub fn cancel_pair() -> (Canceller, Cancel) {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    (Canceller(tx), Cancel(rx))
+}
+
+impl Canceller {
+    /// Stops the request, saying why.
+    pub fn cancel(&self, why: String) {
+        self.0.send_replace(Some(why));
+    }
+}
+
+impl Cancel {
+    /// Why, once stopped.
+    pub fn reason(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
+
+    async fn stopped(mut self) -> String {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            // The canceller is gone: nothing will stop it.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs `work` to its end, or until `cancel` fires (then its reason).
+fn wait<F: std::future::Future>(work: F, cancel: Option<&Cancel>) -> Result<F::Output, String> {
+    match cancel {
+        None => Ok(runtime().block_on(work)),
+        Some(cancel) => {
+            let stopped = cancel.clone().stopped();
+            runtime().block_on(async move {
+                tokio::select! {
+                    biased;
+                    why = stopped => Err(why),
+                    out = work => Ok(out),
+                }
+            })
+        }
+    }
+}
+
 /// An HTTP client for one connector.
 #[derive(Debug)]
 pub struct Client {
-    inner: reqwest::blocking::Client,
+    inner: reqwest::Client,
     base_url: String,
     key_header: HeaderName,
     key_prefix: String,
@@ -70,15 +146,18 @@ pub struct Client {
 impl Client {
     /// A client for `connector`.
     pub fn new(connector: &Connector, options: &NetOptions) -> Result<Client> {
+        let _runtime = runtime().enter();
         let base_url = connector.base_url();
-        let mut builder = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("jongler/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))
             // A redirect would carry the key's header to wherever it points
             // (reqwest strips only the standard auth headers): answers are
             // returned as they come, 3xx included.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.timeout);
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(timeout) = options.timeout {
+            builder = builder.timeout(timeout);
+        }
         if connector.protocol == "http" && options.proxy.is_none() {
             builder = builder.tls_built_in_root_certs(false);
         }
@@ -143,6 +222,7 @@ impl Client {
                 body: body.map(bytes::Bytes::copy_from_slice),
                 headers: &[],
                 bearer: false,
+                cancel: None,
             },
             key,
         )?
@@ -156,6 +236,8 @@ impl Client {
         out: &Outgoing<'_>,
         key: Option<&ApiKey>,
     ) -> Result<Pending, TransportError> {
+        // reqwest makes its timers as it builds a request: in the runtime.
+        let _runtime = runtime().enter();
         let url = self.url(out.path);
         let mut request = self.inner.request(out.method.clone(), &url);
         for (name, value) in out.headers {
@@ -172,6 +254,7 @@ impl Client {
                     TransportError {
                         message: "the key holds characters a header can't carry".into(),
                         unsent: true,
+                        stopped: false,
                     }
                 })?;
             value.set_sensitive(true);
@@ -189,7 +272,9 @@ impl Client {
             request = request.body(body.clone());
         }
         let where_ = format!("{} {}", out.method, url.split('?').next().unwrap_or(&url));
-        let response = request.send().map_err(|e| describe(&where_, e))?;
+        let response = wait(request.send(), out.cancel.as_ref())
+            .map_err(|why| cancelled(&where_, why))?
+            .map_err(|e| describe(&where_, e))?;
         let status = response.status().as_u16();
         let version = format!("{:?}", response.version());
         let headers = response
@@ -208,6 +293,7 @@ impl Client {
             headers,
             response,
             where_,
+            cancel: out.cancel.clone(),
         })
     }
 }
@@ -226,6 +312,8 @@ pub struct Outgoing<'a> {
     /// Send the key as `Authorization: Bearer` (OpenAI-style routes) instead
     /// of the connector's header.
     pub bearer: bool,
+    /// Stops it in flight (its key's lease was lost), answer read or not.
+    pub cancel: Option<Cancel>,
 }
 
 /// An answer whose status and headers are in and whose body is not read yet.
@@ -237,21 +325,27 @@ pub struct Pending {
     pub version: String,
     /// Headers in the order received.
     pub headers: Vec<(String, String)>,
-    response: reqwest::blocking::Response,
+    response: reqwest::Response,
     where_: String,
+    cancel: Option<Cancel>,
 }
 
 impl Pending {
     /// Reads the whole body.
     pub fn read_all(self) -> Result<Answer, TransportError> {
+        let _runtime = runtime().enter();
         let Pending {
             status,
             version,
             headers,
             response,
             where_,
+            cancel,
         } = self;
-        let body = response.bytes().map_err(|e| describe(&where_, e))?.to_vec();
+        let body = wait(response.bytes(), cancel.as_ref())
+            .map_err(|why| cancelled(&where_, why))?
+            .map_err(|e| describe(&where_, e))?
+            .to_vec();
         Ok(Answer {
             status,
             version,
@@ -262,7 +356,38 @@ impl Pending {
 
     /// The body as a reader, yielding data as it arrives.
     pub fn into_reader(self) -> impl std::io::Read + Send + 'static {
-        self.response
+        BodyReader {
+            response: self.response,
+            chunk: bytes::Bytes::new(),
+            where_: self.where_,
+            cancel: self.cancel,
+        }
+    }
+}
+
+/// An answer's body, read chunk by chunk as it arrives.
+struct BodyReader {
+    response: reqwest::Response,
+    chunk: bytes::Bytes,
+    where_: String,
+    cancel: Option<Cancel>,
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let _runtime = runtime().enter();
+        while self.chunk.is_empty() {
+            let next = wait(self.response.chunk(), self.cancel.as_ref())
+                .map_err(|why| std::io::Error::other(cancelled(&self.where_, why)))?
+                .map_err(|e| std::io::Error::other(describe(&self.where_, e)))?;
+            match next {
+                Some(chunk) => self.chunk = chunk,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
     }
 }
 
@@ -271,6 +396,15 @@ pub fn is_event_stream(headers: &[(String, String)]) -> bool {
     headers
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("text/event-stream"))
+}
+
+/// A request stopped in flight, and why.
+fn cancelled(where_: &str, why: String) -> TransportError {
+    TransportError {
+        message: format!("{where_} stopped: {why}"),
+        unsent: false,
+        stopped: true,
+    }
 }
 
 fn describe(where_: &str, e: reqwest::Error) -> TransportError {
@@ -298,5 +432,6 @@ fn describe(where_: &str, e: reqwest::Error) -> TransportError {
     TransportError {
         message: format!("{where_} {kind}: {cause}"),
         unsent,
+        stopped: false,
     }
 }

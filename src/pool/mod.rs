@@ -339,6 +339,12 @@ impl Lease<'_> {
         self.index
     }
 
+    /// What fires if the hold on the key is lost (its lease could not be
+    /// renewed): the request on it stops.
+    pub fn cancel(&self) -> Option<crate::http::Cancel> {
+        self.held.hold().cancel()
+    }
+
     /// The key itself, for the request.
     pub fn key(&self) -> &ApiKey {
         &self.pool.keys[self.index].key

@@ -319,12 +319,18 @@ impl Server {
     }
 
     fn connect(&self) -> Result<redis::Connection> {
+        self.connect_within(IO_TIMEOUT)
+    }
+
+    /// A new connection whose connecting and every step time out after
+    /// `limit`.
+    fn connect_within(&self, limit: Duration) -> Result<redis::Connection> {
         let conn = self
             .client
-            .get_connection_with_timeout(IO_TIMEOUT)
+            .get_connection_with_timeout(limit)
             .map_err(|e| self.unavailable(&e))?;
-        conn.set_read_timeout(Some(IO_TIMEOUT))
-            .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)))
+        conn.set_read_timeout(Some(limit))
+            .and_then(|()| conn.set_write_timeout(Some(limit)))
             .map_err(|e| self.unavailable(&e))?;
         Ok(conn)
     }
@@ -401,11 +407,17 @@ struct RedisHold {
     lease_key: String,
     store: RedisStore,
     alive: Arc<AtomicBool>,
+    /// Fires if the lease can't be kept.
+    lost: crate::http::Cancel,
 }
 
 impl KeyHold for RedisHold {
     fn key(&self) -> &str {
         &self.key
+    }
+
+    fn cancel(&self) -> Option<crate::http::Cancel> {
+        Some(self.lost.clone())
     }
 }
 
@@ -488,6 +500,12 @@ struct Renewal {
     lease_key: String,
     token: String,
     alive: Arc<AtomicBool>,
+    /// When it was last known to be ours (taken or renewed), by this
+    /// process's monotonic clock.
+    ours_at: std::time::Instant,
+    /// Stops the request on the key when the lease can't be kept (`None`:
+    /// a place in the line, not a key).
+    stop: Option<crate::http::Canceller>,
 }
 
 impl Renewer {
@@ -510,40 +528,117 @@ impl Renewer {
     }
 }
 
+/// Every tenth of the TTL: renews the leases due (every third of the TTL),
+/// over a connection of its own whose every step times out at a quarter of
+/// the TTL (a stalled Redis can't hold the thread for longer); then gives up
+/// every lease not known to be ours for two thirds of the TTL — its request
+/// is stopped, before the lease could run out on Redis and another holder
+/// take the key. This assumes the clocks of this machine and of Redis run at
+/// about the same rate (they measure the same TTL): drift of a few percent
+/// is covered by the third of the TTL left.
 fn renew_loop(renewer: Weak<Renewer>, server: Server, ttl: Duration) {
-    let ttl_ms = ttl.as_millis().max(1) as u64;
+    let mut conn: Option<redis::Connection> = None;
+    let mut next_round = std::time::Instant::now() + ttl / 3;
     loop {
-        std::thread::sleep(ttl / 3);
+        std::thread::sleep(ttl / 10);
         let Some(renewer) = renewer.upgrade() else {
             return;
         };
-        let due: Vec<(String, String)> = {
-            let mut leases = renewer
-                .leases
-                .lock()
-                .expect("invariant: no panics under lock");
-            leases.retain(|l| l.alive.load(Ordering::Relaxed));
-            leases
-                .iter()
-                .map(|l| (l.lease_key.clone(), l.token.clone()))
-                .collect()
-        };
-        for (lease_key, token) in due {
-            let renewed = server.with(|conn| {
-                scripts()
-                    .renew
-                    .key(&lease_key)
-                    .arg(&token)
-                    .arg(ttl_ms)
-                    .invoke::<i64>(conn)
-            });
-            match renewed {
-                Ok(1) => {}
-                Ok(2) => log::info!(
-                    "lease {lease_key} was gone (the store lost its state) and is set again"
-                ),
-                Ok(_) => log::debug!("lease {lease_key} was released or lost before renewal"),
-                Err(e) => log::warn!("can't renew lease {lease_key}: {e:#}"),
+        if std::time::Instant::now() >= next_round {
+            renew_round(&renewer, &server, &mut conn, ttl);
+            next_round = std::time::Instant::now() + ttl / 3;
+        }
+        give_up_lost(&renewer, ttl);
+    }
+}
+
+/// Renews every live lease, stopping at the first failure (the connection
+/// is then dropped: the next round makes a new one).
+fn renew_round(
+    renewer: &Renewer,
+    server: &Server,
+    conn: &mut Option<redis::Connection>,
+    ttl: Duration,
+) {
+    let ttl_ms = ttl.as_millis().max(1) as u64;
+    let due: Vec<(String, String)> = {
+        let mut leases = renewer
+            .leases
+            .lock()
+            .expect("invariant: no panics under lock");
+        leases.retain(|l| l.alive.load(Ordering::Relaxed));
+        leases
+            .iter()
+            .map(|l| (l.lease_key.clone(), l.token.clone()))
+            .collect()
+    };
+    if due.is_empty() {
+        return;
+    }
+    if conn.is_none() {
+        match server.connect_within(ttl / 4) {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                log::warn!("can't renew leases: {e:#}");
+                return;
+            }
+        }
+    }
+    let c = conn.as_mut().expect("invariant: connected above");
+    for (lease_key, token) in due {
+        let started = std::time::Instant::now();
+        let renewed = scripts()
+            .renew
+            .key(&lease_key)
+            .arg(&token)
+            .arg(ttl_ms)
+            .invoke::<i64>(c);
+        match renewed {
+            Ok(1 | 2) => {
+                let mut leases = renewer
+                    .leases
+                    .lock()
+                    .expect("invariant: no panics under lock");
+                if let Some(l) = leases
+                    .iter_mut()
+                    .find(|l| l.lease_key == lease_key && l.token == token)
+                {
+                    // Ours from when the renewal was sent.
+                    l.ours_at = started;
+                }
+            }
+            Ok(_) => log::debug!("lease {lease_key} was released or taken before renewal"),
+            Err(e) => {
+                log::warn!("can't renew lease {lease_key}: {}", server.unavailable(&e));
+                *conn = None;
+                return;
+            }
+        }
+        if let Ok(2) = renewed {
+            log::info!("lease {lease_key} was gone (the store lost its state) and is set again");
+        }
+    }
+}
+
+/// Gives up the leases not known to be ours for two thirds of the TTL.
+fn give_up_lost(renewer: &Renewer, ttl: Duration) {
+    let mut leases = renewer
+        .leases
+        .lock()
+        .expect("invariant: no panics under lock");
+    for lease in leases.iter_mut() {
+        let unsure = lease.ours_at.elapsed();
+        if lease.alive.load(Ordering::Relaxed) && unsure > ttl * 2 / 3 {
+            lease.alive.store(false, Ordering::Relaxed);
+            let why = format!(
+                "its lease in Redis ({}) could not be renewed for {:.1}s of its {:.1}s",
+                lease.lease_key,
+                unsure.as_secs_f64(),
+                ttl.as_secs_f64()
+            );
+            log::warn!("giving up key: {why}");
+            if let Some(stop) = &lease.stop {
+                stop.cancel(why);
             }
         }
     }
@@ -667,6 +762,7 @@ impl StateStore for RedisStore {
         let token = self.lease_token();
         let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;
         let usage_keys: Vec<String> = keys.iter().map(|(_, b)| self.usage_key(b)).collect();
+        let sent = std::time::Instant::now();
         let rows: Vec<Row> = self.server.with(|conn| {
             let mut call = scripts().attempt_each.prepare_invoke();
             call.key(self.name("epoch", "")).key(self.name("fence", ""));
@@ -698,7 +794,7 @@ impl StateStore for RedisStore {
         Ok(rows
             .into_iter()
             .zip(keys.iter().zip(&usage_keys))
-            .map(|(row, ((key, _), usage_key))| self.outcome(key, &token, usage_key, row))
+            .map(|(row, ((key, _), usage_key))| self.outcome(key, &token, usage_key, row, sent))
             .collect())
     }
 
@@ -1009,6 +1105,7 @@ impl StateStore for RedisStore {
         let line_key = self.name("line", line);
         let life_key = format!("{}{}", self.life_prefix(line), place.name());
         let ttl_ms = self.lease_ttl.as_millis().max(1) as u64;
+        let sent = std::time::Instant::now();
         self.server.with(|conn| {
             scripts()
                 .join
@@ -1026,6 +1123,8 @@ impl StateStore for RedisStore {
                 lease_key: life_key.clone(),
                 token,
                 alive: alive.clone(),
+                ours_at: sent,
+                stop: None,
             },
         );
         Ok(Some(Box::new(RedisStanding {
@@ -1099,7 +1198,14 @@ type Row = (i64, Option<String>, Option<String>, Option<String>);
 impl RedisStore {
     /// The attempt a script's row stands for; a held key gets its lease
     /// renewed from now on, and its usage record is kept for the update.
-    fn outcome(&self, key: &str, token: &str, usage_key: &str, row: Row) -> Attempt {
+    fn outcome(
+        &self,
+        key: &str,
+        token: &str,
+        usage_key: &str,
+        row: Row,
+        sent: std::time::Instant,
+    ) -> Attempt {
         let (status, lockdown, error, usage) = row;
         let marks = parse_marks(lockdown, error);
         match status {
@@ -1110,12 +1216,15 @@ impl RedisStore {
                     .insert(usage_key.to_string(), usage);
                 let lease_key = self.name("lease", key);
                 let alive = Arc::new(AtomicBool::new(true));
+                let (stop, lost) = crate::http::cancel_pair();
                 self.renewer.add(
                     self,
                     Renewal {
                         lease_key: lease_key.clone(),
                         token: token.to_string(),
                         alive: alive.clone(),
+                        ours_at: sent,
+                        stop: Some(stop),
                     },
                 );
                 Attempt::Held(
@@ -1125,6 +1234,7 @@ impl RedisStore {
                         lease_key,
                         store: self.clone(),
                         alive,
+                        lost,
                     }),
                     marks,
                 )

@@ -180,6 +180,13 @@ pub enum Attempt {
 pub trait KeyHold: std::any::Any + Send + Sync + Debug {
     /// The held key's name.
     fn key(&self) -> &str;
+
+    /// What fires if the hold is lost while held (a lease that could not be
+    /// renewed): a request on the key stops then. `None` where a hold can't
+    /// be lost (a lock its process holds till it ends).
+    fn cancel(&self) -> Option<crate::http::Cancel> {
+        None
+    }
 }
 
 /// Where the keys' states of one connector live. Every process (and, for a
