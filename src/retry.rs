@@ -143,6 +143,17 @@ pub enum Outcome<A> {
     },
 }
 
+/// The hold on key `name` was lost mid-request: the call fails, and the
+/// request is not sent again anywhere (it may have reached the API).
+fn lease_lost<L, A>(name: &str, lease: L, error: &str) -> Step<L, A> {
+    Step {
+        effects: vec![(lease, KeyEffect::Release)],
+        next: Next::Fail(format!(
+            "the hold on key `{name}` was lost while its request was in flight, so the request was stopped before another holder could take the key; it is not sent again (it may have reached the API): {error}"
+        )),
+    }
+}
+
 /// What to do with a key the call holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyEffect {
@@ -279,14 +290,7 @@ impl<L, A> Policy<L, A> {
             Outcome::NetworkError { error, unsent } => {
                 return self.network_error(name, lease, error, unsent);
             }
-            Outcome::LeaseLost { error } => {
-                return Step {
-                    effects: vec![(lease, KeyEffect::Release)],
-                    next: Next::Fail(format!(
-                        "the hold on key `{name}` was lost while its request was in flight, so the request was stopped before another holder could take the key; it is not sent again (it may have reached the API): {error}"
-                    )),
-                };
-            }
+            Outcome::LeaseLost { error } => return lease_lost(name, lease, &error),
             Outcome::Answered {
                 answer,
                 status,
