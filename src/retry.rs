@@ -358,17 +358,7 @@ impl<L, A> Policy<L, A> {
                 again
             }
             Meaning::RateLimited(limit) => {
-                self.only_network = false;
-                // A key the API gave a time for may be tried again in this
-                // call once that time has come (within --wait).
-                let times = self.rate_limited.entry(index).or_insert(0);
-                *times += 1;
-                if limit.source.is_exact() && *times < MAX_TRIES_PER_KEY {
-                    self.tried.remove(&index);
-                }
-                self.history
-                    .push(format!("`{name}` rate limited until {:.0}", limit.until));
-                effects.push((lease, KeyEffect::RateLimited(limit)));
+                effects.push(self.rate_limited(index, name, lease, limit));
                 again
             }
             Meaning::BadKey { reason } => {
@@ -379,6 +369,26 @@ impl<L, A> Policy<L, A> {
             }
         };
         Step { effects, next }
+    }
+
+    /// Key `index` was rate limited: locked down, and tried again in this
+    /// call once the time the API gave has come (within --wait).
+    fn rate_limited(
+        &mut self,
+        index: usize,
+        name: &str,
+        lease: L,
+        limit: RateLimit,
+    ) -> (L, KeyEffect) {
+        self.only_network = false;
+        let times = self.rate_limited.entry(index).or_insert(0);
+        *times += 1;
+        if limit.source.is_exact() && *times < MAX_TRIES_PER_KEY {
+            self.tried.remove(&index);
+        }
+        self.history
+            .push(format!("`{name}` rate limited until {:.0}", limit.until));
+        (lease, KeyEffect::RateLimited(limit))
     }
 
     /// A key held on suspicion is judged by the next answer: a success
