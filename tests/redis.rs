@@ -587,3 +587,128 @@ fn a_machine_cut_off_from_redis_stops_its_requests_before_its_leases_run_out() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
 }
+
+/// Redis Sentinel: a master, a replica, three sentinels. Two machines —
+/// `serve` with four clients, and CLI calls — work through
+/// `redis+sentinel://`; the master is SIGKILLed under that load. The
+/// sentinels promote the replica; both machines follow without a restart and
+/// work again within the failover plus the fence (lease TTL + 1 s); 0
+/// double-booked.
+#[test]
+fn sentinel_failover_is_followed_without_double_booking() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _alone = quiet();
+    let env = Arc::new(
+        Env::builder()
+            .keys(8)
+            .latency(Duration::from_millis(300))
+            .build(),
+    );
+    let mut set = Sentinels::start();
+    let url = set.url();
+    let proxy = Proxy::with(
+        &env,
+        &["--token", PROXY_TOKEN, "--state", &url, "--lease-ttl", "2s"],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    // (when it ended, whether it delivered), per machine.
+    let served: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::default();
+    let called: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::default();
+    let mut load = Vec::new();
+    for t in 0..4 {
+        let (stop, served, target) = (
+            stop.clone(),
+            served.clone(),
+            format!("{}{GENERATE}", proxy.url),
+        );
+        load.push(std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let text = format!("serve {t}-{i}");
+                let ok = client
+                    .post(&target)
+                    .bearer_auth(PROXY_TOKEN)
+                    .body(prompt(&text))
+                    .send()
+                    .is_ok_and(|r| r.status() == 200 && r.text().is_ok_and(|b| b.contains(&text)));
+                served.lock().unwrap().push((Instant::now(), ok));
+                if !ok {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                i += 1;
+            }
+        }));
+    }
+    for t in 0..2 {
+        let (stop, called, env, url) = (stop.clone(), called.clone(), env.clone(), url.clone());
+        load.push(std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let text = format!("cli {t}-{i}");
+                let out = machine_at(&env, &url, 1)
+                    .args([CONN, "POST", GENERATE, &prompt(&text), "--lease-ttl", "2s"])
+                    .output()
+                    .unwrap();
+                let ok = code(&out) == 0 && stdout(&out).contains(&text);
+                if !ok {
+                    assert_eq!(code(&out), 1, "{}", stderr(&out));
+                }
+                called.lock().unwrap().push((Instant::now(), ok));
+                i += 1;
+            }
+        }));
+    }
+    // Working on the first master (past the fence a new server puts up).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while served.lock().unwrap().iter().filter(|(_, ok)| *ok).count() < 8
+        || called.lock().unwrap().iter().filter(|(_, ok)| *ok).count() < 2
+    {
+        assert!(Instant::now() < deadline, "no work before the failover");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    set.master.kill();
+    let killed = Instant::now();
+    let promoted_in = set.wait_promoted(Duration::from_secs(30));
+    let recovered = |log: &Mutex<Vec<(Instant, bool)>>| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some((t, _)) = log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(t, ok)| *ok && *t > killed + promoted_in)
+            {
+                return *t - killed;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never worked again after the failover"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (serve_back, cli_back) = (recovered(&served), recovered(&called));
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    eprintln!(
+        "failover: promoted {promoted_in:?} after the kill; serve worked again after {serve_back:?}, the CLI after {cli_back:?}"
+    );
+    // The failover, the fence (2 s lease + 1 s) and a call's own time.
+    let bound = promoted_in + Duration::from_secs(3) + Duration::from_secs(3);
+    assert!(
+        serve_back <= bound && cli_back <= bound,
+        "{serve_back:?} / {cli_back:?} > {bound:?}"
+    );
+    let stats = env.emulator.stats();
+    assert_eq!(
+        stats.overlaps, 0,
+        "double-booked: {:?}",
+        stats.overlap_pairs
+    );
+    let (ok, log) = proxy.stop();
+    assert!(ok, "{log}");
+}

@@ -66,9 +66,15 @@ impl Backend {
         let Some(url) = state.map(str::to_string).or(from_env) else {
             return Ok(Backend::Files(state_dir.to_path_buf()));
         };
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        let schemes = [
+            "redis://",
+            "rediss://",
+            "redis+sentinel://",
+            "rediss+sentinel://",
+        ];
+        if !schemes.iter().any(|s| url.starts_with(s)) {
             return Err(crate::error::usage(
-                "--state takes a redis:// or rediss:// URL (for a directory, use --state-dir)",
+                "--state takes a redis://, rediss:// or redis+sentinel:// URL (for a directory, use --state-dir)",
             ));
         }
         if lease_ttl < Duration::from_millis(100) {

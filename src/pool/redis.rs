@@ -46,6 +46,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+mod sentinel;
+
 /// The default lease: how long a SIGKILLed holder keeps its key.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 
@@ -259,10 +261,18 @@ struct Scripts {
     swap: Script,
 }
 
-/// A Redis server, as named by a `redis://` or `rediss://` URL.
+/// Where connections go: one server, or the master the sentinels name.
+#[derive(Clone)]
+enum Target {
+    Plain(redis::Client),
+    Sentinel(Arc<Mutex<redis::sentinel::SentinelClient>>),
+}
+
+/// A Redis server, as named by a `redis://` or `rediss://` URL, or the
+/// master of a `redis+sentinel://` URL's sentinels.
 #[derive(Clone)]
 pub struct Server {
-    client: redis::Client,
+    target: Target,
     /// The URL without its password, for messages.
     shown: String,
     /// Idle connections, reused.
@@ -279,13 +289,28 @@ impl Server {
     /// Parses the URL; nothing is connected yet.
     pub fn open(url: &str) -> Result<Server> {
         let shown = without_password(url);
-        let client = redis::Client::open(url).map_err(|e| {
-            usage(format!(
-                "--state {shown} is not a Redis URL ({e}); use redis://[user:password@]host:port[/db] or rediss://…"
-            ))
-        })?;
+        let target = if sentinel::is_sentinel_url(url) {
+            let parsed = sentinel::parse(url).map_err(|why| {
+                usage(format!(
+                    "--state {shown} is not a sentinel URL: {why}; use redis+sentinel://[user:password@]host[:port][,host2[:port2]…]/MASTER_NAME[/db]"
+                ))
+            })?;
+            let client = parsed.client().map_err(|e| {
+                usage(format!(
+                    "--state {shown}: {}",
+                    without_password(&e.to_string())
+                ))
+            })?;
+            Target::Sentinel(Arc::new(Mutex::new(client)))
+        } else {
+            Target::Plain(redis::Client::open(url).map_err(|e| {
+                usage(format!(
+                    "--state {shown} is not a Redis URL ({e}); use redis://[user:password@]host:port[/db], rediss://… or redis+sentinel://…"
+                ))
+            })?)
+        };
         Ok(Server {
-            client,
+            target,
             shown,
             idle: Default::default(),
         })
@@ -293,20 +318,29 @@ impl Server {
 
     /// Runs `step` on a connection (an idle one, or a new one). A connection
     /// that failed is dropped rather than reused.
+    /// A step that fails on an idle connection for want of the connection
+    /// (the server restarted, or failed over and this one is a replica now)
+    /// is tried once more on a new one.
     fn with<T>(
         &self,
-        step: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut step: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let idle = self
             .idle
             .lock()
             .expect("invariant: no panics under lock")
             .pop();
+        let reused = idle.is_some();
         let mut conn = match idle {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        match step(&mut conn) {
+        let mut result = step(&mut conn);
+        if reused && result.as_ref().is_err_and(stale_connection) {
+            conn = self.connect()?;
+            result = step(&mut conn);
+        }
+        match result {
             Ok(value) => {
                 let mut idle = self.idle.lock().expect("invariant: no panics under lock");
                 if idle.len() < 64 {
@@ -325,8 +359,16 @@ impl Server {
     /// A new connection whose connecting and every step time out after
     /// `limit`.
     fn connect_within(&self, limit: Duration) -> Result<redis::Connection> {
-        let conn = self
-            .client
+        let client = match &self.target {
+            Target::Plain(client) => client.clone(),
+            // Asked afresh for each connection: a failover is followed.
+            Target::Sentinel(sentinels) => sentinels
+                .lock()
+                .expect("invariant: no panics under lock")
+                .get_client()
+                .map_err(|e| self.unavailable(&e))?,
+        };
+        let conn = client
             .get_connection_with_timeout(limit)
             .map_err(|e| self.unavailable(&e))?;
         conn.set_read_timeout(Some(limit))
@@ -364,10 +406,24 @@ impl Server {
     }
 }
 
+/// Whether an error says the connection (not the step) is at fault: closed,
+/// reset, or to a server that is a read-only replica now.
+fn stale_connection(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.kind() == redis::ErrorKind::ReadOnly
+        || (e.is_io_error() && !e.is_timeout())
+}
+
 /// The URL (or any text) with the password of a `user:password@` part hidden.
 fn without_password(text: &str) -> String {
     let mut out = text.to_string();
-    for scheme in ["redis://", "rediss://"] {
+    for scheme in [
+        "redis://",
+        "rediss://",
+        "redis+sentinel://",
+        "rediss+sentinel://",
+    ] {
         let mut from = 0;
         while let Some(at) = out[from..].find(scheme) {
             let start = from + at + scheme.len();
@@ -1158,14 +1214,16 @@ impl StateStore for RedisStore {
     ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
         let stop = Arc::new(AtomicBool::new(false));
         let guard = StopOnDrop(stop.clone());
-        let client = self.server.client.clone();
+        let server = self.server.clone();
         let channel = self.channel();
         let spawned = std::thread::Builder::new()
             .name("redis-watch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let listened = (|| -> redis::RedisResult<()> {
-                        let mut conn = client.get_connection_with_timeout(IO_TIMEOUT)?;
+                        let mut conn = server.connect_within(IO_TIMEOUT).map_err(|e| {
+                            redis::RedisError::from(std::io::Error::other(e.to_string()))
+                        })?;
                         let mut pubsub = conn.as_pubsub();
                         pubsub.set_read_timeout(Some(Duration::from_millis(500)))?;
                         pubsub.subscribe(&channel)?;

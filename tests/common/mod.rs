@@ -796,3 +796,145 @@ fn relay_one_way(
         }
     }
 }
+
+/// `INFO <section>` of the server on `port` (a raw RESP exchange).
+pub fn redis_info(port: u16, section: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let request = format!("*2\r\n$4\r\nINFO\r\n${}\r\n{section}\r\n", section.len());
+    if conn.write_all(request.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut reader = BufReader::new(conn);
+    let mut head = String::new();
+    if reader.read_line(&mut head).is_err() {
+        return String::new();
+    }
+    let Some(len) = head
+        .trim()
+        .strip_prefix('$')
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return String::new();
+    };
+    let mut body = vec![0u8; len];
+    if reader.read_exact(&mut body).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A master, a replica and three sentinels watching them (`mymaster`, two
+/// needed to agree, a second without answers to call the master down), each
+/// its own `redis-server` on a random loopback port; all SIGKILLed when
+/// dropped.
+pub struct Sentinels {
+    pub master: Redis,
+    pub replica: Redis,
+    sentinels: Vec<std::process::Child>,
+    pub ports: Vec<u16>,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Sentinels {
+    pub fn start() -> Sentinels {
+        let master = Redis::start();
+        let replica = Redis::start();
+        assert_eq!(
+            replica.command(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+            "+OK"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut sentinels = Vec::new();
+        let mut ports = Vec::new();
+        for i in 0..3 {
+            let port = free_port();
+            let conf = dir.path().join(format!("sentinel-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 4000\n",
+                    dir.path().display(),
+                    master.port
+                ),
+            )
+            .unwrap();
+            let mut command = std::process::Command::new("redis-server");
+            command
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(std::process::Stdio::null());
+            #[cfg(target_os = "linux")]
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            sentinels.push(command.spawn().unwrap());
+            ports.push(port);
+        }
+        let set = Sentinels {
+            master,
+            replica,
+            sentinels,
+            ports,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !redis_info(set.replica.port, "replication").contains("master_link_status:up")
+            || set
+                .ports
+                .iter()
+                .any(|p| !redis_info(*p, "sentinel").contains("sentinels=3"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the replica and sentinels never came up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        set
+    }
+
+    /// `redis+sentinel://…/mymaster`.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+sentinel://{}/mymaster", hosts.join(","))
+    }
+
+    /// Waits until the sentinels have made the replica the master.
+    pub fn wait_promoted(&self, limit: Duration) -> Duration {
+        let started = std::time::Instant::now();
+        while !redis_info(self.replica.port, "replication").contains("role:master") {
+            assert!(started.elapsed() < limit, "the replica was never promoted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        for s in &mut self.sentinels {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
