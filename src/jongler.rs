@@ -821,6 +821,9 @@ impl Engine {
             }),
         };
         let mut policy: Policy<Lease<'_>, Got> = Policy::new(crate::jitter_seed());
+        // The last try's hold was lost in flight: the call fails as the
+        // store's fault (serve: 503).
+        let mut hold_lost = false;
         loop {
             let asked = Instant::now();
             let step = match pool.acquire(policy.tried(), deadline, &ask, call.priority)? {
@@ -835,21 +838,12 @@ impl Engine {
                     let (index, name) = (lease.index(), lease.name().to_string());
                     log::debug!("{method} {} with key `{name}`", call.path);
                     let outcome = self.send(&out, &lease, &ask, stream);
+                    hold_lost = matches!(outcome, Outcome::LeaseLost { .. });
                     let left = deadline.saturating_duration_since(Instant::now());
                     policy.on_outcome(index, &name, lease, outcome, left)
                 }
                 Err(NoKey::Superseded) => return Err(Superseded.into()),
-                Err(NoKey::Fenced { left }) => {
-                    return Err(Error::Unavailable(format!(
-                        "the state store {} lost its state (restarted empty, flushed or failed over): \
-                         no key for `{}` is handed out for {:.1}s more, until every lease that may still \
-                         be live has run out — longer than --wait; nothing was sent",
-                        pool.describe_store(),
-                        self.connector.name,
-                        left.as_secs_f64()
-                    ))
-                    .into());
-                }
+                Err(NoKey::Fenced { left }) => return Err(self.fenced(pool, left)),
                 Err(why) => {
                     let retry_at = match &why {
                         NoKey::LockedDown { soonest, .. } => Some(*soonest),
@@ -876,10 +870,25 @@ impl Engine {
                 Next::Deliver { answer, holder } => {
                     return self.deliver(answer, holder, model);
                 }
+                Next::Fail(message) if hold_lost => return Err(Error::Unavailable(message).into()),
                 Next::Fail(message) => return Err(anyhow::anyhow!(message)),
                 Next::NoKey(_) => unreachable!("invariant: only out_of_keys says NoKey"),
             }
         }
+    }
+
+    /// The error for a pool whose store lost its state and hands out no key
+    /// for longer than the wait left.
+    fn fenced(&self, pool: &Pool, left: Duration) -> anyhow::Error {
+        Error::Unavailable(format!(
+            "the state store {} lost its state (restarted empty, flushed or failed over): \
+             no key for `{}` is handed out for {:.1}s more, until every lease that may still \
+             be live has run out — longer than --wait; nothing was sent",
+            pool.describe_store(),
+            self.connector.name,
+            left.as_secs_f64()
+        ))
+        .into()
     }
 
     /// Sends on a held key; what came back, read as the policy needs it.
