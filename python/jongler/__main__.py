@@ -1,0 +1,5 @@
+"""``python -m jongler``: the ``jongler`` command."""
+
+from ._cli import main
+
+main()
