@@ -60,6 +60,9 @@ def start_redis(work):
             break
         except OSError:
             time.sleep(0.01)
+    # jongler fences a Redis up for less than the lease TTL + 1 s (it may
+    # have just restarted empty): measure past that.
+    time.sleep(6.5)
     return proc, f"redis://127.0.0.1:{port}"
 
 

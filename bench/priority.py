@@ -135,7 +135,9 @@ def main():
         port = free_port()
         redis = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
                                   "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        time.sleep(0.3)
+        # jongler fences a Redis up for less than the lease TTL + 1 s (it may
+        # have just restarted empty): measure past that.
+        time.sleep(6.5)
         args.redis_url = f"redis://127.0.0.1:{port}"
     work = tempfile.mkdtemp(prefix="jongler-priority-")
     print(f"priority: {KEYS} keys, {args.latency_ms} ms answers, a {args.lines}-line batch (8 workers) beside "

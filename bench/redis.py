@@ -11,6 +11,13 @@
    the process holding it was SIGKILLed mid-request — how long until it gets
    the key, on files (the kernel drops the flock at once) and on Redis (the
    lease runs out: --lease-ttl, 5 s by default; 1 s here).
+4. Sentinel: the per-call rounds of (1) also run through
+   redis+sentinel:// (the same Redis as master, a replica and three
+   sentinels watching it). target: <= 1.1x the plain URL. Then, on a
+   second master/replica/sentinels set: the master is SIGKILLed, and calls
+   are made one after another until one works — the time from the kill to
+   that call's answer, and to the replica's promotion (--lease-ttl 1: the
+   fence after a failover is the lease TTL + 1 s).
 
 Starts its own redis-server and emulator on loopback.
 Usage: bench/redis.py [--rounds N] [--seconds N]
@@ -38,6 +45,91 @@ spec.loader.exec_module(pacing)
 
 ENDPOINT = "/v1beta/models/gemini-2.5-flash:generateContent"
 BODY = json.dumps({"contents": [{"parts": [{"text": "Hello from the Redis benchmark"}]}]})
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_cmd(port, *words):
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+        c.sendall(f"*{len(words)}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in words))
+        data = b""
+        while not data.endswith(b"\r\n") or (data.startswith(b"$") and data.count(b"\r\n") < 2):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode(errors="replace")
+
+
+def start_sentinels(work, master_port, label):
+    """A replica of the server on `master_port` and three sentinels watching
+    it: (processes, redis+sentinel:// URL, replica port)."""
+    procs = []
+    replica_port = free_port()
+    procs.append(subprocess.Popen(["redis-server", "--port", str(replica_port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--replicaof", "127.0.0.1", str(master_port)],
+                                  stdout=subprocess.DEVNULL))
+    ports = []
+    for i in range(3):
+        port = free_port()
+        d = os.path.join(work, f"sentinel-{label}-{i}")
+        os.makedirs(d)
+        conf = os.path.join(d, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {port}\nbind 127.0.0.1\ndir {d}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\n"
+                    "sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 4000\n")
+        procs.append(subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL))
+        ports.append(port)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if "master_link_status:up" in redis_cmd(replica_port, "INFO", "replication") and all(
+                    "sentinels=3" in redis_cmd(p, "INFO", "sentinel") for p in ports):
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in ports) + "/mymaster"
+    return procs, url, replica_port
+
+
+def failover(work, jongler, base, cmd):
+    """Kills a master under calls; (seconds to promotion, seconds to the first
+    call that worked after the kill)."""
+    master, murl = pacing.start_redis(os.path.join(work))
+    port = int(murl.rsplit(":", 1)[1])
+    procs, url, replica_port = start_sentinels(work, port, "failover")
+    procs.append(master)
+    env = dict(base, JONGLER_STATE=url)
+    try:
+        call = [cmd[0], "--lease-ttl", "1", "--wait", "30"] + cmd[1:]
+        for _ in range(3):
+            subprocess.run(call, env=env, stdout=subprocess.DEVNULL, check=True)
+        master.kill()
+        master.wait()
+        killed = time.perf_counter()
+        promoted = None
+        while True:
+            if promoted is None and "role:master" in redis_cmd(replica_port, "INFO", "replication"):
+                promoted = time.perf_counter() - killed
+            if subprocess.run(call, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+                break
+            if time.perf_counter() - killed > 60:
+                return promoted, None
+        back = time.perf_counter() - killed
+        while promoted is None:
+            if "role:master" in redis_cmd(replica_port, "INFO", "replication"):
+                promoted = time.perf_counter() - killed
+        return promoted, back
+    finally:
+        for p in procs:
+            p.kill()
 
 
 def main():
@@ -70,7 +162,10 @@ def main():
         base = dict(os.environ, APIJONGLER_CONFIG=ini, JONGLER_CONNECTORS_DIR=conn_dir, HOME=work, NO_COLOR="1",
                     JONGLER_STATE_DIR=os.path.join(work, "state"))
         base.pop("JONGLER_STATE", None)
-        envs = {"files": base, "redis": dict(base, JONGLER_STATE=url)}
+        sentinel_procs, sentinel_url, _ = start_sentinels(work, int(url.rsplit(":", 1)[1]), "bench")
+        procs.extend(sentinel_procs)
+        envs = {"files": base, "redis": dict(base, JONGLER_STATE=url),
+                "sentinel": dict(base, JONGLER_STATE=sentinel_url)}
         cmd = [jongler, "bench", "POST", ENDPOINT, BODY]
         for env in envs.values():
             for _ in range(3):
@@ -88,6 +183,14 @@ def main():
         ok &= ratio <= 1.3
         lines.append(f"  per call, 8 keys: files {med['files'] * 1000:.2f} ms, Redis {med['redis'] * 1000:.2f} ms "
                      f"= {ratio:.2f}x  (target <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'})")
+        sratio = med["sentinel"] / med["redis"]
+        ok &= sratio <= 1.1
+        lines.append(f"  per call, 8 keys: Redis through Sentinel {med['sentinel'] * 1000:.2f} ms = {sratio:.2f}x "
+                     f"the plain URL  (target <= 1.1x: {'met' if sratio <= 1.1 else 'MISSED'})")
+        promoted, back = failover(work, jongler, base, cmd)
+        lines.append(f"  Sentinel failover: master SIGKILLed; replica promoted after {promoted:.1f}s; first call that "
+                     f"worked answered {back:.1f}s after the kill" if back else "  Sentinel failover: NO call worked")
+        ok &= back is not None
 
         # 3. A SIGKILLed holder.
         with open(os.path.join(work, "one.ini"), "w") as f:
@@ -121,7 +224,7 @@ def main():
                 state = "locked" if "locked" in out.stdout else "vacant"
             lines.append(f"  key free after its holder was SIGKILLed, {name}: "
                          f"{(time.perf_counter() - start) * 1000:.0f} ms"
-                         + (" (--lease-ttl 1)" if name == "redis" else " (the kernel drops the flock)"))
+                         + (" (the kernel drops the flock)" if name == "files" else " (--lease-ttl 1)"))
 
         # 2. One serve vs two on one Redis.
         fast = subprocess.Popen([emulator_bin, "--accept-any-key", "--latency-ms", str(proxy.LATENCY_MS)],
