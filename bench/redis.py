@@ -73,7 +73,7 @@ def start_sentinels(work, master_port, label):
     procs = []
     replica_port = free_port()
     procs.append(subprocess.Popen(["redis-server", "--port", str(replica_port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--replicaof", "127.0.0.1", str(master_port)],
+                                   "--appendonly", "no", "--dir", work, "--replicaof", "127.0.0.1", str(master_port)],
                                   stdout=subprocess.DEVNULL))
     ports = []
     for i in range(3):
