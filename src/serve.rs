@@ -781,42 +781,33 @@ impl Exchange {
             Ok(slot) => Ok(slot),
             Err(clients::Refused::Limit { limit, after }) => {
                 let secs = after.as_secs_f64().ceil().max(1.0) as u64;
-                self.done(429, None, " (the client's own limit)");
-                let message = format!(
-                    "jongler serve: client `{}` is over its limit {limit}; room again in {secs}s",
-                    self.client.name()
-                );
-                let mut answer = self.error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "RESOURCE_EXHAUSTED",
-                    &message,
-                );
-                answer
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from(secs));
-                Err(Box::new(answer))
+                Err(self.refused(
+                    secs,
+                    " (the client's own limit)",
+                    &format!("is over its limit {limit}; room again in {secs}s"),
+                ))
             }
-            Err(clients::Refused::Busy { cap }) => {
-                self.done(
-                    429,
-                    None,
-                    " (the client's requests in flight stayed at its cap)",
-                );
-                let message = format!(
-                    "jongler serve: client `{}` had {cap} requests in flight (its max_in_flight) for all of --wait",
-                    self.client.name()
-                );
-                let mut answer = self.error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "RESOURCE_EXHAUSTED",
-                    &message,
-                );
-                answer
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
-                Err(Box::new(answer))
-            }
+            Err(clients::Refused::Busy { cap }) => Err(self.refused(
+                1,
+                " (the client's requests in flight stayed at its cap)",
+                &format!("had {cap} requests in flight (its max_in_flight) for all of --wait"),
+            )),
         }
+    }
+
+    /// A 429 of the client's own making (`what` it did), with Retry-After.
+    fn refused(&self, retry_secs: u64, note: &str, what: &str) -> Answered {
+        self.done(429, None, note);
+        let message = format!("jongler serve: client `{}` {what}", self.client.name());
+        let mut answer = self.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            &message,
+        );
+        answer
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(retry_secs));
+        Box::new(answer)
     }
 
     /// Phase 1: the whole body, within its deadline and the size cap.

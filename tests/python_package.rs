@@ -7,6 +7,8 @@
 //! the command's output and exit codes beside the binary's.
 #![allow(clippy::disallowed_methods)] // the venv lock below
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -18,37 +20,10 @@ fn root() -> &'static Path {
 /// `target/pyenv-jongler`, with python/tests/requirements.txt (maturin and
 /// pytest) installed the first time, or again when the file changes.
 fn venv() -> PathBuf {
-    let venv = root().join("target/pyenv-jongler");
-    let python = venv.join("bin/python");
-    let requirements = root().join("python/tests/requirements.txt");
-    let stamp = venv.join("requirements.txt");
-    if std::fs::read(&stamp).ok() != std::fs::read(&requirements).ok() {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs (.ci/run installs it)");
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements)
-            .status()
-            .unwrap();
-        assert!(
-            installed.success(),
-            "pip install -r {}",
-            requirements.display()
-        );
-        std::fs::copy(&requirements, &stamp).unwrap();
-    }
-    python
+    common::python_venv(
+        "pyenv-jongler",
+        &root().join("python/tests/requirements.txt"),
+    )
 }
 
 /// Builds the wheel from this checkout and installs it into the venv, once

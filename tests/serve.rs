@@ -159,38 +159,7 @@ fn python() -> std::path::PathBuf {
 /// A virtual environment `target/<name>` with `tests/python/<requirements>`.
 fn python_env(name: &str, requirements: &str) -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target").join(name);
-    let python = venv.join("bin/python");
-    let requirements = root.join("tests/python").join(requirements);
-    std::fs::create_dir_all(root.join("target")).unwrap();
-    let lock = std::fs::File::create(root.join(format!("target/{name}.lock"))).unwrap();
-    fs2::FileExt::lock_exclusive(&lock).unwrap();
-    let stamp = venv.join("requirements.txt");
-    if std::fs::read(&stamp).ok() != std::fs::read(&requirements).ok() {
-        let ok = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "python3 -m venv failed");
-        let ok = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pip install -r {} failed", requirements.display());
-        std::fs::copy(&requirements, &stamp).unwrap();
-    }
-    python
+    python_venv(name, &root.join("tests/python").join(requirements))
 }
 
 fn run_python(mode: &str, url: &str, token: &str) -> std::process::Output {

@@ -276,6 +276,18 @@ pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
 
+/// If the test process dies without dropping the child (a panic on another
+/// thread), the child goes with it instead of holding pipes open.
+fn dies_with_the_test(command: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
 /// A `redis-server` of the test's own on a random loopback port, with a temp
 /// dir and no persistence; stopped (SIGKILL) when dropped.
 pub struct Redis {
@@ -302,15 +314,7 @@ impl Redis {
             .arg("--dir")
             .arg(dir.path())
             .stdout(std::process::Stdio::null());
-        // If the test process dies without dropping us (a panic on another
-        // thread), the server goes with it instead of holding pipes open.
-        #[cfg(target_os = "linux")]
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        dies_with_the_test(&mut command);
         let child = command
             .spawn()
             .expect("redis-server is installed (.ci/run installs it)");
@@ -876,13 +880,7 @@ impl Sentinels {
                 .arg(&conf)
                 .arg("--sentinel")
                 .stdout(std::process::Stdio::null());
-            #[cfg(target_os = "linux")]
-            unsafe {
-                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
+            dies_with_the_test(&mut command);
             sentinels.push(command.spawn().unwrap());
             ports.push(port);
         }
@@ -937,4 +935,43 @@ impl Drop for Sentinels {
             let _ = s.wait();
         }
     }
+}
+
+/// A virtual environment `target/<name>` with the packages `requirements`
+/// lists installed the first time, or again when the file changes (one test
+/// at a time: a lock beside it); its `python`.
+pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target").join(name);
+    let python = venv.join("bin/python");
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let lock = std::fs::File::create(root.join(format!("target/{name}.lock"))).unwrap();
+    #[allow(clippy::disallowed_methods)] // one test at a time builds the venv
+    fs2::FileExt::lock_exclusive(&lock).unwrap();
+    let stamp = venv.join("requirements.txt");
+    if std::fs::read(&stamp).ok() != std::fs::read(requirements).ok() {
+        let ok = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "python3 -m venv failed");
+        let ok = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(requirements)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pip install -r {} failed", requirements.display());
+        std::fs::copy(requirements, &stamp).unwrap();
+    }
+    python
 }
