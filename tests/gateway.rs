@@ -793,3 +793,31 @@ fn a_changed_limit_applies_to_the_next_request() {
     let (ok, log) = proxy.stop();
     assert!(ok, "{log}");
 }
+
+/// A waiting call whose process is stopped (^Z) stays first in the line, but
+/// holds the others back only for a while: they take the free key after it.
+#[test]
+fn a_stopped_waiter_does_not_hold_the_line_for_good() {
+    let env = Env::builder()
+        .keys(1)
+        .latency(Duration::from_millis(1500))
+        .build();
+    let mut holder = call_in_background(&env, "holder", &[]);
+    assert!(env.wait_started("holder", Some(&mut holder)));
+    let mut stopped = call_in_background(&env, "stopped", &["--wait", "60s"]);
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGSTOP) };
+    let started = Instant::now();
+    let out = env.generate("behind it", &["--wait", "20s"]);
+    let took = started.elapsed();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        took < Duration::from_secs(8),
+        "waited {took:?} behind a stopped call"
+    );
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGKILL) };
+    stopped.wait().unwrap();
+    holder.wait().unwrap();
+    assert!(env.emulator.times("stopped").is_none());
+    assert_eq!(env.emulator.stats().overlaps, 0);
+}

@@ -116,8 +116,22 @@ impl Cancel {
     }
 }
 
-/// Runs `work` to its end, or until `cancel` fires (then its reason).
-fn wait<F: std::future::Future>(work: F, cancel: Option<&Cancel>) -> Result<F::Output, String> {
+/// What a step of a request came to: its own result, or a timeout.
+type Timed<T> = Result<T, tokio::time::error::Elapsed>;
+
+/// Runs `work` to its end (or until `limit`, if any), or until `cancel`
+/// fires (then its reason).
+fn wait<F: std::future::Future>(
+    work: F,
+    limit: Option<Duration>,
+    cancel: Option<&Cancel>,
+) -> Result<Timed<F::Output>, String> {
+    let work = async move {
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, work).await,
+            None => Ok(work.await),
+        }
+    };
     match cancel {
         None => Ok(runtime().block_on(work)),
         Some(cancel) => {
@@ -137,6 +151,9 @@ fn wait<F: std::future::Future>(work: F, cancel: Option<&Cancel>) -> Result<F::O
 #[derive(Debug)]
 pub struct Client {
     inner: reqwest::Client,
+    /// How long the status and headers may take, and again the body
+    /// (read whole), or each piece of it (read as it arrives).
+    timeout: Option<std::time::Duration>,
     base_url: String,
     key_header: HeaderName,
     key_prefix: String,
@@ -155,9 +172,6 @@ impl Client {
             // (reqwest strips only the standard auth headers): answers are
             // returned as they come, 3xx included.
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(timeout) = options.timeout {
-            builder = builder.timeout(timeout);
-        }
         if connector.protocol == "http" && options.proxy.is_none() {
             builder = builder.tls_built_in_root_certs(false);
         }
@@ -194,6 +208,7 @@ impl Client {
         })?;
         Ok(Client {
             inner,
+            timeout: options.timeout,
             base_url,
             key_header,
             key_prefix,
@@ -272,8 +287,9 @@ impl Client {
             request = request.body(body.clone());
         }
         let where_ = format!("{} {}", out.method, url.split('?').next().unwrap_or(&url));
-        let response = wait(request.send(), out.cancel.as_ref())
+        let response = wait(request.send(), self.timeout, out.cancel.as_ref())
             .map_err(|why| cancelled(&where_, why))?
+            .map_err(|_| timed_out(&where_, self.timeout))?
             .map_err(|e| describe(&where_, e))?;
         let status = response.status().as_u16();
         let version = format!("{:?}", response.version());
@@ -294,6 +310,7 @@ impl Client {
             response,
             where_,
             cancel: out.cancel.clone(),
+            timeout: self.timeout,
         })
     }
 }
@@ -328,6 +345,7 @@ pub struct Pending {
     response: reqwest::Response,
     where_: String,
     cancel: Option<Cancel>,
+    timeout: Option<Duration>,
 }
 
 impl Pending {
@@ -341,9 +359,11 @@ impl Pending {
             response,
             where_,
             cancel,
+            timeout,
         } = self;
-        let body = wait(response.bytes(), cancel.as_ref())
+        let body = wait(response.bytes(), timeout, cancel.as_ref())
             .map_err(|why| cancelled(&where_, why))?
+            .map_err(|_| timed_out(&where_, timeout))?
             .map_err(|e| describe(&where_, e))?
             .to_vec();
         Ok(Answer {
@@ -361,6 +381,7 @@ impl Pending {
             chunk: bytes::Bytes::new(),
             where_: self.where_,
             cancel: self.cancel,
+            timeout: self.timeout,
         }
     }
 }
@@ -371,14 +392,17 @@ struct BodyReader {
     chunk: bytes::Bytes,
     where_: String,
     cancel: Option<Cancel>,
+    /// How long each piece may take.
+    timeout: Option<Duration>,
 }
 
 impl std::io::Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let _runtime = runtime().enter();
         while self.chunk.is_empty() {
-            let next = wait(self.response.chunk(), self.cancel.as_ref())
+            let next = wait(self.response.chunk(), self.timeout, self.cancel.as_ref())
                 .map_err(|why| std::io::Error::other(cancelled(&self.where_, why)))?
+                .map_err(|_| std::io::Error::other(timed_out(&self.where_, self.timeout)))?
                 .map_err(|e| std::io::Error::other(describe(&self.where_, e)))?;
             match next {
                 Some(chunk) => self.chunk = chunk,
@@ -396,6 +420,15 @@ pub fn is_event_stream(headers: &[(String, String)]) -> bool {
     headers
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("text/event-stream"))
+}
+
+/// A request that took longer than `--timeout`.
+fn timed_out(where_: &str, limit: Option<Duration>) -> TransportError {
+    TransportError {
+        message: format!("{where_} timed out after {:.0?}", limit.unwrap_or_default()),
+        unsent: false,
+        stopped: false,
+    }
 }
 
 /// A request stopped in flight, and why.

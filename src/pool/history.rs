@@ -138,6 +138,8 @@ pub struct Tally {
     tz: String,
     keep_days: usize,
     pending: Mutex<(History, Instant)>,
+    /// A flush is under way on a thread of its own.
+    flushing: std::sync::atomic::AtomicBool,
 }
 
 /// Which totals an event counts in.
@@ -157,12 +159,14 @@ impl Tally {
             tz: tz.to_string(),
             keep_days,
             pending: Mutex::new((History::default(), Instant::now())),
+            flushing: Default::default(),
         }
     }
 
-    /// Counts one event today; adds what is pending to the store if it
-    /// hasn't been for a second.
-    pub fn count(&self, of: Of<'_>, add: Totals) {
+    /// Counts one event today; if what is pending hasn't gone to the store
+    /// for a second, it goes now, on a thread of its own (the caller may be
+    /// an async task, and the store a slow Redis).
+    pub fn count(self: &Arc<Self>, of: Of<'_>, add: Totals) {
         let date = day_of(Timestamp::now(), &self.tz);
         let due = {
             let mut pending = self
@@ -177,8 +181,25 @@ impl Tally {
             map.entry(name.to_string()).or_default().add(&add);
             pending.1.elapsed() >= FLUSH_EVERY
         };
-        if due {
-            self.flush();
+        if due
+            && !self
+                .flushing
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let tally = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("jongler-history".into())
+                .spawn(move || {
+                    tally.flush();
+                    tally
+                        .flushing
+                        .store(false, std::sync::atomic::Ordering::Release);
+                });
+            if spawned.is_err() {
+                self.flush();
+                self.flushing
+                    .store(false, std::sync::atomic::Ordering::Release);
+            }
         }
     }
 

@@ -303,8 +303,14 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(hold) = self.hold.take() {
-            let by = self.linger.as_ref().map(|(p, line)| (*p, line.as_str()));
-            self.waiters.offer(self.index, hold, by);
+            // A hold given up (its lease couldn't be kept) goes back to the
+            // store, not to the next call.
+            if hold.cancel().is_some_and(|c| c.reason().is_some()) {
+                drop(hold);
+            } else {
+                let by = self.linger.as_ref().map(|(p, line)| (*p, line.as_str()));
+                self.waiters.offer(self.index, hold, by);
+            }
         }
         HOLDING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -575,6 +581,31 @@ pub enum NoKey {
         /// How long the fence lasts.
         left: Duration,
     },
+}
+
+/// How long a call lets the first in line go before it. A call that stays
+/// first this long takes nothing that is free — it tried those keys already
+/// (after a network error), or its process is stopped (^Z) — and the calls
+/// behind it go on.
+const YIELD_FOR: Duration = Duration::from_secs(2);
+
+/// Whom a waiting call lets go first, since when.
+#[derive(Debug, Default)]
+struct Patience {
+    first: Option<(String, Instant)>,
+}
+
+impl Patience {
+    /// Whether to let the call at place `first` go first still.
+    fn still(&mut self, first: &str) -> bool {
+        match &self.first {
+            Some((name, since)) if name == first => since.elapsed() < YIELD_FOR,
+            _ => {
+                self.first = Some((first.to_string(), Instant::now()));
+                true
+            }
+        }
+    }
 }
 
 /// What one pass over the keys found when none could be taken.
@@ -857,6 +888,7 @@ impl Pool {
     ) -> Result<Result<Lease<'_>, NoKey>> {
         let n = self.keys.len();
         let place = line::Place::arriving(priority);
+        let mut patience = Patience::default();
         let join = || -> Result<waiters::Queued> {
             let standing = self.store.join_line(line, &place)?;
             Ok(self.waiters.join(tried, &place, line, standing))
@@ -891,13 +923,14 @@ impl Pool {
             }
             let now = Timestamp::now();
             // A waiter looks before it takes.
-            let shortfall = match self.scan(tried, now, ask, me.is_some(), (line, &place))? {
-                Ok(lease) => {
-                    self.store.set_cursor(lease.index + 1);
-                    return Ok(Ok(lease));
-                }
-                Err(shortfall) => shortfall,
-            };
+            let shortfall =
+                match self.scan(tried, now, ask, me.is_some(), (line, &place, &mut patience))? {
+                    Ok(lease) => {
+                        self.store.set_cursor(lease.index + 1);
+                        return Ok(Ok(lease));
+                    }
+                    Err(shortfall) => shortfall,
+                };
             if tried.len() >= n {
                 return Ok(Err(NoKey::AllTried));
             }
@@ -1036,15 +1069,19 @@ impl Pool {
         now: Timestamp,
         ask: &Ask,
         peek: bool,
-        (line, place): (&str, &line::Place),
+        (line, place, patience): (&str, &line::Place, &mut Patience),
     ) -> Result<Result<Lease<'_>, Shortfall>> {
         let n = self.keys.len();
         let mut shortfall = Shortfall {
             all_daily: true,
             ..Shortfall::default()
         };
-        // Someone stands before us in the line: the next free key is theirs.
-        if self.store.ahead(line, place, false)? {
+        // Someone stands before us in the line: the next free key is theirs
+        // (unless they stay first too long: see `Patience`).
+        if let Some(first) = self.store.first_in_line(line, false)?
+            && place.is_after(&first)
+            && patience.still(&first)
+        {
             shortfall.busy += 1;
             shortfall.all_daily = false;
             return Ok(Err(shortfall));

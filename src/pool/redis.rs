@@ -104,7 +104,9 @@ if fenced > 0 then
 end
 local out = {}
 for i = 3, #KEYS, 4 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
+  local holder = redis.call('GET', KEYS[i])
+  -- Our own token: this very attempt, run again after a dropped reply.
+  if holder and holder ~= ARGV[1] then
     out[#out + 1] = {0, false, false, false}
   else
     local lockdown = redis.call('GET', KEYS[i + 1])
@@ -132,16 +134,25 @@ end
 return 0
 ";
 
-/// Renews a lease that is still ours; one that is gone (the store lost its
-/// state) is set again — the store hands out no key meanwhile (fenced).
-/// KEYS: lease. ARGV: token, ttl ms. Returns 1 renewed, 2 re-asserted, 0
-/// someone else holds it.
+/// Renews a lease that is still ours. One that is gone is set again only if
+/// the store lost its state (the fence is up, or the epoch is missing or
+/// names another server): the store hands out no key meanwhile. Gone for any
+/// other reason (released an instant ago, or run out), it is not ours any
+/// more. KEYS: lease, epoch, fence. ARGV: token, ttl ms. Returns 1 renewed,
+/// 2 re-asserted, 0 not ours.
 const RENEW: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-if not cur then
+if cur then return 0 end
+local lost = redis.call('EXISTS', KEYS[3]) == 1
+if not lost then
+  local epoch = redis.call('GET', KEYS[2])
+  local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '?'
+  lost = (not epoch) or string.sub(epoch, 1, #run_id + 1) ~= run_id .. ' '
+end
+if lost then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 2
 end
@@ -170,11 +181,15 @@ return n
 ";
 
 /// Compare-and-set of a usage record on its version. KEYS: record. ARGV:
-/// expected version, new value ("<version>\n<json>"), ttl ms. Returns 1 if set.
+/// expected version, new value ("<version> <writer's word>\n<json>"), ttl
+/// ms. Returns 1 if set.
 const SWAP: &str = r"
 local cur = redis.call('GET', KEYS[1])
+-- Already this value (it holds the writer's own word): this very swap, run
+-- again after a dropped reply.
+if cur == ARGV[2] then return 1 end
 local v = '0'
-if cur then v = string.match(cur, '^(%d+)\n') or '0' end
+if cur then v = string.match(cur, '^(%d+)[ \n]') or '0' end
 if v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
@@ -323,7 +338,24 @@ impl Server {
     /// is tried once more on a new one.
     fn with<T>(
         &self,
+        step: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        self.step(step, true)
+    }
+
+    /// [`Server::with`] for a step that must not run twice (an increment):
+    /// never tried again.
+    fn with_once<T>(
+        &self,
+        step: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        self.step(step, false)
+    }
+
+    fn step<T>(
+        &self,
         mut step: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+        again: bool,
     ) -> Result<T> {
         let idle = self
             .idle
@@ -336,7 +368,7 @@ impl Server {
             None => self.connect()?,
         };
         let mut result = step(&mut conn);
-        if reused && result.as_ref().is_err_and(stale_connection) {
+        if again && reused && result.as_ref().is_err_and(stale_connection) {
             conn = self.connect()?;
             result = step(&mut conn);
         }
@@ -572,11 +604,17 @@ impl Renewer {
             .push(renewal);
         self.started.call_once(|| {
             let renewer = Arc::downgrade(self);
-            let server = store.server.clone();
+            let watched = Arc::downgrade(self);
+            let (server, prefix) = (store.server.clone(), store.prefix.clone());
             let ttl = store.lease_ttl;
             let spawned = std::thread::Builder::new()
                 .name("lease-renewer".into())
-                .spawn(move || renew_loop(renewer, server, ttl));
+                .spawn(move || renew_loop(renewer, server, &prefix, ttl))
+                .and_then(|_| {
+                    std::thread::Builder::new()
+                        .name("lease-watchdog".into())
+                        .spawn(move || watchdog(watched, ttl))
+                });
             if let Err(e) = spawned {
                 log::warn!("can't start the lease renewer: {e}");
             }
@@ -584,27 +622,34 @@ impl Renewer {
     }
 }
 
-/// Every tenth of the TTL: renews the leases due (every third of the TTL),
-/// over a connection of its own whose every step times out at a quarter of
-/// the TTL (a stalled Redis can't hold the thread for longer); then gives up
-/// every lease not known to be ours for two thirds of the TTL — its request
-/// is stopped, before the lease could run out on Redis and another holder
-/// take the key. This assumes the clocks of this machine and of Redis run at
-/// about the same rate (they measure the same TTL): drift of a few percent
-/// is covered by the third of the TTL left.
-fn renew_loop(renewer: Weak<Renewer>, server: Server, ttl: Duration) {
+/// Every third of the TTL: renews the leases, over a connection of its own
+/// whose every step times out at a quarter of the TTL.
+fn renew_loop(renewer: Weak<Renewer>, server: Server, prefix: &str, ttl: Duration) {
     let mut conn: Option<redis::Connection> = None;
-    let mut next_round = std::time::Instant::now() + ttl / 3;
+    let fencing = (format!("{prefix}epoch:"), format!("{prefix}fence:"));
+    loop {
+        std::thread::sleep(ttl / 3);
+        let Some(renewer) = renewer.upgrade() else {
+            return;
+        };
+        renew_round(&renewer, &server, &mut conn, &fencing, ttl);
+    }
+}
+
+/// Every tenth of the TTL, on a thread of its own (renewals stuck on a
+/// stalled Redis, or a sentinel lookup, can't hold it up): gives up every
+/// lease not known to be ours for two thirds of the TTL — its request is
+/// stopped, before the lease could run out on Redis and another holder take
+/// the key. This assumes the clocks of this machine and of Redis run at about
+/// the same rate (they measure the same TTL): drift of a few percent is
+/// covered by the third of the TTL left.
+fn watchdog(renewer: Weak<Renewer>, ttl: Duration) {
     loop {
         std::thread::sleep(ttl / 10);
         let Some(renewer) = renewer.upgrade() else {
             return;
         };
-        if std::time::Instant::now() >= next_round {
-            renew_round(&renewer, &server, &mut conn, ttl);
-            next_round = std::time::Instant::now() + ttl / 3;
-        }
-        give_up_lost(&renewer, ttl);
+        give_up_lost(&renewer, ttl, None);
     }
 }
 
@@ -614,6 +659,7 @@ fn renew_round(
     renewer: &Renewer,
     server: &Server,
     conn: &mut Option<redis::Connection>,
+    (epoch, fence): &(String, String),
     ttl: Duration,
 ) {
     let ttl_ms = ttl.as_millis().max(1) as u64;
@@ -646,6 +692,8 @@ fn renew_round(
         let renewed = scripts()
             .renew
             .key(&lease_key)
+            .key(epoch)
+            .key(fence)
             .arg(&token)
             .arg(ttl_ms)
             .invoke::<i64>(c);
@@ -663,7 +711,9 @@ fn renew_round(
                     l.ours_at = started;
                 }
             }
-            Ok(_) => log::debug!("lease {lease_key} was released or taken before renewal"),
+            // Released an instant ago, or not ours any more: a holder still
+            // using it gives it up now.
+            Ok(_) => give_up_lost(renewer, ttl, Some((&lease_key, &token))),
             Err(e) => {
                 log::warn!("can't renew lease {lease_key}: {}", server.unavailable(&e));
                 *conn = None;
@@ -676,15 +726,17 @@ fn renew_round(
     }
 }
 
-/// Gives up the leases not known to be ours for two thirds of the TTL.
-fn give_up_lost(renewer: &Renewer, ttl: Duration) {
+/// Gives up the leases not known to be ours for two thirds of the TTL, and
+/// the one `now` names (found not ours) at once.
+fn give_up_lost(renewer: &Renewer, ttl: Duration, now: Option<(&str, &str)>) {
     let mut leases = renewer
         .leases
         .lock()
         .expect("invariant: no panics under lock");
     for lease in leases.iter_mut() {
         let unsure = lease.ours_at.elapsed();
-        if lease.alive.load(Ordering::Relaxed) && unsure > ttl * 2 / 3 {
+        let named = now.is_some_and(|(k, t)| lease.lease_key == k && lease.token == t);
+        if lease.alive.load(Ordering::Relaxed) && (named || unsure > ttl * 2 / 3) {
             lease.alive.store(false, Ordering::Relaxed);
             let why = format!(
                 "its lease in Redis ({}) could not be renewed for {:.1}s of its {:.1}s",
@@ -765,7 +817,11 @@ fn parse_usage(raw: Option<&str>) -> (u64, Usage) {
     let Some((version, json)) = raw.and_then(|r| r.split_once('\n')) else {
         return (0, Usage::default());
     };
-    let version = version.parse().unwrap_or(0);
+    let version = version
+        .split(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     match serde_json::from_str(json) {
         Ok(usage) => (version, usage),
         Err(e) => {
@@ -1009,7 +1065,13 @@ impl StateStore for RedisStore {
                     .swap
                     .key(&record)
                     .arg(version.to_string())
-                    .arg(format!("{}\n{json}", version + 1))
+                    // A word of this writer's own: a swap run again after a
+                    // dropped reply knows its own write.
+                    .arg(format!(
+                        "{} {:016x}\n{json}",
+                        version + 1,
+                        crate::xorshift(&mut crate::jitter_seed())
+                    ))
                     .arg(USAGE_TTL_MS)
                     .invoke(conn)
             })?;
@@ -1106,7 +1168,7 @@ impl StateStore for RedisStore {
                     }
                 }
             }
-            self.server.with(|conn| {
+            self.server.with_once(|conn| {
                 let mut call = scripts().add_history.prepare_invoke();
                 call.key(self.name("history", "days"))
                     .key(self.name("history", date))
@@ -1420,6 +1482,41 @@ mod tests {
             b.attempt("k1", true, &k("k1")).unwrap(),
             Attempt::Held(..)
         ));
+    }
+
+    /// A renewal that comes just after its lease was released (or ran out)
+    /// doesn't bring it back: only a lost state does.
+    #[test]
+    fn a_renewal_brings_back_a_lease_only_after_a_loss() {
+        let server = crate::pool::redis::testing::RedisServer::start();
+        let shared = Server::open(&server.url()).unwrap();
+        let store = RedisStore::new(shared.clone(), "renew", Duration::from_millis(500));
+        settled(&store);
+        let renew = |lease: &str| -> i64 {
+            shared
+                .with(|conn| {
+                    scripts()
+                        .renew
+                        .key(lease)
+                        .key(store.name("epoch", ""))
+                        .key(store.name("fence", ""))
+                        .arg("token-1")
+                        .arg(500)
+                        .invoke(conn)
+                })
+                .unwrap()
+        };
+        let lease = store.name("lease", "k1");
+        assert_eq!(
+            renew(&lease),
+            0,
+            "a lease gone while the state is whole stays gone"
+        );
+        shared
+            .with(|conn| redis::cmd("FLUSHALL").query::<()>(conn))
+            .unwrap();
+        assert_eq!(renew(&lease), 2, "after a loss it is set again");
+        assert_eq!(renew(&lease), 1);
     }
 
     #[test]

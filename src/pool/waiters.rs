@@ -71,7 +71,7 @@ pub(crate) struct Queued {
 
 impl Waiters {
     pub(crate) fn new(store: Arc<dyn StateStore>, linger: Option<Duration>) -> Waiters {
-        let linger = linger.map(|moment| {
+        let linger = linger.and_then(|moment| {
             let lingering = Arc::new(Lingering {
                 keys: Mutex::new(Vec::new()),
                 changed: Condvar::new(),
@@ -81,10 +81,14 @@ impl Waiters {
             let spawned = std::thread::Builder::new()
                 .name("jongler-linger".into())
                 .spawn(move || let_go_in_time(&weak));
-            if let Err(e) = spawned {
-                log::warn!("can't start the thread that lets kept keys go: {e}");
+            match spawned {
+                Ok(_) => Some(lingering),
+                Err(e) => {
+                    // Nothing would let kept keys go: keep none.
+                    log::warn!("can't start the thread that lets kept keys go: {e}");
+                    None
+                }
             }
-            lingering
         });
         Waiters {
             queue: Mutex::new(VecDeque::new()),

@@ -233,7 +233,8 @@ impl Client {
     /// (`tokens`: its estimate) and a slot among its requests in flight
     /// frees up within `wait`.
     pub(crate) async fn admit(&self, tokens: u64, wait: Duration) -> Result<Slot, Refused> {
-        self.take_room(tokens)?;
+        // The slot first: a request turned away for want of one uses none
+        // of its limits' room.
         let permit = match &self.in_flight {
             None => None,
             Some(sem) => match tokio::time::timeout(wait, sem.clone().acquire_owned()).await {
@@ -246,6 +247,7 @@ impl Client {
                 }
             },
         };
+        self.take_room(tokens)?;
         self.counts.in_flight.fetch_add(1, Ordering::Relaxed);
         Ok(Slot {
             _permit: permit,
