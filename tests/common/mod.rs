@@ -945,7 +945,7 @@ pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
     let venv = root.join("target").join(name);
     let python = venv.join("bin/python");
     std::fs::create_dir_all(root.join("target")).unwrap();
-    let lock = std::fs::File::create(root.join(format!("target/{name}.lock"))).unwrap();
+    let lock = std::fs::File::create(root.join(format!("target/{name}.venv.lock"))).unwrap();
     #[allow(clippy::disallowed_methods)] // one test at a time builds the venv
     fs2::FileExt::lock_exclusive(&lock).unwrap();
     let stamp = venv.join("requirements.txt");
