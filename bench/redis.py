@@ -67,13 +67,15 @@ def redis_cmd(port, *words):
         return data.decode(errors="replace")
 
 
-def start_sentinels(work, master_port, label):
+def start_sentinels(work, master_port, label, name="mymaster"):
     """A replica of the server on `master_port` and three sentinels watching
     it: (processes, redis+sentinel:// URL, replica port)."""
     procs = []
     replica_port = free_port()
+    replica_dir = os.path.join(work, f"replica-{label}")
+    os.makedirs(replica_dir)
     procs.append(subprocess.Popen(["redis-server", "--port", str(replica_port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", work, "--replicaof", "127.0.0.1", str(master_port)],
+                                   "--appendonly", "no", "--dir", replica_dir, "--replicaof", "127.0.0.1", str(master_port)],
                                   stdout=subprocess.DEVNULL))
     ports = []
     for i in range(3):
@@ -82,8 +84,8 @@ def start_sentinels(work, master_port, label):
         os.makedirs(d)
         conf = os.path.join(d, "sentinel.conf")
         with open(conf, "w") as f:
-            f.write(f"port {port}\nbind 127.0.0.1\ndir {d}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\n"
-                    "sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 4000\n")
+            f.write(f"port {port}\nbind 127.0.0.1\ndir {d}\nsentinel monitor {name} 127.0.0.1 {master_port} 2\n"
+                    f"sentinel down-after-milliseconds {name} 1000\nsentinel failover-timeout {name} 4000\n")
         procs.append(subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL))
         ports.append(port)
     deadline = time.time() + 30
@@ -95,16 +97,19 @@ def start_sentinels(work, master_port, label):
         except OSError:
             pass
         time.sleep(0.1)
-    url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in ports) + "/mymaster"
+    url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in ports) + f"/{name}"
     return procs, url, replica_port
 
 
 def failover(work, jongler, base, cmd):
     """Kills a master under calls; (seconds to promotion, seconds to the first
     call that worked after the kill)."""
-    master, murl = pacing.start_redis(os.path.join(work))
+    # A set of its own: its own dirs, its own master name.
+    master_dir = os.path.join(work, "failover-master")
+    os.makedirs(master_dir)
+    master, murl = pacing.start_redis(master_dir)
     port = int(murl.rsplit(":", 1)[1])
-    procs, url, replica_port = start_sentinels(work, port, "failover")
+    procs, url, replica_port = start_sentinels(work, port, "failover", name="failover")
     procs.append(master)
     env = dict(base, JONGLER_STATE=url)
     try:
