@@ -50,6 +50,16 @@ fn run(mut cmd: std::process::Command, args: &[&str]) -> std::process::Output {
     cmd.args(args).output().unwrap()
 }
 
+/// Starts a generate call for `text` on `cmd`'s machine, its output piped.
+fn call(mut cmd: std::process::Command, text: &str, extra: &[&str]) -> std::process::Child {
+    cmd.args([CONN, "POST", GENERATE, &prompt(text)])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn marks_made_on_one_machine_are_seen_on_another_and_cleaned_from_a_third() {
     let env = Env::builder()
@@ -226,12 +236,7 @@ fn redis_killed_mid_run_fails_closed_and_calls_work_again_once_it_is_back() {
     let children: Vec<_> = (0..8)
         .map(|i| {
             let text = format!("in flight {i}");
-            let child = machine(&env, &redis, i % 2)
-                .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "5"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let child = call(machine(&env, &redis, i % 2), &text, &["--wait", "5"]);
             (text, child)
         })
         .collect();
@@ -441,12 +446,7 @@ fn no_double_booking_when_redis_loses_its_state(lose: impl FnOnce(Redis) -> Redi
     let children: Vec<_> = (0..24)
         .map(|i| {
             let text = format!("call {i}");
-            let child = machine(&env, &redis, i % 3)
-                .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "30"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let child = call(machine(&env, &redis, i % 3), &text, &["--wait", "30"]);
             (text, child)
         })
         .collect();
@@ -463,12 +463,7 @@ fn no_double_booking_when_redis_loses_its_state(lose: impl FnOnce(Redis) -> Redi
     let late: Vec<_> = (0..8)
         .map(|i| {
             let text = format!("late {i}");
-            let child = machine(&env, &redis, i % 3)
-                .args([CONN, "POST", GENERATE, &prompt(&text), "--wait", "30"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let child = call(machine(&env, &redis, i % 3), &text, &["--wait", "30"]);
             (text, child)
         })
         .collect();
@@ -536,12 +531,7 @@ fn a_machine_cut_off_from_redis_stops_its_requests_before_its_leases_run_out() {
     let redis = Redis::start_settled();
     let relay = Relay::start(redis.port);
     let spawn = |url: &str, m: usize, text: &str| {
-        machine_at(&env, url, m)
-            .args([CONN, "POST", GENERATE, &prompt(text), "--timeout", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        call(machine_at(&env, url, m), text, &["--timeout", "20"])
     };
     let a: Vec<_> = (0..4)
         .map(|i| spawn(&relay.url(), 0, &format!("a {i}")))
