@@ -85,21 +85,18 @@ def setup_api_jongler():
     return python, os.path.join(package, "connectors", f"{GEMINI}.json")
 
 
-class Emulator:
-    def __init__(self, *args):
-        keys = sum((["--key", key(i)] for i in range(KEYS)), [])
-        self.proc = subprocess.Popen([os.path.join(ROOT, "target/release/jongler-emulator"), *args, *keys],
-                                     stdout=subprocess.PIPE, text=True)
-        self.url = self.proc.stdout.readline().strip()
-        self.host, port = self.url.removeprefix("http://").rsplit(":", 1)
-        self.port = int(port)
+def _vs_api_jongler():
+    """bench/vs-api-jongler.py, for its Emulator."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("vs_api_jongler", os.path.join(ROOT, "bench", "vs-api-jongler.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def stats(self):
-        return json.load(urllib.request.urlopen(self.url + "/__emulator/stats"))
 
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+def Emulator(*args):
+    """The emulator with this bench's keys and `args`."""
+    return _vs_api_jongler().Emulator([key(i) for i in range(KEYS)], 0, *args)
 
 
 HOMES = []

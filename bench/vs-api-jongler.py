@@ -46,9 +46,12 @@ def setup_api_jongler():
 
 
 class Emulator:
-    def __init__(self, keys, latency_ms):
+    """The emulator (release build) with `keys`, answering after `latency_ms`;
+    `extra` are more of its arguments (bench/python.py uses this class too)."""
+
+    def __init__(self, keys, latency_ms=0, *extra):
         self.proc = subprocess.Popen([os.path.join(ROOT, "target/release/jongler-emulator"), "--latency-ms",
-                                      str(latency_ms), *sum((["--key", k] for k in keys), [])],
+                                      str(latency_ms), *extra, *sum((["--key", k] for k in keys), [])],
                                      stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
         self.host, port = self.url.removeprefix("http://").rsplit(":", 1)
