@@ -91,7 +91,8 @@ fn completions(cli: &Cli, shell: clap_complete::Shell) -> Result<ExitCode> {
 /// `jongler serve`.
 fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
     let crate::cli::ServeArgs {
-        connector,
+        connectors,
+        all,
         listen,
         token,
         token_file,
@@ -111,7 +112,26 @@ fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
         linger: Some(crate::serve::LINGER),
         ..request_options(cli)?
     };
-    let jongler = Jongler::connect(connector, options)?;
+    let names = match all {
+        true => with_keys(cli)?,
+        false => connectors.clone(),
+    };
+    if names.is_empty() {
+        return Err(usage(
+            "serve --all: no connector has keys (a [<connector name>] section of `name = key` lines in the key file, or its environment variables)",
+        ));
+    }
+    let mut jonglers: Vec<Jongler> = Vec::new();
+    for name in &names {
+        let jongler = Jongler::connect(name, options.clone())?;
+        if jonglers
+            .iter()
+            .any(|j| j.connector().name == jongler.connector().name)
+        {
+            return Err(usage(format!("serve: `{name}` is named twice")));
+        }
+        jonglers.push(jongler);
+    }
     let opts = crate::serve::ServeOptions {
         stall_timeout: *stall_timeout,
         header_timeout: *header_timeout,
@@ -120,7 +140,7 @@ fn serve(cli: &Cli, args: &crate::cli::ServeArgs) -> Result<ExitCode> {
         clients: clients.clone(),
         ..crate::serve::ServeOptions::new(*listen, token)
     };
-    crate::serve::run(jongler, opts)?;
+    crate::serve::run(jonglers, opts)?;
     Ok(ExitCode::Success)
 }
 
@@ -652,6 +672,37 @@ fn read_body(arg: &str) -> Result<Vec<u8>> {
     }
 }
 
+/// The connectors that have keys: a section in the key file, or variables
+/// in the environment; in that order, each once.
+fn named_with_keys(connectors: &Connectors, file: Option<&KeyFile>) -> Vec<String> {
+    let mut names: Vec<String> = file
+        .iter()
+        .flat_map(|f| f.sections.iter().map(|(s, _)| s.clone()))
+        .collect();
+    for (c, _) in connectors.iter() {
+        if c.key_env_prefix
+            .as_ref()
+            .is_some_and(|p| !config::env_keys(p, std::env::vars()).is_empty())
+        {
+            names.push(c.name.clone());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+/// `serve --all`: the known connectors that have keys.
+fn with_keys(cli: &Cli) -> Result<Vec<String>> {
+    let paths = paths(cli)?;
+    let connectors = Connectors::load(&paths.connector_dirs)?;
+    let file = KeyFile::read(&paths.config_file)?;
+    Ok(named_with_keys(&connectors, file.as_ref())
+        .into_iter()
+        .filter(|name| connectors.get(name).is_ok_and(|c| c.requires_api_key))
+        .collect())
+}
+
 /// Every key's state for one connector, or for every connector with keys.
 fn status(
     cli: &Cli,
@@ -670,25 +721,10 @@ fn status(
     let all_names = connectors.names();
     let backend = backend(cli, paths)?;
     let store = |name: &str| -> Arc<dyn StateStore> { backend.store(name, &all_names) };
-    let mut names: Vec<String> = match only {
+    let names: Vec<String> = match only {
         Some(name) => vec![connectors.get(name)?.name.clone()],
-        None => {
-            let mut names: Vec<String> = file
-                .iter()
-                .flat_map(|f| f.sections.iter().map(|(s, _)| s.clone()))
-                .collect();
-            for (c, _) in connectors.iter() {
-                if c.key_env_prefix
-                    .as_ref()
-                    .is_some_and(|p| !config::env_keys(p, std::env::vars()).is_empty())
-                {
-                    names.push(c.name.clone());
-                }
-            }
-            names
-        }
+        None => named_with_keys(&connectors, file.as_ref()),
     };
-    names.dedup();
     let mut out = Vec::new();
     for name in names {
         let pool = match connectors.get(&name) {

@@ -259,8 +259,14 @@ pub enum Command {
 /// `jongler serve`'s arguments.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The connector to serve
-    pub connector: String,
+    /// The connectors to serve; with several, OpenAI-style requests go to the
+    /// one whose model the body names (or down an alias's chain), and each
+    /// connector's own API is under /<connector>/
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub connectors: Vec<String>,
+    /// Serve every connector that has keys (in the key file or the environment)
+    #[arg(long)]
+    pub all: bool,
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8787", value_parser = listen_address)]
     pub listen: std::net::SocketAddr,

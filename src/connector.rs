@@ -58,6 +58,26 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// A `models` list: ids, or objects naming one in `id` or `name` (as other
+/// tools' connector files may hold them).
+fn model_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let items = Vec::<serde_json::Value>::deserialize(d)?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .or_else(|| item["id"].as_str())
+                .or_else(|| item["name"].as_str())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "models holds {item}, neither a model id nor an object with one"
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// One API, as described by a connector file. Fields unknown to jongler are
 /// kept in `extra`, so files written for api-jongler load unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,6 +157,19 @@ pub struct Connector {
     /// A request that costs no quota, for `jongler check` (e.g. `/v1beta/models`).
     #[serde(default)]
     pub check_endpoint: Option<String>,
+    /// The models the API serves, for `jongler serve`'s routing by model
+    /// when it serves several connectors (default: the API's own model
+    /// list, asked with a pool key and refreshed now and then).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "model_list"
+    )]
+    pub models: Vec<String>,
+    /// A short name for `jongler serve`'s `<name>/<model>` ids and native
+    /// prefix, beside the full name (e.g. `groq` for `api.groq.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_name: Option<String>,
     /// Whose documented rules count a request's images, audio, video and
     /// PDFs against token limits: `"gemini"`, `"openai"` or `"anthropic"`
     /// (default: Gemini's for a key in `x-goog-api-key`, Anthropic's for one
@@ -253,6 +286,16 @@ impl Connector {
 
     fn validate(&self) -> Result<(), String> {
         names::check(&self.name).map_err(|e| format!("name {:?} can't be used: {e}", self.name))?;
+        if let Some(short) = &self.short_name {
+            names::check(short).map_err(|e| format!("short_name {short:?} can't be used: {e}"))?;
+        }
+        if let Some(bad) = self
+            .models
+            .iter()
+            .find(|m| m.is_empty() || m.chars().any(char::is_whitespace))
+        {
+            return Err(format!("models holds {bad:?}, not a model id"));
+        }
         if self.host.is_empty() || self.host.contains(['/', '?', '#', '@', ' ']) {
             return Err(format!("host {:?} is not a host name", self.host));
         }
@@ -454,9 +497,18 @@ impl Connectors {
         Ok(Connectors { by_name })
     }
 
-    /// The connector called `name`, or an error listing the known ones.
+    /// The connector called `name` (or with that `short_name`), or an error
+    /// listing the known ones.
     pub fn get(&self, name: &str) -> Result<&Connector> {
-        self.by_name.get(name).map(Known::connector).ok_or_else(|| {
+        if let Some(known) = self.by_name.get(name) {
+            return Ok(known.connector());
+        }
+        let short = self
+            .by_name
+            .values()
+            .map(Known::connector)
+            .find(|c| c.short_name.as_deref() == Some(name));
+        short.ok_or_else(|| {
             let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
             let suggestion = did_you_mean(name, &known)
                 .map(|s| format!("; did you mean `{s}`?"))
@@ -718,7 +770,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!(c.extra["models"], serde_json::json!(["a"]));
+        assert_eq!(c.models, ["a"]);
         assert_eq!(c.rate_limit_statuses, vec![429]);
         assert!(
             Connector::parse(r#"{"name":"x","host":"h","api_key_header":"x y"}"#, "t").is_err()

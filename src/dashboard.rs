@@ -20,16 +20,26 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The whole page.
-pub fn page(report: &ConnectorStatus, now: Timestamp) -> String {
+/// The whole page: one part per connector.
+pub fn page(reports: &[ConnectorStatus], now: Timestamp) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <title>jongler · {name}</title><link rel=\"icon\" href=\"/favicon.ico\" type=\"image/svg+xml\">\
 <style>{CSS}</style></head><body><main id=\"main\">{main}</main><script>{SCRIPT}</script></body></html>\n",
-        name = esc(&report.connector),
-        main = main(report, now),
+        name = esc(&names(reports)),
+        main = parts(reports, now),
     )
+}
+
+fn names(reports: &[ConnectorStatus]) -> String {
+    let names: Vec<&str> = reports.iter().map(|r| r.connector.as_str()).collect();
+    names.join(", ")
+}
+
+/// What the page refreshes, for every connector.
+pub fn parts(reports: &[ConnectorStatus], now: Timestamp) -> String {
+    reports.iter().map(|r| main(r, now)).collect()
 }
 
 /// What the page refreshes: the contents of `<main>`.

@@ -170,6 +170,7 @@ fn start_emulator(values: &[String]) -> Result<Emulator> {
         daily_exhausted_models: Vec::new(),
         flavor: Default::default(),
         refill: None,
+        models: Vec::new(),
     })
 }
 

@@ -1,14 +1,16 @@
 //! A stand-in for the Gemini, OpenAI and Anthropic APIs on loopback, for the
 //! tests, the benchmarks and the demo: per-key quota windows, real 429 bodies
 //! (QuotaFailure with `quotaId`, RetryInfo) and rate-limit headers, 400
-//! `API_KEY_INVALID`, 403 suspended keys, 503s, set latency, and a count of
-//! requests that overlapped on one key.
+//! `API_KEY_INVALID`, 403 suspended keys, 503s, the models it serves (404
+//! for any other), set latency, and a count of requests that overlapped on
+//! one key.
 //!
 //! Reading order: `routes.rs` lists every route of every flavour, one row
 //! each; `exchange.rs` is the one path every request takes (key, counts,
 //! overlaps, the flavour's checks, the row's handler, latency); `gemini.rs`,
 //! `openai.rs` and `anthropic.rs` are each API's own answers, citing its
-//! documentation, with `chat.rs` what the last two share; `state.rs` is the
+//! documentation, with `chat.rs` what the last two share and
+//! `anthropic_compat.rs` Anthropic's OpenAI SDK compatibility layer; `state.rs` is the
 //! state every request shares, `limiter.rs` one key's rate limit.
 
 // A check's `Err` is the answer to send (axum's own pattern); boxing every
@@ -28,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod anthropic;
+mod anthropic_compat;
 mod chat;
 mod exchange;
 mod gemini;
@@ -104,6 +107,13 @@ pub struct EmulatorConfig {
     /// bucket for OpenAI and Anthropic). Neither OpenAI nor Anthropic
     /// documents the rule between two resets, so both are played.
     pub refill: Option<Refill>,
+    /// The model ids it serves: its listings show them, and a call naming
+    /// another gets the flavour's documented "model not found" 404, charged
+    /// to no limit. Empty: the flavour's default (Gemini: five current
+    /// models listed, and any `gemini-` model served, so the test models
+    /// and older names keep working; OpenAI and Anthropic: `model-small`
+    /// and `model-large`).
+    pub models: Vec<String>,
 }
 
 /// How a key's used-up capacity comes back.
@@ -133,6 +143,7 @@ impl EmulatorConfig {
             daily_exhausted_models: Vec::new(),
             flavor: Flavor::Gemini,
             refill: None,
+            models: Vec::new(),
         }
     }
 }

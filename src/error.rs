@@ -81,6 +81,10 @@ pub enum Error {
         message: String,
         /// When a key comes back, if known (a proxy's `Retry-After`).
         retry_at: Option<jiff::Timestamp>,
+        /// Whether keys were held by other calls when the wait ran out: one
+        /// may come free any moment (else what is left is out: tried, in
+        /// ERROR, or back only at `retry_at`).
+        busy: bool,
     },
 }
 
@@ -145,6 +149,7 @@ mod tests {
         let err: anyhow::Error = Error::NoKey {
             message: "none".into(),
             retry_at: None,
+            busy: false,
         }
         .into();
         assert_eq!(exit_code_of(&err).code(), 3);

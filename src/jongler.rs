@@ -420,8 +420,12 @@ impl Jongler {
 
     /// Runs `call` on the current configuration, again on the new one when a
     /// reload replaces it before the call gets a key.
-    fn on_current<T>(&self, call: impl Fn(&Engine, Instant) -> Result<T>) -> Result<T> {
-        let deadline = Instant::now() + self.wait;
+    fn on_current<T>(
+        &self,
+        wait: Duration,
+        call: impl Fn(&Engine, Instant) -> Result<T>,
+    ) -> Result<T> {
+        let deadline = Instant::now() + wait;
         loop {
             match call(&self.engine(), deadline) {
                 Err(e) if e.is::<Superseded>() => continue,
@@ -434,7 +438,21 @@ impl Jongler {
     /// key or a network error, again on another key (each key at most once).
     /// A 4xx or 5xx that is the request's own fault comes back as a `Response`.
     pub fn request(&self, method: &str, endpoint: &str, body: Option<&[u8]>) -> Result<Response> {
-        self.on_current(|engine, deadline| engine.request(method, endpoint, body, deadline))
+        self.request_within(method, endpoint, body, self.wait)
+    }
+
+    /// [`Jongler::request`], waiting at most `wait` for a key instead of the
+    /// connection's wait (`Duration::ZERO`: only a key free now).
+    pub fn request_within(
+        &self,
+        method: &str,
+        endpoint: &str,
+        body: Option<&[u8]>,
+        wait: Duration,
+    ) -> Result<Response> {
+        self.on_current(wait, |engine, deadline| {
+            engine.request(method, endpoint, body, deadline)
+        })
     }
 
     /// Forwards a request as the proxy receives it: like [`Jongler::request`]
@@ -443,7 +461,17 @@ impl Jongler {
     /// until the stream is dropped. Retries happen only before the answer's
     /// first byte.
     pub fn forward(&self, call: Call) -> Result<Reply> {
-        self.on_current(|engine, deadline| engine.forward(call.clone(), deadline))
+        self.forward_within(call, self.wait)
+    }
+
+    /// [`Jongler::forward`], waiting at most `wait` for a key instead of the
+    /// connection's wait (`Duration::ZERO`: only a key free now). A gateway
+    /// trying pools in turn uses it: a pool with no key for the call comes
+    /// back at once with [`Error::NoKey`], nothing sent.
+    pub fn forward_within(&self, call: Call, wait: Duration) -> Result<Reply> {
+        self.on_current(wait, |engine, deadline| {
+            engine.forward(call.clone(), deadline)
+        })
     }
 
     /// POSTs `body` as JSON and returns the answer's JSON; a non-2xx answer is an error.
@@ -850,13 +878,19 @@ impl Engine {
                         // Keys held by other processes may come back any moment.
                         _ => None,
                     };
+                    let busy = matches!(why, NoKey::TimedOut { busy, .. } if busy > 0);
                     match policy.out_of_keys() {
                         Step {
                             next: Next::NoKey(history),
                             ..
                         } => {
                             let message = self.no_key_message(why, &history);
-                            return Err(Error::NoKey { message, retry_at }.into());
+                            return Err(Error::NoKey {
+                                message,
+                                retry_at,
+                                busy,
+                            }
+                            .into());
                         }
                         step => step,
                     }

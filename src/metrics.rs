@@ -25,6 +25,8 @@ struct RequestLabels {
     client: String,
     route: String,
     status_class: String,
+    /// The model that served it, when `serve` routed by model ("" else).
+    model: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,9 +48,8 @@ struct QuotaLabels {
     limit: String,
 }
 
-/// The proxy's metrics.
+/// The proxy's metrics, for every connector it serves.
 pub struct Metrics {
-    connector: String,
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     rate_limited: Family<KeyLabels, Counter>,
@@ -62,9 +63,7 @@ pub struct Metrics {
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics")
-            .field("connector", &self.connector)
-            .finish_non_exhaustive()
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
 
@@ -74,10 +73,9 @@ const BUCKETS: [f64; 14] = [
 ];
 
 impl Metrics {
-    /// Empty metrics for `connector`.
-    pub fn new(connector: &str) -> Metrics {
+    /// Empty metrics.
+    pub fn new() -> Metrics {
         let metrics = Metrics {
-            connector: connector.to_string(),
             registry: Mutex::new(Registry::with_prefix("jongler")),
             requests: Family::default(),
             rate_limited: Family::default(),
@@ -130,8 +128,16 @@ impl Metrics {
         metrics
     }
 
-    /// A request answered with `status` (on `key`, if one was used).
-    pub fn request(&self, route: &str, status: u16, key: Option<&str>, client: &str) {
+    /// A request answered with `status` by `served` (its connector, and the
+    /// model when routed by model; on `key`, if one was used).
+    pub fn request(
+        &self,
+        served: (&str, Option<&str>),
+        route: &str,
+        status: u16,
+        key: Option<&str>,
+        client: &str,
+    ) {
         let class = match status {
             100..=199 => "1xx",
             200..=299 => "2xx",
@@ -141,11 +147,12 @@ impl Metrics {
         };
         self.requests
             .get_or_create(&RequestLabels {
-                connector: self.connector.clone(),
+                connector: served.0.to_string(),
                 key: key.unwrap_or("").to_string(),
                 client: client.to_string(),
                 route: route.to_string(),
                 status_class: class.to_string(),
+                model: served.1.unwrap_or("").to_string(),
             })
             .inc();
     }
@@ -156,24 +163,45 @@ impl Metrics {
         InFlight(self.in_flight.clone())
     }
 
-    /// The text a scrape gets, with the pool's state as it is now.
-    pub fn render(&self, keys: &[KeyStatus]) -> String {
+    /// What one connector's pool tells: each call's wait, upstream time and
+    /// rate limits absorbed.
+    pub fn observer(self: &std::sync::Arc<Self>, connector: &str) -> std::sync::Arc<dyn Observer> {
+        std::sync::Arc::new(PoolObserver {
+            metrics: self.clone(),
+            connector: connector.to_string(),
+        })
+    }
+
+    /// The text a scrape gets, with each connector's pool as it is now.
+    pub fn render(&self, pools: &[(String, Vec<KeyStatus>)]) -> String {
         self.keys.clear();
+        self.quota_used.clear();
+        self.quota_limit.clear();
+        for (connector, keys) in pools {
+            self.pool_state(connector, keys);
+        }
+        let mut text = String::new();
+        let registry = self.registry.lock().expect("invariant: no panics");
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+            .expect("invariant: writing to a String");
+        text
+    }
+
+    /// One pool's keys by state and every limit's use.
+    fn pool_state(&self, connector: &str, keys: &[KeyStatus]) {
         for state in [State::Vacant, State::Locked, State::Lockdown, State::Error] {
             let n = keys.iter().filter(|k| k.state == state).count();
             self.keys
                 .get_or_create(&StateLabels {
-                    connector: self.connector.clone(),
+                    connector: connector.to_string(),
                     state: state.as_str().to_string(),
                 })
                 .set(n as i64);
         }
-        self.quota_used.clear();
-        self.quota_limit.clear();
         for key in keys {
             for u in &key.usage {
                 let labels = QuotaLabels {
-                    connector: self.connector.clone(),
+                    connector: connector.to_string(),
                     key: key.name.clone(),
                     limit: u.limit.clone(),
                 };
@@ -185,11 +213,12 @@ impl Metrics {
                     .set((u.used + u.left).min(i64::MAX as u64) as i64);
             }
         }
-        let mut text = String::new();
-        let registry = self.registry.lock().expect("invariant: no panics");
-        prometheus_client::encoding::text::encode(&mut text, &registry)
-            .expect("invariant: writing to a String");
-        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
     }
 }
 
@@ -202,17 +231,24 @@ impl Drop for InFlight {
     }
 }
 
-impl Observer for Metrics {
+/// A connector's pool telling the metrics what its calls did.
+struct PoolObserver {
+    metrics: std::sync::Arc<Metrics>,
+    connector: String,
+}
+
+impl Observer for PoolObserver {
     fn waited(&self, wait: Duration) {
-        self.wait.observe(wait.as_secs_f64());
+        self.metrics.wait.observe(wait.as_secs_f64());
     }
 
     fn answered(&self, _key: &str, _status: u16, took: Duration) {
-        self.upstream.observe(took.as_secs_f64());
+        self.metrics.upstream.observe(took.as_secs_f64());
     }
 
     fn rate_limited(&self, key: &str) {
-        self.rate_limited
+        self.metrics
+            .rate_limited
             .get_or_create(&KeyLabels {
                 connector: self.connector.clone(),
                 key: key.to_string(),

@@ -1,12 +1,14 @@
-//! `jongler serve`: a local HTTP proxy in front of one connector, on the same
-//! pool, key states and marker files as the CLI — so SDKs and OpenAI-style
-//! tools share the keys with CLI batch jobs safely.
+//! `jongler serve`: a local HTTP proxy in front of one or more connectors, on
+//! the same pools, key states and marker files as the CLI — so SDKs and
+//! OpenAI-style tools share the keys with CLI batch jobs safely. With several
+//! connectors, `gateway` says which pool a request goes to.
 //!
 //! axum on tokio serves; each proxied request runs the blocking request flow
 //! ([`Jongler::forward`]) on tokio's blocking pool and relays the answer's
 //! body chunk by chunk as it arrives.
 
 pub(crate) mod clients;
+mod gateway;
 mod reload;
 
 use crate::error::{Error, usage};
@@ -19,6 +21,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use gateway::{Plan, Served};
 use serde_json::json;
 use std::io::Read;
 use std::net::SocketAddr;
@@ -97,7 +100,11 @@ fn route(
     let Some(rest) = path.strip_prefix("/v1").filter(|r| r.starts_with('/')) else {
         return Route::Native(path_and_query);
     };
-    if google_style {
+    // Anthropic's SDKs send its version header; `/v1/messages` is its API.
+    let anthropic_style = headers.contains_key("anthropic-version")
+        || rest == "/messages"
+        || rest.starts_with("/messages/");
+    if google_style || anthropic_style {
         return Route::Native(path_and_query);
     }
     if is_openai_route(rest) || native_routes.iter().any(|r| r == rest) {
@@ -195,7 +202,10 @@ fn body_deadline(len: Option<usize>) -> std::time::Duration {
 }
 
 struct App {
-    jongler: Jongler,
+    /// The pools, and what routes a request to each.
+    gateway: gateway::Gateway,
+    /// How long a call may wait for a key.
+    wait: std::time::Duration,
     /// Who may use it (`--token`, `[client …]` sections), or anyone on
     /// loopback.
     clients: clients::Clients,
@@ -221,12 +231,18 @@ pub fn read_token_file(path: &std::path::Path) -> Result<String> {
     Ok(token)
 }
 
-/// Serves until SIGINT or SIGTERM.
-pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
+/// Serves until SIGINT or SIGTERM: every connector of `jonglers` behind one
+/// listener.
+pub fn run(mut jonglers: Vec<Jongler>, opts: ServeOptions) -> Result<()> {
     if opts.token.as_deref().is_some_and(str::is_empty) {
         return Err(usage("--token is empty"));
     }
-    let source = match (&opts.clients, jongler.config_files().first()) {
+    let Some(first) = jonglers.first() else {
+        return Err(usage("serve: name a connector to serve"));
+    };
+    let key_file = first.config_files().first().cloned();
+    let wait = first.wait();
+    let source = match (&opts.clients, &key_file) {
         (Some(file), _) => Some(clients::ClientSource::File(file.clone())),
         (None, Some(key_file)) => Some(clients::ClientSource::KeyFile(key_file.clone())),
         (None, None) => None,
@@ -239,18 +255,36 @@ pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
             opts.listen
         )));
     }
-    let connector = jongler.connector().name.clone();
-    let metrics = Arc::new(crate::metrics::Metrics::new(&connector));
-    jongler.observe_with(metrics.clone());
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    for jongler in &mut jonglers {
+        jongler.observe_with(metrics.observer(&jongler.connector().name));
+    }
+    let pools: Vec<Arc<Served>> = jonglers
+        .into_iter()
+        .map(|j| Arc::new(Served::new(j)))
+        .collect();
+    let names: Vec<String> = pools.iter().map(|s| format!("`{}`", s.name())).collect();
+    let gateway = gateway::Gateway::new(pools, Vec::new());
+    if let Some(file) = &key_file {
+        load_aliases(&gateway, file)?;
+    }
     let app = Arc::new(App {
         metrics,
-        jongler,
+        gateway,
+        wait,
         clients,
         listen: std::sync::OnceLock::new(),
         buffered: Arc::new(tokio::sync::Semaphore::new(MAX_BUFFERED / MIB)),
         stall_timeout: opts.stall_timeout,
     });
-    let mut watched = app.jongler.config_files();
+    let mut watched: Vec<std::path::PathBuf> = app
+        .gateway
+        .pools
+        .iter()
+        .flat_map(|s| s.jongler.config_files())
+        .collect();
+    watched.sort();
+    watched.dedup();
     watched.extend(app.clients.file().map(std::path::Path::to_path_buf));
     let _watching = reload::watch(app.clone(), watched);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -265,18 +299,40 @@ pub fn run(mut jongler: Jongler, opts: ServeOptions) -> Result<()> {
             .with_context(|| format!("can't listen on {}", opts.listen))?;
         let addr = listener.local_addr()?;
         let _ = app.listen.set(addr);
-        eprintln!(
-            "jongler: serving `{connector}` on http://{addr} — native API at /, OpenAI-compatible at /v1, status at /status"
-        );
+        let names = names.join(", ");
+        let routes = if app.gateway.pools.len() > 1 {
+            "OpenAI-compatible at /v1 routed by model, each native API at /<connector>/"
+        } else {
+            "native API at /, OpenAI-compatible at /v1"
+        };
+        eprintln!("jongler: serving {names} on http://{addr} — {routes}, status at /status");
+        if app.gateway.pools.len() > 1 {
+            // Before the first request is taken (it waits in the backlog):
+            // routing by model needs the model lists.
+            let pools = app.gateway.pools.clone();
+            let _ = tokio::task::spawn_blocking(move || gateway::list_models(&pools)).await;
+        }
         #[cfg(unix)]
         tokio::spawn(reload::on_hangup(app.clone()));
         let router = router(app.clone(), opts.metrics_public);
         serve_connections(listener, router, &opts).await;
         // The counts of the last second, which no later request will bring.
-        app.jongler.flush_history();
+        for served in &app.gateway.pools {
+            served.jongler.flush_history();
+        }
         eprintln!("jongler: stopped; every held key is released");
         Ok(())
     })
+}
+
+/// Reads the key file's `[alias NAME]` sections into the gateway; whether
+/// they changed.
+fn load_aliases(gateway: &gateway::Gateway, key_file: &std::path::Path) -> Result<bool> {
+    let aliases = match crate::config::KeyFile::read(key_file)? {
+        Some(file) => gateway::aliases(&file, &gateway.names())?,
+        None => Vec::new(),
+    };
+    Ok(gateway.set_aliases(aliases))
 }
 
 /// Every route: the proxy behind the guard, and the pages beside it.
@@ -397,6 +453,37 @@ impl App {
                 eprintln!("jongler: clients reload ({why}) refused, the clients in use stay: {e:#}")
             }
         }
+    }
+
+    /// Re-reads the aliases, saying what changed or why nothing did.
+    fn reload_aliases(&self, why: &str) {
+        let Some(key_file) = self
+            .gateway
+            .pools
+            .first()
+            .and_then(|s| s.jongler.config_files().first().cloned())
+        else {
+            return;
+        };
+        match load_aliases(&self.gateway, &key_file) {
+            Ok(true) => eprintln!(
+                "jongler: aliases reloaded ({why}): {} alias(es)",
+                self.gateway.aliases().len()
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("jongler: aliases reload ({why}) refused, the aliases in use stay: {e:#}")
+            }
+        }
+    }
+
+    /// Every pool's keys as they are now, by connector.
+    fn key_states(&self) -> Result<Vec<(String, Vec<crate::pool::KeyStatus>)>> {
+        self.gateway
+            .pools
+            .iter()
+            .map(|s| Ok((s.name(), s.jongler.key_states()?)))
+            .collect()
     }
 
     /// Without a token (loopback only), whether the request names us: a web
@@ -586,7 +673,7 @@ fn access(
 /// Prometheus text format (see `crate::metrics`).
 async fn metrics_page(State(app): State<Arc<App>>) -> Response {
     let states = app.clone();
-    match tokio::task::spawn_blocking(move || states.jongler.key_states()).await {
+    match tokio::task::spawn_blocking(move || states.key_states()).await {
         Ok(Ok(keys)) => (
             [(
                 axum::http::header::CONTENT_TYPE,
@@ -626,9 +713,14 @@ async fn favicon() -> Response {
 async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
     let states = app.clone();
     let read = tokio::task::spawn_blocking(move || {
-        Ok::<_, anyhow::Error>((states.jongler.key_states()?, states.jongler.history()?))
+        states
+            .gateway
+            .pools
+            .iter()
+            .map(|s| Ok((s.name(), s.jongler.key_states()?, s.jongler.history()?)))
+            .collect::<Result<Vec<_>>>()
     });
-    let (keys, history) = match read.await {
+    let pools = match read.await {
         Ok(Ok(read)) => read,
         Ok(Err(e)) => {
             return error_json(
@@ -645,12 +737,21 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Re
             );
         }
     };
-    let report = ConnectorStatus {
-        connector: app.jongler.connector().name.clone(),
-        keys,
-        clients: app.clients.reports(),
-        history: crate::output::day_reports(&history, false),
-    };
+    let several = pools.len() > 1;
+    let reports: Vec<ConnectorStatus> = pools
+        .into_iter()
+        .map(|(connector, keys, history)| ConnectorStatus {
+            connector,
+            keys,
+            // Clients are the listener's: said once, beside the connectors.
+            clients: if several {
+                Vec::new()
+            } else {
+                app.clients.reports()
+            },
+            history: crate::output::day_reports(&history, false),
+        })
+        .collect();
     let wants_html = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
@@ -664,16 +765,36 @@ async fn status(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Re
             .query()
             .is_some_and(|q| q.split('&').any(|kv| kv == "part=main"));
         let html = if part {
-            crate::dashboard::main(&report, now)
+            crate::dashboard::parts(&reports, now)
         } else {
-            crate::dashboard::page(&report, now)
+            crate::dashboard::page(&reports, now)
         };
         (
             [(axum::http::header::CACHE_CONTROL, "no-store")],
             axum::response::Html(html),
         )
             .into_response()
+    } else if several {
+        let aliases: Vec<serde_json::Value> = app
+            .gateway
+            .aliases()
+            .iter()
+            .map(|a| {
+                let chain: Vec<String> = a.chain.iter().map(|(c, m)| format!("{c}/{m}")).collect();
+                json!({"name": a.name, "models": chain})
+            })
+            .collect();
+        axum::Json(json!({
+            "connectors": reports,
+            "clients": app.clients.reports(),
+            "aliases": aliases,
+        }))
+        .into_response()
     } else {
+        let report = reports
+            .into_iter()
+            .next()
+            .expect("invariant: one pool at least");
         axum::Json(report).into_response()
     }
 }
@@ -691,14 +812,49 @@ enum Head {
 /// An answer given by `serve` itself, instead of the upstream's.
 type Answered = Box<Response>;
 
-/// One request's life in `serve`, in phases as pingora's: the route is
-/// decided once, from the request line and headers, and every outcome is
-/// logged and counted in one place ([`Exchange::done`]).
-struct Exchange {
-    app: Arc<App>,
+/// One pool a request may go to: its route there, and the model it is called
+/// there when the request was routed by model.
+struct Target {
+    served: Arc<Served>,
     /// The connector as loaded when the request came in (a reload changes
     /// only later requests).
     connector: Arc<crate::connector::Connector>,
+    route: Route,
+    model: Option<String>,
+}
+
+impl Target {
+    /// `served` at `uri` (a connector prefix already taken off).
+    fn at(served: Arc<Served>, uri: &Uri, headers: &HeaderMap, model: Option<String>) -> Target {
+        let connector = served.jongler.connector();
+        let route = route(
+            uri,
+            headers,
+            connector.openai_base_path.as_deref(),
+            connector.default_api_version.as_deref(),
+            &connector.openai_native_routes,
+        );
+        Target {
+            served,
+            connector,
+            route,
+            model,
+        }
+    }
+
+    /// `connector/model`, for the header, the log and the metrics.
+    fn served_by(&self) -> Option<String> {
+        let model = self.model.as_deref()?;
+        Some(format!("{}/{model}", self.connector.name))
+    }
+}
+
+/// One request's life in `serve`, in phases as pingora's: the route is
+/// decided once, from the request line and headers (or, routed by model,
+/// from its body's `model`), and every outcome is logged and counted in one
+/// place ([`Exchange::done`]).
+struct Exchange {
+    app: Arc<App>,
     /// Who sent it.
     client: Arc<clients::Client>,
     /// Its estimated tokens, once its body is read.
@@ -706,17 +862,27 @@ struct Exchange {
     method: Method,
     uri: Uri,
     started: Instant,
-    route: Route,
+    /// Where it may go, in order: one pool, or an alias's chain.
+    targets: Vec<Target>,
+    /// The alias it asked for, if any: its call may go down the chain.
+    alias: Option<(String, Option<std::time::Duration>)>,
+    /// Which target answered (or failed last).
+    chosen: std::sync::OnceLock<usize>,
 }
 
 impl Exchange {
+    /// The target that answered, else the first.
+    fn target(&self) -> Option<&Target> {
+        self.targets.get(self.chosen.get().copied().unwrap_or(0))
+    }
+
     /// The route's label in `/metrics`.
     fn label(&self) -> &'static str {
-        match &self.route {
-            Route::Native(_) => "native",
-            Route::OpenAi(_) | Route::NotFound => "openai",
-            Route::Bridge(crate::bridge::Kind::Responses, _) => "responses",
-            Route::Bridge(crate::bridge::Kind::Completions, _) => "completions",
+        match self.target().map(|t| &t.route) {
+            Some(Route::Native(_)) => "native",
+            None | Some(Route::OpenAi(_) | Route::NotFound) => "openai",
+            Some(Route::Bridge(crate::bridge::Kind::Responses, _)) => "responses",
+            Some(Route::Bridge(crate::bridge::Kind::Completions, _)) => "completions",
         }
     }
 
@@ -724,23 +890,38 @@ impl Exchange {
     fn done(&self, status: u16, key: Option<&str>, note: &str) {
         self.log(status, key, note);
         self.client.answered(status);
-        self.app.jongler.count_client(
+        let target = self.target();
+        if let Some(target) = target {
+            target.served.jongler.count_client(
+                self.client.name(),
+                crate::pool::history::Totals {
+                    requests: 1,
+                    tokens: self.tokens.get().copied().unwrap_or(0),
+                    rate_limited: u64::from(status == 429),
+                    errors: u64::from(status >= 500),
+                },
+            );
+        }
+        let connector = target.map_or("", |t| t.connector.name.as_str());
+        let model = target.and_then(|t| t.model.as_deref());
+        self.app.metrics.request(
+            (connector, model),
+            self.label(),
+            status,
+            key,
             self.client.name(),
-            crate::pool::history::Totals {
-                requests: 1,
-                tokens: self.tokens.get().copied().unwrap_or(0),
-                rate_limited: u64::from(status == 429),
-                errors: u64::from(status >= 500),
-            },
         );
-        self.app
-            .metrics
-            .request(self.label(), status, key, self.client.name());
     }
 
     /// An access line alone, for what happens after the answer was counted
     /// (a client that stalls mid-stream).
     fn log(&self, status: u16, key: Option<&str>, note: &str) {
+        let served = self.target().and_then(Target::served_by);
+        let note = match (&served, &self.alias) {
+            (Some(by), Some((alias, _))) => format!(" served={by} alias={alias}{note}"),
+            (Some(by), None) => format!(" served={by}{note}"),
+            (None, _) => note.to_string(),
+        };
         access(
             &self.method,
             &self.uri,
@@ -748,19 +929,27 @@ impl Exchange {
             key,
             Some(self.client.name()),
             self.started,
-            note,
+            &note,
         );
     }
 
     /// An error of jongler's own, in the shape the client's SDK reads:
-    /// OpenAI's on the OpenAI-compatible routes (bridged ones too), Google's
-    /// on the native API.
+    /// OpenAI's on the OpenAI-compatible routes (bridged ones too), the
+    /// API's own on its native routes (Anthropic's, else Google's).
     fn error(&self, status: StatusCode, api_status: &str, message: &str) -> Response {
-        if matches!(self.route, Route::Native(_)) {
+        if let Some(target) = self.target()
+            && matches!(target.route, Route::Native(_))
+        {
+            if target.connector.media_accounting() == crate::pool::cost::Accounting::Anthropic {
+                return anthropic_error(status, message);
+            }
             return error_json(status, api_status, message);
         }
         let (kind, code) = match status {
             StatusCode::TOO_MANY_REQUESTS => ("requests", json!("rate_limit_exceeded")),
+            StatusCode::NOT_FOUND if self.alias.is_none() && self.targets.is_empty() => {
+                ("invalid_request_error", json!("model_not_found"))
+            }
             s if s.is_server_error() => ("server_error", json!(null)),
             _ => ("invalid_request_error", json!(null)),
         };
@@ -771,13 +960,20 @@ impl Exchange {
 
     /// Phase 2½: the client's own limits and cap on requests in flight;
     /// the slot is held until the answer's last byte.
-    async fn admit(&self, call: &mut Call) -> Result<clients::Slot, Answered> {
+    async fn admit(&self, calls: &mut [Call]) -> Result<clients::Slot, Answered> {
         // Estimated once, for the client's limits, its history and the pool.
+        let accounting = self
+            .target()
+            .map_or(crate::pool::cost::Accounting::OpenAi, |t| {
+                t.connector.media_accounting()
+            });
         let tokens =
-            crate::pool::cost::estimate(call.body.as_deref(), self.connector.media_accounting());
-        call.tokens = Some(tokens);
+            crate::pool::cost::estimate(calls.first().and_then(|c| c.body.as_deref()), accounting);
+        for call in calls.iter_mut() {
+            call.tokens = Some(tokens);
+        }
         let _ = self.tokens.set(tokens);
-        match self.client.admit(tokens, self.app.jongler.wait()).await {
+        match self.client.admit(tokens, self.app.wait).await {
             Ok(slot) => Ok(slot),
             Err(clients::Refused::Limit { limit, after }) => {
                 let secs = after.as_secs_f64().ceil().max(1.0) as u64;
@@ -837,16 +1033,78 @@ impl Exchange {
         }
     }
 
-    /// Phase 2: the call to make upstream (path, key style, the headers
-    /// passed on, the body bridged if it must be), or the answer given here.
-    fn upstream_call(
+    /// Phase 1½, for an OpenAI route with several pools behind it: the
+    /// targets the body's `model` names, or OpenAI's 404 naming the closest
+    /// known ids (no key spent).
+    fn by_model(&mut self, headers: &HeaderMap, body: &[u8]) -> Result<(), Answered> {
+        let model = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["model"].as_str().map(str::to_string));
+        let Some(model) = model else {
+            self.done(400, None, " (no model named: answered here)");
+            return Err(Box::new(self.error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "you must provide a model parameter: a JSON body with \"model\" (see GET /v1/models)",
+            )));
+        };
+        let Some(chain) = self.app.gateway.resolve(&model) else {
+            return Err(self.unknown_model(&model));
+        };
+        if let Some(alias) = &chain.alias {
+            self.alias = Some((alias.clone(), chain.wait));
+        }
+        self.targets = chain
+            .entries
+            .into_iter()
+            .map(|(served, model)| Target::at(served, &self.uri, headers, Some(model)))
+            .filter(|t| !matches!(t.route, Route::NotFound | Route::Native(_)))
+            .collect();
+        if self.targets.is_empty() {
+            return Err(self.unknown_model(&model));
+        }
+        Ok(())
+    }
+
+    /// OpenAI's 404 for a model nothing serves, with the closest known ids.
+    fn unknown_model(&self, model: &str) -> Answered {
+        self.done(404, None, " (no such model: answered here)");
+        let closest = self.app.gateway.closest(model);
+        let hint = match closest.as_slice() {
+            [] => " (GET /v1/models lists them)".to_string(),
+            ids => format!(" Did you mean {}?", ids.join(", ")),
+        };
+        let message =
+            format!("The model `{model}` does not exist or you do not have access to it.{hint}");
+        Box::new(self.error(StatusCode::NOT_FOUND, "NOT_FOUND", &message))
+    }
+
+    /// Phase 2: the call to make upstream for each target (path, key style,
+    /// the headers passed on, the body with the target's model, bridged if
+    /// it must be), or the answer given here.
+    fn upstream_calls(
         &self,
         headers: &HeaderMap,
-        body: Bytes,
+        body: &Bytes,
+    ) -> Result<Vec<(Call, Option<crate::bridge::Kind>)>, Answered> {
+        self.targets
+            .iter()
+            .map(|target| self.upstream_call(target, headers, body))
+            .collect()
+    }
+
+    fn upstream_call(
+        &self,
+        target: &Target,
+        headers: &HeaderMap,
+        body: &Bytes,
     ) -> Result<(Call, Option<crate::bridge::Kind>), Answered> {
-        let mut body = body;
+        let mut body = match &target.model {
+            Some(model) => with_model(body, model),
+            None => body.clone(),
+        };
         let mut bridge = None;
-        let (path, bearer) = match &self.route {
+        let (path, bearer) = match &target.route {
             Route::Native(path) => (path.clone(), false),
             Route::OpenAi(path) => (path.clone(), true),
             Route::Bridge(kind, path) => match crate::bridge::request(*kind, &body) {
@@ -870,7 +1128,7 @@ impl Exchange {
                     "Invalid URL ({} {}): `{}` has no such OpenAI-compatible route",
                     self.method,
                     self.uri.path(),
-                    self.connector.name
+                    target.connector.name
                 );
                 return Err(Box::new(self.error(
                     StatusCode::NOT_FOUND,
@@ -883,7 +1141,7 @@ impl Exchange {
             method: self.method.to_string(),
             path,
             body: (!body.is_empty()).then_some(body),
-            headers: self.forwarded(headers),
+            headers: forwarded(&target.connector, headers),
             bearer,
             gone: None,
             priority: self.client.spec.priority,
@@ -892,32 +1150,114 @@ impl Exchange {
         Ok((call, bridge))
     }
 
-    /// The client's headers that go upstream: those the connector passes on,
-    /// less any the client names in `Connection:` (about its hop only).
-    fn forwarded(&self, headers: &HeaderMap) -> Vec<(String, String)> {
-        let hop: Vec<String> = headers
-            .get_all("connection")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|name| name.trim().to_ascii_lowercase())
+    /// `GET /v1/models` with several pools: every model served, once, and
+    /// the aliases, in OpenAI's list shape.
+    fn models(&self) -> Response {
+        self.done(200, None, " (models: answered here)");
+        let data: Vec<serde_json::Value> = self
+            .app
+            .gateway
+            .model_ids()
+            .into_iter()
+            .map(
+                |(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}),
+            )
             .collect();
-        headers
-            .iter()
-            .filter(|(name, _)| {
-                FORWARDED.contains(&name.as_str())
-                    || self
-                        .connector
-                        .forward_headers
-                        .iter()
-                        .any(|f| f.eq_ignore_ascii_case(name.as_str()))
-            })
-            .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()))
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-            })
-            .collect()
+        axum::Json(json!({"object": "list", "data": data})).into_response()
     }
+
+    /// `GET /v1/models/{id}` with several pools.
+    fn model(&self, id: &str) -> Response {
+        match self
+            .app
+            .gateway
+            .model_ids()
+            .into_iter()
+            .find(|(known, _)| known == id)
+        {
+            Some((id, owner)) => {
+                self.done(200, None, " (model: answered here)");
+                axum::Json(json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+                    .into_response()
+            }
+            None => *self.unknown_model(id),
+        }
+    }
+
+    /// A path no connector of several serves.
+    fn unknown_path(&self) -> Response {
+        self.done(404, None, " (no connector serves this path: answered here)");
+        let prefixes: Vec<String> = self
+            .app
+            .gateway
+            .names()
+            .into_iter()
+            .map(|(name, short)| format!("/{}/", short.unwrap_or(name)))
+            .collect();
+        let message = format!(
+            "Invalid URL ({} {}): no connector here serves it; a connector's own API is under {}",
+            self.method,
+            self.uri.path(),
+            prefixes.join(", ")
+        );
+        self.error(StatusCode::NOT_FOUND, "NOT_FOUND", &message)
+    }
+}
+
+/// The client's headers that go upstream to `connector`: those it passes
+/// on, less any the client names in `Connection:` (about its hop only).
+fn forwarded(
+    connector: &crate::connector::Connector,
+    headers: &HeaderMap,
+) -> Vec<(String, String)> {
+    let hop: Vec<String> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            FORWARDED.contains(&name.as_str())
+                || connector
+                    .forward_headers
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(name.as_str()))
+        })
+        .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect()
+}
+
+/// A JSON body with its `model` set to `model` (as it was if it isn't a
+/// JSON object).
+fn with_model(body: &Bytes, model: &str) -> Bytes {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut json) if json.is_object() && json["model"].as_str() != Some(model) => {
+            json["model"] = model.into();
+            Bytes::from(json.to_string())
+        }
+        _ => body.clone(),
+    }
+}
+
+/// An error in Anthropic's shape, for its SDKs on its native routes.
+fn anthropic_error(status: StatusCode, message: &str) -> Response {
+    let kind = match status {
+        StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+        StatusCode::UNAUTHORIZED => "authentication_error",
+        StatusCode::FORBIDDEN => "permission_error",
+        StatusCode::NOT_FOUND => "not_found_error",
+        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+        s if s.is_server_error() => "api_error",
+        _ => "invalid_request_error",
+    };
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}});
+    (status, axum::Json(body)).into_response()
 }
 
 async fn proxy(
@@ -929,33 +1269,41 @@ async fn proxy(
     body: Body,
 ) -> Response {
     let flight = app.metrics.in_flight();
-    let connector = app.jongler.connector();
-    let route = route(
-        &uri,
-        &headers,
-        connector.openai_base_path.as_deref(),
-        connector.default_api_version.as_deref(),
-        &connector.openai_native_routes,
-    );
-    let exchange = Arc::new(Exchange {
+    let plan = app.gateway.plan(&method, &uri, &headers);
+    let mut exchange = Exchange {
         app: app.clone(),
-        connector,
         client,
         tokens: std::sync::OnceLock::new(),
         method,
         uri,
         started: Instant::now(),
-        route,
-    });
+        targets: Vec::new(),
+        alias: None,
+        chosen: std::sync::OnceLock::new(),
+    };
+    match plan {
+        Plan::Pool(served, uri) => exchange
+            .targets
+            .push(Target::at(served, &uri, &headers, None)),
+        Plan::ByModel => {}
+        Plan::Models => return exchange.models(),
+        Plan::Model(id) => return exchange.model(&id),
+        Plan::Unknown => return exchange.unknown_path(),
+    }
     let body = match exchange.read_body(&headers, body).await {
         Ok(body) => body,
         Err(answer) => return *answer,
     };
-    let (mut call, bridge) = match exchange.upstream_call(&headers, body) {
-        Ok(call) => call,
+    if exchange.targets.is_empty()
+        && let Err(answer) = exchange.by_model(&headers, &body)
+    {
+        return *answer;
+    }
+    let (mut calls, bridges): (Vec<Call>, Vec<_>) = match exchange.upstream_calls(&headers, &body) {
+        Ok(calls) => calls.into_iter().unzip(),
         Err(answer) => return *answer,
     };
-    let slot = match exchange.admit(&mut call).await {
+    let slot = match exchange.admit(&mut calls).await {
         Ok(slot) => slot,
         Err(answer) => return *answer,
     };
@@ -963,33 +1311,51 @@ async fn proxy(
     let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     // The handler is dropped when its client hangs up, and the receiver with it.
     let (alive_tx, alive_rx) = tokio::sync::oneshot::channel::<()>();
-    call.gone = Some(Gone(Arc::new(move || alive_tx.is_closed())));
+    let gone = Gone(Arc::new(move || alive_tx.is_closed()));
+    for call in &mut calls {
+        call.gone = Some(gone.clone());
+    }
     let runtime = tokio::runtime::Handle::current();
+    let exchange = Arc::new(exchange);
     let upstream = exchange.clone();
     tokio::task::spawn_blocking(move || {
         // In flight until the answer's last byte is passed on.
         let _flight = (flight, slot);
-        forward(&upstream, call, bridge, head_tx, chunk_tx, &runtime)
+        forward(&upstream, calls, &bridges, head_tx, chunk_tx, &runtime)
     });
     let _alive = alive_rx;
     respond(&exchange, head_rx, chunk_rx).await
 }
 
-/// Phase 3, on a blocking thread: runs the call; its head goes to
-/// `head_tx`, a streamed body chunk by chunk to `chunk_tx`.
+/// Phase 3, on a blocking thread: runs the call (down the alias's chain if
+/// it asked for one); its head goes to `head_tx`, a streamed body chunk by
+/// chunk to `chunk_tx`.
 fn forward(
     exchange: &Exchange,
-    call: Call,
-    bridge: Option<crate::bridge::Kind>,
+    calls: Vec<Call>,
+    bridges: &[Option<crate::bridge::Kind>],
     head_tx: tokio::sync::oneshot::Sender<Head>,
     chunk_tx: tokio::sync::mpsc::Sender<Bytes>,
     runtime: &tokio::runtime::Handle,
 ) {
-    let reply = exchange
-        .app
-        .jongler
-        .forward(call)
-        .map(|reply| bridged(reply, bridge));
+    let reply = match &exchange.alias {
+        Some((_, wait)) => {
+            let pools: Vec<Arc<Served>> =
+                exchange.targets.iter().map(|t| t.served.clone()).collect();
+            let deadline = exchange.started + wait.unwrap_or(exchange.app.wait);
+            gateway::forward_chain(&pools, &calls, deadline, &exchange.chosen)
+        }
+        None => {
+            let _ = exchange.chosen.set(0);
+            let call = calls
+                .into_iter()
+                .next()
+                .expect("invariant: one target at least");
+            exchange.targets[0].served.jongler.forward(call)
+        }
+    };
+    let bridge = bridges[exchange.chosen.get().copied().unwrap_or(0)];
+    let reply = reply.map(|reply| bridged(reply, bridge));
     match reply {
         Ok(Reply::Whole(response)) => {
             let _ = head_tx.send(Head::Whole(response));
@@ -1083,8 +1449,23 @@ fn pump(
     }
 }
 
-/// Phase 4: the client's answer from the call's head.
+/// Phase 4: the client's answer from the call's head, saying which
+/// connector and model served it when it was routed by model.
 async fn respond(
+    exchange: &Exchange,
+    head_rx: tokio::sync::oneshot::Receiver<Head>,
+    chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> Response {
+    let mut response = answer(exchange, head_rx, chunk_rx).await;
+    if let Some(by) = exchange.target().and_then(Target::served_by)
+        && let Ok(value) = HeaderValue::from_str(&by)
+    {
+        response.headers_mut().insert("x-jongler-served-by", value);
+    }
+    response
+}
+
+async fn answer(
     exchange: &Exchange,
     head_rx: tokio::sync::oneshot::Receiver<Head>,
     chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
@@ -1249,6 +1630,15 @@ mod tests {
             )
         );
         assert_eq!(r("/v1/assistants", None), Route::NotFound);
+        // Anthropic's own API, beside its OpenAI SDK compatibility layer.
+        assert_eq!(
+            r("/v1/messages", Some(("x-api-key", "t"))),
+            Route::Native("/v1/messages".into())
+        );
+        assert_eq!(
+            r("/v1/models", Some(("anthropic-version", "2023-06-01"))),
+            Route::Native("/v1/models".into())
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `jongler-emulator`: the Gemini emulator as a process, for benchmarks and
-//! trying jongler without keys. Prints its URL on the first line of stdout.
+//! `jongler-emulator`: the emulator (Gemini, OpenAI or Anthropic) as a
+//! process, for benchmarks and trying jongler without keys. Prints its URL
+//! on the first line of stdout.
 
 use clap::Parser;
 use jongler::emulator::{Behavior, Emulator, EmulatorConfig};
@@ -33,6 +34,11 @@ struct Args {
     /// window for gemini, bucket for openai and anthropic
     #[arg(long, value_name = "RULE")]
     refill: Option<jongler::emulator::Refill>,
+    /// A model it serves (repeatable); a call naming another gets the
+    /// API's "model not found" 404. Default: gemini's five current models
+    /// (and any gemini- model), or model-small and model-large
+    #[arg(long = "model", value_name = "NAME")]
+    models: Vec<String>,
     /// Latency of each successful request, in milliseconds
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -67,6 +73,7 @@ fn main() -> anyhow::Result<()> {
             daily_exhausted_models: args.daily_exhausted_model.clone(),
             flavor: args.flavor,
             refill: args.refill,
+            models: args.models.clone(),
         },
     )?;
     println!("{}", emulator.url());

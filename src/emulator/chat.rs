@@ -1,7 +1,8 @@
-//! What the OpenAI and Anthropic flavours share: the same model listing, the
-//! same refusals for suspended and exhausted keys, and the same steps for a
-//! chat call (a JSON body naming `model` and `messages`, then a charge to
-//! the key's limit that sets the rate-limit headers). Both define the reset
+//! What the OpenAI and Anthropic flavours (and Anthropic's OpenAI SDK
+//! compatibility layer) share: the same default models, the same refusals
+//! for suspended and exhausted keys, and the same steps for a chat call (a
+//! JSON body naming `model` and `messages`, a model it serves, then a charge
+//! to the key's limit that sets the rate-limit headers). Both define the reset
 //! header as the time until the limit is whole again, and neither documents
 //! how capacity comes back before then: each key's limit refills as a token
 //! bucket or a sliding window, as the emulator is told (see `limiter.rs`).
@@ -13,12 +14,15 @@ use super::limiter::Charged;
 use super::state::InFlight;
 use crate::pool::cost::Accounting;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use axum::response::Response;
+use serde_json::Value;
 
 /// Tokens a request may use per window, beside the request limit (large:
 /// the headers are there to be read, the request limit is what binds).
 pub(super) const TOKEN_LIMIT: f64 = 1_000_000.0;
+
+/// The models the OpenAI and Anthropic flavours serve unless told others.
+pub(super) const MODELS: &[&str] = &["model-small", "model-large"];
 
 /// An error answer as data: status, error type, message.
 pub(super) type Refusal = (u16, &'static str, &'static str);
@@ -35,6 +39,8 @@ pub(super) trait Chat {
     const OVERLOADED: Refusal;
     /// Its error body.
     fn error(status: StatusCode, kind: &str, message: &str) -> Response;
+    /// Its 404 for a call naming a model it doesn't serve.
+    fn model_not_found(model: &str) -> Response;
     /// Its checks on a chat body beyond `model` and `messages`.
     fn check_body(_: &Value) -> Result<(), Response> {
         Ok(())
@@ -47,15 +53,6 @@ pub(super) trait Chat {
     fn limit_headers(limit: u32, charged: &Charged) -> Vec<(String, String)>;
     /// Its 429 for a request over the limit.
     fn rate_limited(limit: u32, charged: &Charged) -> Response;
-}
-
-/// `GET /v1/models`.
-pub(super) fn models(_: &str) -> Response {
-    let data: Vec<Value> = ["model-small", "model-large"]
-        .iter()
-        .map(|m| json!({"id": m, "object": "model", "type": "model", "created": 0}))
-        .collect();
-    axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 /// The answer for a key that doesn't work.
@@ -83,7 +80,9 @@ fn refusal<C: Chat>((status, kind, message): Refusal) -> Response {
 }
 
 /// A chat call's checks: a JSON body naming `model` and `messages` (and the
-/// flavour's own), then the charge to the key's limit.
+/// flavour's own), a model it serves, then the charge to the key's limit.
+/// A model it doesn't serve is refused before the charge: the call never
+/// reaches a model, so it costs the key nothing.
 pub(super) fn check<C: Chat>(
     request: &Request,
     key: &str,
@@ -97,11 +96,15 @@ pub(super) fn check<C: Chat>(
         return Err(bad("`model` and `messages` are required"));
     }
     C::check_body(&body)?;
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    if !request.shared.serves(&model) {
+        return Err(C::model_not_found(&model));
+    }
     let text = C::text(&body);
     let tokens = input_tokens(&text, request.body, C::ACCOUNTING);
     Ok(Call {
         headers: charge::<C>(request, key, tokens)?,
-        model: body["model"].as_str().unwrap_or_default().to_string(),
+        model,
         request: body,
         text,
         action: String::new(),

@@ -20,13 +20,16 @@ use std::sync::Arc;
 
 /// What one API does its own way.
 pub(super) trait Api: Sync {
-    /// Where it takes a key, in the order it looks: a header, and what
-    /// comes before the key in it (a `?key=` in the URL counts for all).
-    fn key_headers(&self) -> &'static [(&'static str, &'static str)];
+    /// Where it takes a key on `route` (aliases resolved), in the order it
+    /// looks: a header, and what comes before the key in it (a `?key=` in
+    /// the URL counts for all).
+    fn key_headers(&self, route: &str) -> &'static [(&'static str, &'static str)];
     /// Path prefixes it also answers under: (alias, the prefix in `routes.rs`).
     fn aliases(&self) -> &'static [(&'static str, &'static str)];
+    /// The models it serves unless told others.
+    fn default_models(&self) -> &'static [&'static str];
     /// Its answer to a request with no key.
-    fn no_key(&self) -> Response;
+    fn no_key(&self, request: &Request) -> Response;
     /// Its checks before any route, on a request with a key: the key's
     /// behaviour, and whatever else it refuses on every route.
     fn admit(&self, request: &Request, key: &str) -> Result<(), Response>;
@@ -108,9 +111,10 @@ pub(super) async fn handle(
     body: Bytes,
 ) -> Response {
     let api = api(shared.flavor());
+    let route = resolve_alias(api, uri.path());
     let url_key = url_key(&uri);
     let in_url = url_key.is_some();
-    let key = header_key(api, &headers).or(url_key.map(|value| Key {
+    let key = header_key(api, &route, &headers).or(url_key.map(|value| Key {
         value,
         place: "url",
     }));
@@ -119,13 +123,13 @@ pub(super) async fn handle(
         shared: &shared,
         method: &method,
         path: uri.path(),
-        route: resolve_alias(api, uri.path()),
+        route,
         headers: &headers,
         body: &body,
     };
     let key = key.map(|key| key.value);
     let response = match &key {
-        None => api.no_key(),
+        None => api.no_key(&request),
         Some(key) => answer(api, &request, key).await,
     };
     shared.count_answer(key, response.status().as_u16());
@@ -145,11 +149,12 @@ async fn answer(api: &dyn Api, request: &Request<'_>, key: &str) -> Response {
     let Some((route, capture)) = found else {
         return api.not_found(request);
     };
+    let models = request.shared.models();
     match route.answer {
-        Answer::Now(answer) => answer(capture),
+        Answer::Now(answer) => answer(models, capture),
         Answer::AfterLatency(answer) => {
             request.shared.wait_latency().await;
-            answer(capture)
+            answer(models, capture)
         }
         Answer::Call(answer) => {
             let mut call = match api.check(request, key, in_flight) {
@@ -173,9 +178,9 @@ fn url_key(uri: &Uri) -> Option<String> {
     })
 }
 
-/// The key in the first of the API's key headers that holds one.
-fn header_key(api: &dyn Api, headers: &HeaderMap) -> Option<Key> {
-    api.key_headers().iter().find_map(|&(name, prefix)| {
+/// The key in the first of the API's key headers for `route` that holds one.
+fn header_key(api: &dyn Api, route: &str, headers: &HeaderMap) -> Option<Key> {
+    api.key_headers(route).iter().find_map(|&(name, prefix)| {
         let value = headers.get(name)?.to_str().ok()?.strip_prefix(prefix)?;
         Some(Key {
             value: value.to_string(),
@@ -242,4 +247,66 @@ pub(super) fn prompt_text(request: &Value) -> String {
         .chain(input)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Requests straight into `handle`, with no socket: what the flavours'
+/// tests send.
+#[cfg(test)]
+pub(super) mod testing {
+    use super::*;
+    use crate::emulator::EmulatorConfig;
+
+    /// An answer, read to its end.
+    pub(crate) struct Reply {
+        pub status: u16,
+        pub headers: HeaderMap,
+        pub body: String,
+    }
+
+    impl Reply {
+        pub fn json(&self) -> Value {
+            serde_json::from_str(&self.body).expect("a JSON body")
+        }
+
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.get(name).and_then(|v| v.to_str().ok())
+        }
+    }
+
+    /// The state an emulator started with `config` would have.
+    pub(crate) fn shared(config: EmulatorConfig) -> Arc<Shared> {
+        Arc::new(Shared::new(config))
+    }
+
+    /// Sends a request (`body` `Null`: none) and reads its whole answer.
+    pub(crate) async fn send(
+        shared: &Arc<Shared>,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            map.insert(name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        let body = if body.is_null() {
+            Bytes::new()
+        } else {
+            Bytes::from(body.to_string())
+        };
+        let uri = path.parse().expect("a path");
+        let response = handle(State(shared.clone()), method, uri, map, body).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a whole body");
+        Reply {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).expect("UTF-8"),
+        }
+    }
 }

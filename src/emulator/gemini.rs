@@ -16,21 +16,27 @@
 //!   `QuotaFailure` naming the `quotaId` and a `RetryInfo`
 //!   (ai.google.dev/gemini-api/docs/rate-limits), 500 `INTERNAL`, 503
 //!   `UNAVAILABLE`.
+//! - Models: those it was told to serve, else `MODELS` in its listings and
+//!   any `gemini-` model for calls; a call naming another is a 404
+//!   `NOT_FOUND` ("models/X is not found for API version v1beta, or is not
+//!   supported for generateContent."), answered before the key's quota is
+//!   charged.
 //! - Models for tests: `gemini-fail` answers 500, `gemini-empty` an empty
 //!   200, `gemini-echo-key` puts the key in its answer, `gemini-big-stream`
 //!   streams 64 MB.
 
-use super::Behavior;
 use super::exchange::{Api, Call, Request, input_tokens, prompt_text, reply_tokens};
-use super::state::InFlight;
+use super::routes::{self, Answer};
+use super::state::{InFlight, Shared};
 use super::stream::{big_stream, split_reply, sse};
+use super::{Behavior, Flavor, openai};
 use crate::pool::cost::Accounting;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// The models the emulator knows.
+/// The models it lists unless told others.
 const MODELS: &[&str] = &[
     "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
@@ -59,7 +65,7 @@ const GENERATE_FIELDS: &[&str] = &[
 pub(super) struct Gemini;
 
 impl Api for Gemini {
-    fn key_headers(&self) -> &'static [(&'static str, &'static str)] {
+    fn key_headers(&self, _: &str) -> &'static [(&'static str, &'static str)] {
         &[("x-goog-api-key", ""), ("authorization", "Bearer ")]
     }
 
@@ -67,7 +73,11 @@ impl Api for Gemini {
         &[("/v1/models", "/v1beta/models")]
     }
 
-    fn no_key(&self) -> Response {
+    fn default_models(&self) -> &'static [&'static str] {
+        MODELS
+    }
+
+    fn no_key(&self, _: &Request) -> Response {
         error(
             StatusCode::FORBIDDEN,
             "PERMISSION_DENIED",
@@ -75,12 +85,21 @@ impl Api for Gemini {
         )
     }
 
-    /// The key's behaviour, an outage (model calls only), a model out of
-    /// its daily quota, then the key's rate limit: every route counts.
+    /// The key's behaviour, a model call naming a model it doesn't serve
+    /// (404, before anything is charged: no model ran), an outage (model
+    /// calls only), a model out of its daily quota, then the key's rate
+    /// limit: every other route counts.
     fn admit(&self, request: &Request, key: &str) -> Result<(), Response> {
         let shared = request.shared;
         let model = model(request);
         refuse_key(shared.behavior(key), key, &model)?;
+        if is_call(request) && !serves(shared, &model) {
+            let message = format!(
+                "models/{model} is not found for API version v1beta, or is not supported for {}.",
+                action(&request.route)
+            );
+            return Err(error(StatusCode::NOT_FOUND, "NOT_FOUND", &message));
+        }
         if shared.overloaded() && calls_a_model(&request.route) {
             return Err(overloaded());
         }
@@ -100,17 +119,12 @@ impl Api for Gemini {
         error(StatusCode::NOT_FOUND, "NOT_FOUND", &message)
     }
 
-    /// A `gemini-` model, a JSON body, the test models' own answers, and
-    /// for the generate methods, a `GenerateContentRequest`.
+    /// A JSON body, the test models' own answers, and for the generate
+    /// methods, a `GenerateContentRequest` (the model was checked in
+    /// `admit`).
     fn check(&self, request: &Request, key: &str, in_flight: InFlight) -> Result<Call, Response> {
         let action = action(&request.route);
         let model = model(request);
-        if !model.starts_with("gemini-") {
-            let message = format!(
-                "models/{model} is not found for API version v1beta, or is not supported for {action}."
-            );
-            return Err(error(StatusCode::NOT_FOUND, "NOT_FOUND", &message));
-        }
         let Ok(body) = serde_json::from_slice::<Value>(request.body) else {
             let message = "Invalid JSON payload received.";
             return Err(error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message));
@@ -243,6 +257,19 @@ fn action(route: &str) -> &str {
     }
 }
 
+/// Whether a request's route is a model call (its row answers a `Call`).
+fn is_call(request: &Request) -> bool {
+    routes::find(Flavor::Gemini, request.method, &request.route)
+        .is_some_and(|(route, _)| matches!(route.answer, Answer::Call(_)))
+}
+
+/// Whether it serves `model`: one it was told to, or with no list, any
+/// `gemini-` model (the test models, and names tests and examples still
+/// use).
+fn serves(shared: &Shared, model: &str) -> bool {
+    shared.serves(model) || (!shared.models_configured() && model.starts_with("gemini-"))
+}
+
 /// Whether a path calls a model (what an outage stops; listings go on).
 fn calls_a_model(route: &str) -> bool {
     route
@@ -292,8 +319,8 @@ fn check_generate_request(body: &Value) -> Result<(), Response> {
 }
 
 /// `GET /v1beta/models`.
-pub(super) fn models(_: &str) -> Response {
-    let models: Vec<Value> = MODELS
+pub(super) fn models(served: &[String], _: &str) -> Response {
+    let models: Vec<Value> = served
         .iter()
         .map(|m| json!({"name": format!("models/{m}"), "displayName": m}))
         .collect();
@@ -301,8 +328,8 @@ pub(super) fn models(_: &str) -> Response {
 }
 
 /// `GET /v1beta/models/{id}`.
-pub(super) fn model_info(id: &str) -> Response {
-    if !MODELS.contains(&id) {
+pub(super) fn model_info(served: &[String], id: &str) -> Response {
+    if !served.iter().any(|m| m == id) {
         return unknown_model(id);
     }
     let methods = if id.contains("embedding") {
@@ -319,15 +346,15 @@ pub(super) fn model_info(id: &str) -> Response {
 }
 
 /// `GET /v1beta/openai/models`.
-pub(super) fn openai_models(_: &str) -> Response {
-    let data: Vec<Value> = MODELS.iter().map(|m| openai_model_object(m)).collect();
+pub(super) fn openai_models(served: &[String], _: &str) -> Response {
+    let data: Vec<Value> = served.iter().map(|m| openai_model_object(m)).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 /// `GET /v1beta/openai/models/{id}` (the id with or without `models/`).
-pub(super) fn openai_model(id: &str) -> Response {
+pub(super) fn openai_model(served: &[String], id: &str) -> Response {
     let id = id.trim_start_matches("models/");
-    if !MODELS.contains(&id) {
+    if !served.iter().any(|m| m == id) {
         return unknown_model(id);
     }
     axum::Json(openai_model_object(id)).into_response()
@@ -395,34 +422,7 @@ pub(super) fn batch_embed_contents(call: Call) -> Response {
 /// `POST /v1beta/openai/chat/completions`, streamed when asked.
 pub(super) fn chat_completions(call: Call) -> Response {
     let id = format!("chatcmpl-{}", call.tokens);
-    let reply = call.reply();
-    if call.request["stream"].as_bool() != Some(true) {
-        let reply_tokens = reply_tokens(&reply);
-        return axum::Json(json!({"id": id, "object": "chat.completion", "created": 0, "model": call.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": call.tokens, "completion_tokens": reply_tokens,
-                      "total_tokens": call.tokens + reply_tokens}}))
-        .into_response();
-    }
-    let parts = split_reply(&reply);
-    let n = parts.len();
-    let mut events: Vec<String> = parts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let delta = if i == 0 {
-                json!({"role": "assistant", "content": p})
-            } else {
-                json!({"content": p})
-            };
-            let finish = if i + 1 == n { json!("stop") } else { Value::Null };
-            let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-            format!("data: {chunk}\n\n")
-        })
-        .collect();
-    events.push("data: [DONE]\n\n".into());
-    sse(events, call.in_flight)
+    openai::completion(call, id)
 }
 
 /// `POST /v1beta/openai/embeddings`: `encoding_format: "base64"`
@@ -508,4 +508,142 @@ fn base64_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::EmulatorConfig;
+    use crate::emulator::exchange::testing::{send, shared};
+    use axum::http::Method;
+
+    const KEY: &str = "AIza-test";
+
+    fn served(models: &[&str]) -> Vec<String> {
+        models.iter().map(|m| m.to_string()).collect()
+    }
+
+    async fn body(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    fn generate(model: &str) -> String {
+        format!("/v1beta/models/{model}:generateContent")
+    }
+
+    fn prompt() -> Value {
+        json!({"contents": [{"parts": [{"text": "hi"}]}]})
+    }
+
+    #[tokio::test]
+    async fn the_listings_show_the_models_it_serves_in_each_shape() {
+        let list = served(&["gemini-a", "gemini-b"]);
+        let native = body(models(&list, "")).await;
+        assert_eq!(native["models"][1]["name"], "models/gemini-b");
+        assert_eq!(native["models"].as_array().map(Vec::len), Some(2));
+        let openai = body(openai_models(&list, "")).await;
+        assert_eq!(openai["object"], "list");
+        assert_eq!(
+            openai["data"][0],
+            json!({"id": "models/gemini-a", "object": "model", "created": 0, "owned_by": "google"})
+        );
+        assert_eq!(
+            body(model_info(&list, "gemini-a")).await["name"],
+            "models/gemini-a"
+        );
+        assert_eq!(
+            model_info(&list, "gemini-2.5-flash").status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            openai_model(&list, "models/gemini-b").status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            openai_model(&list, "gemini-c").status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn a_model_off_its_list_is_a_404_that_spends_none_of_the_keys_quota() {
+        let shared = shared(EmulatorConfig {
+            rate: Some((1, Duration::from_secs(60))),
+            models: served(&["gemini-a"]),
+            ..EmulatorConfig::with_keys(&[KEY])
+        });
+        let headers = [("x-goog-api-key", KEY)];
+        // Off the list, though `gemini-`: a list is the whole of what it serves.
+        let off = send(
+            &shared,
+            Method::POST,
+            &generate("gemini-2.5-flash"),
+            &headers,
+            prompt(),
+        )
+        .await;
+        assert_eq!(off.status, 404);
+        assert_eq!(off.json()["error"]["status"], "NOT_FOUND");
+        assert_eq!(
+            off.json()["error"]["message"],
+            "models/gemini-2.5-flash is not found for API version v1beta, or is not supported for generateContent."
+        );
+        let chat = json!({"model": "gemini-z", "messages": [{"role": "user", "content": "hi"}]});
+        let path = "/v1beta/openai/chat/completions";
+        let off = send(&shared, Method::POST, path, &headers, chat).await;
+        assert_eq!(off.status, 404);
+        // A quota of one request: both 404s left it whole.
+        let on = send(
+            &shared,
+            Method::POST,
+            &generate("gemini-a"),
+            &headers,
+            prompt(),
+        )
+        .await;
+        assert_eq!(on.status, 200, "{}", on.body);
+        let stats = shared.stats();
+        assert_eq!((stats.requests, stats.by_key[KEY]), (3, 3));
+        assert_eq!((stats.by_status[&404], stats.by_status[&200]), (2, 1));
+        assert_eq!(stats.started.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn with_no_list_it_lists_its_own_and_serves_any_gemini_model() {
+        let shared = shared(EmulatorConfig::with_keys(&[KEY]));
+        let headers = [("x-goog-api-key", KEY)];
+        let list = send(
+            &shared,
+            Method::GET,
+            "/v1beta/models",
+            &headers,
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            list.json()["models"].as_array().map(Vec::len),
+            Some(MODELS.len())
+        );
+        let older = send(
+            &shared,
+            Method::POST,
+            &generate("gemini-1.5-flash"),
+            &headers,
+            prompt(),
+        )
+        .await;
+        assert_eq!(older.status, 200, "{}", older.body);
+        let other = send(
+            &shared,
+            Method::POST,
+            &generate("gpt-4o"),
+            &headers,
+            prompt(),
+        )
+        .await;
+        assert_eq!(other.status, 404);
+    }
 }

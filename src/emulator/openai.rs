@@ -1,11 +1,15 @@
 //! The emulator's OpenAI flavour (platform.openai.com/docs/api-reference,
 //! /docs/guides/rate-limits, /docs/guides/error-codes):
 //!
-//! - `Authorization: Bearer`; `GET /v1/models`, `POST /v1/chat/completions`,
-//!   also under `/openai/v1` (Groq) and `/api/v1` (OpenRouter): OpenAI-style
-//!   services differ only in the prefix.
+//! - `Authorization: Bearer`; `GET /v1/models[/{model}]`,
+//!   `POST /v1/chat/completions` (streamed as `chat.completion.chunk`
+//!   events ending `data: [DONE]` when asked), also under `/openai/v1`
+//!   (Groq) and `/api/v1` (OpenRouter): OpenAI-style services differ only in
+//!   the prefix.
 //! - Errors `{"error": {"message", "type", "param", "code"}}`: 401
-//!   `invalid_api_key`, 503 `server_error` when overloaded.
+//!   `invalid_api_key`, 404 `model_not_found` for a model it doesn't serve
+//!   ("The model `X` does not exist or you do not have access to it."), 503
+//!   `server_error` when overloaded.
 //! - Headers `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, resets
 //!   as Go durations (`6m0s`); a 429 carries those headers and no
 //!   `retry-after`, and "unsuccessful requests contribute to your per-minute
@@ -15,6 +19,7 @@ use super::chat::{self, Chat, Refusal, TOKEN_LIMIT};
 use super::exchange::{Api, Call, Request, reply_tokens};
 use super::limiter::Charged;
 use super::state::InFlight;
+use super::stream::{split_reply, sse};
 use crate::pool::cost::Accounting;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +29,7 @@ use std::time::Duration;
 pub(super) struct OpenAi;
 
 impl Api for OpenAi {
-    fn key_headers(&self) -> &'static [(&'static str, &'static str)] {
+    fn key_headers(&self, _: &str) -> &'static [(&'static str, &'static str)] {
         &[("authorization", "Bearer ")]
     }
 
@@ -32,7 +37,11 @@ impl Api for OpenAi {
         &[("/openai/v1/", "/v1/"), ("/api/v1/", "/v1/")]
     }
 
-    fn no_key(&self) -> Response {
+    fn default_models(&self) -> &'static [&'static str] {
+        chat::MODELS
+    }
+
+    fn no_key(&self, _: &Request) -> Response {
         Self::error(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",
@@ -81,14 +90,20 @@ impl Chat for OpenAi {
     );
 
     fn error(status: StatusCode, kind: &str, message: &str) -> Response {
-        let code = if kind == "invalid_api_key" {
-            json!("invalid_api_key")
-        } else {
-            Value::Null
-        };
-        let body =
-            json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
-        (status, axum::Json(body)).into_response()
+        let code = (kind == "invalid_api_key").then_some(kind);
+        error_body(status, kind, message, code)
+    }
+
+    fn model_not_found(model: &str) -> Response {
+        let message =
+            format!("The model `{model}` does not exist or you do not have access to it.");
+        let code = Some("model_not_found");
+        error_body(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &message,
+            code,
+        )
     }
 
     fn limit_headers(limit: u32, c: &Charged) -> Vec<(String, String)> {
@@ -122,16 +137,79 @@ impl Chat for OpenAi {
     }
 }
 
+/// OpenAI's error body, `code` its machine-readable name where it gives
+/// one (platform.openai.com/docs/guides/error-codes).
+pub(super) fn error_body(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    code: Option<&str>,
+) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// When every listed model was made, in Unix seconds: fixed, so answers
+/// compare.
+const CREATED: u64 = 1_700_000_000;
+
+/// A `Model` (platform.openai.com/docs/api-reference/models/object).
+fn model_object(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": CREATED, "owned_by": "openai"})
+}
+
+/// `GET /v1/models`: `{"object": "list", "data": [Model]}`.
+pub(super) fn models(served: &[String], _: &str) -> Response {
+    let data: Vec<Value> = served.iter().map(|m| model_object(m)).collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{model}`: the `Model`, or 404 `model_not_found`.
+pub(super) fn model(served: &[String], id: &str) -> Response {
+    if !served.iter().any(|m| m == id) {
+        return OpenAi::model_not_found(id);
+    }
+    axum::Json(model_object(id)).into_response()
+}
+
 /// `POST /v1/chat/completions`.
 pub(super) fn chat_completions(call: Call) -> Response {
+    completion(call, "chatcmpl-emulated".into())
+}
+
+/// A `chat.completion` named `id`, or with `"stream": true` its
+/// `chat.completion.chunk` events ending `data: [DONE]`
+/// (platform.openai.com/docs/api-reference/chat-streaming): OpenAI's shape,
+/// which Gemini's and Anthropic's compatibility layers answer in too.
+pub(super) fn completion(call: Call, id: String) -> Response {
     let reply = call.reply();
-    let reply_tokens = reply_tokens(&reply);
-    axum::Json(json!({"id": "chatcmpl-emulated", "object": "chat.completion", "created": 0, "model": call.model,
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
-                        "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": call.tokens, "completion_tokens": reply_tokens,
-                     "total_tokens": call.tokens + reply_tokens}}))
-    .into_response()
+    if call.request["stream"].as_bool() != Some(true) {
+        let reply_tokens = reply_tokens(&reply);
+        return axum::Json(json!({"id": id, "object": "chat.completion", "created": 0, "model": call.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": call.tokens, "completion_tokens": reply_tokens,
+                      "total_tokens": call.tokens + reply_tokens}}))
+        .into_response();
+    }
+    let parts = split_reply(&reply);
+    let n = parts.len();
+    let mut events: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let delta = if i == 0 {
+                json!({"role": "assistant", "content": p})
+            } else {
+                json!({"content": p})
+            };
+            let finish = if i + 1 == n { json!("stop") } else { Value::Null };
+            let chunk = json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": call.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            format!("data: {chunk}\n\n")
+        })
+        .collect();
+    events.push("data: [DONE]\n\n".into());
+    sse(events, call.in_flight)
 }
 
 /// A duration the way OpenAI writes its resets: `1s`, `6m0s`, `1m30.5s`, `20ms`.
@@ -151,5 +229,108 @@ pub fn go_duration(d: Duration) -> String {
         (0, 0) => format!("{s}s"),
         (0, m) => format!("{m}m{s}s"),
         (h, m) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::exchange::testing::{send, shared};
+    use crate::emulator::{EmulatorConfig, Flavor};
+    use axum::http::Method;
+
+    const KEY: &str = "sk-test";
+
+    async fn body(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    fn served(models: &[&str]) -> Vec<String> {
+        models.iter().map(|m| m.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_model_list_is_openais_list_of_model_objects() {
+        let list = body(models(&served(&["gpt-a", "gpt-b"]), "")).await;
+        assert_eq!(list["object"], "list");
+        let data = list["data"].as_array().expect("data");
+        assert_eq!(data.len(), 2);
+        for (model, id) in data.iter().zip(["gpt-a", "gpt-b"]) {
+            let fields: Vec<&str> = model
+                .as_object()
+                .expect("an object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(fields, ["id", "object", "created", "owned_by"]);
+            assert_eq!(model["id"], id);
+            assert_eq!(model["object"], "model");
+            assert!(model["created"].is_u64() && model["owned_by"].is_string());
+        }
+        let one = body(model(&served(&["gpt-a"]), "gpt-a")).await;
+        assert_eq!(one["id"], "gpt-a");
+        let missing = model(&served(&["gpt-a"]), "gpt-z");
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(missing).await["error"]["code"], "model_not_found");
+    }
+
+    #[tokio::test]
+    async fn a_model_it_does_not_serve_is_a_404_that_spends_none_of_the_keys_limit() {
+        let shared = shared(EmulatorConfig {
+            flavor: Flavor::Openai,
+            rate: Some((1, Duration::from_secs(60))),
+            models: served(&["gpt-a"]),
+            ..EmulatorConfig::with_keys(&[KEY])
+        });
+        let auth = format!("Bearer {KEY}");
+        let call =
+            |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let headers = [("authorization", auth.as_str())];
+        let path = "/v1/chat/completions";
+        let unknown = send(&shared, Method::POST, path, &headers, call("gpt-z")).await;
+        assert_eq!(unknown.status, 404);
+        assert_eq!(
+            unknown.json(),
+            json!({"error": {"message": "The model `gpt-z` does not exist or you do not have access to it.",
+                             "type": "invalid_request_error", "param": null, "code": "model_not_found"}})
+        );
+        assert!(unknown.header("x-ratelimit-remaining-requests").is_none());
+        // The limit is one request: the 404 left it whole.
+        let known = send(&shared, Method::POST, path, &headers, call("gpt-a")).await;
+        assert_eq!(known.status, 200, "{}", known.body);
+        assert_eq!(known.header("x-ratelimit-remaining-requests"), Some("0"));
+        // Both are counted as requests on the key; only one was answered.
+        let stats = shared.stats();
+        assert_eq!(stats.requests, 2);
+        assert_eq!(stats.by_key[KEY], 2);
+        assert_eq!(stats.by_status[&404], 1);
+        assert_eq!(stats.by_status[&200], 1);
+        assert_eq!(stats.started.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_streamed_completion_ends_with_done() {
+        let shared = shared(EmulatorConfig {
+            flavor: Flavor::Openai,
+            ..EmulatorConfig::with_keys(&[KEY])
+        });
+        let auth = format!("Bearer {KEY}");
+        let request = json!({"model": "model-small", "stream": true,
+                             "messages": [{"role": "user", "content": "flow"}]});
+        let path = "/v1/chat/completions";
+        let reply = send(
+            &shared,
+            Method::POST,
+            path,
+            &[("authorization", &auth)],
+            request,
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+        assert!(reply.body.ends_with("data: [DONE]\n\n"), "{}", reply.body);
     }
 }

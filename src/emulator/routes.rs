@@ -9,7 +9,7 @@
 
 use super::Flavor::{self, Anthropic, Gemini, Openai};
 use super::exchange::Call;
-use super::{anthropic, chat, gemini, openai};
+use super::{anthropic, anthropic_compat, gemini, openai};
 use axum::http::Method;
 use axum::response::Response;
 
@@ -46,10 +46,11 @@ pub(super) enum Path {
 
 /// How a route answers.
 pub(super) enum Answer {
-    /// From the catalogue, at once, given what the path captured.
-    Now(fn(&str) -> Response),
+    /// From the catalogue (the models it serves), at once, given what the
+    /// path captured.
+    Now(fn(&[String], &str) -> Response),
     /// From the catalogue, after the set latency (a listing's round trip).
-    AfterLatency(fn(&str) -> Response),
+    AfterLatency(fn(&[String], &str) -> Response),
     /// A model call: the flavour's checks, the set latency, then this.
     Call(fn(Call) -> Response),
 }
@@ -105,12 +106,17 @@ pub(super) static ROUTES: &[Route] = &[
     // A method or OpenAI-compatible route Gemini lacks: checked as a call, then 404.
     post(Gemini, AnyAction("/v1beta/models/"), Answer::Call(gemini::unknown_action)),
     post(Gemini, Under("/v1beta/openai/"), Answer::Call(gemini::unknown_action)),
-    // OpenAI: platform.openai.com/docs/api-reference/models, /chat
-    get(Openai, Is("/v1/models"), Now(chat::models)),
+    // OpenAI: platform.openai.com/docs/api-reference/models, /chat (a
+    // fine-tuned model's id holds `:`, so the id is anything after the prefix)
+    get(Openai, Is("/v1/models"), Now(openai::models)),
+    get(Openai, Under("/v1/models/"), Now(openai::model)),
     post(Openai, Is("/v1/chat/completions"), Answer::Call(openai::chat_completions)),
-    // Anthropic: docs.anthropic.com/en/api/models-list, /en/api/messages
-    get(Anthropic, Is("/v1/models"), Now(chat::models)),
+    // Anthropic: docs.anthropic.com/en/api/models-list, /models-get, /messages
+    get(Anthropic, Is("/v1/models"), Now(anthropic::models)),
+    get(Anthropic, Id("/v1/models/"), Now(anthropic::model)),
     post(Anthropic, Is("/v1/messages"), Answer::Call(anthropic::messages)),
+    // docs.anthropic.com/en/api/openai-sdk
+    post(Anthropic, Is(anthropic_compat::PATH), Answer::Call(anthropic_compat::chat_completions)),
 ];
 
 /// The route for a request, and what its path captured.

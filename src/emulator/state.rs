@@ -1,8 +1,9 @@
 //! The emulator's state, shared by every request, and the only code that
 //! locks it: the counts tests read, the requests in flight on each key, each
-//! key's rate limit, the set latency and any outage.
+//! key's rate limit, the set latency and any outage; and, read-only, the
+//! models it serves.
 
-use super::exchange::Key;
+use super::exchange::{Key, api};
 use super::limiter::{Charged, Limiter};
 use super::{Behavior, EmulatorConfig, Flavor, Refill, Stats};
 use axum::http::HeaderMap;
@@ -30,6 +31,10 @@ pub(super) struct Shared {
     /// Each key's rate limit.
     limiters: Mutex<HashMap<String, Limiter>>,
     flavor: Flavor,
+    /// The models it serves, in listing order.
+    models: Vec<String>,
+    /// Whether `models` was given rather than the flavour's default.
+    models_configured: bool,
 }
 
 /// Locks `mutex`; no code panics while holding one of these locks.
@@ -39,7 +44,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(super) fn new(config: EmulatorConfig) -> Shared {
+        let models_configured = !config.models.is_empty();
+        let models = if models_configured {
+            config.models
+        } else {
+            let defaults = api(config.flavor).default_models();
+            defaults.iter().map(|m| m.to_string()).collect()
+        };
         Shared {
+            models,
+            models_configured,
             keys: config.keys.into_iter().collect(),
             exhausted_models: config.daily_exhausted_models,
             unknown: if config.accept_unknown {
@@ -65,6 +79,21 @@ impl Shared {
 
     pub(super) fn flavor(&self) -> Flavor {
         self.flavor
+    }
+
+    /// The models it serves, in listing order.
+    pub(super) fn models(&self) -> &[String] {
+        &self.models
+    }
+
+    /// Whether `model` is one it serves.
+    pub(super) fn serves(&self, model: &str) -> bool {
+        self.models.iter().any(|m| m == model)
+    }
+
+    /// Whether its models were given (rather than the flavour's default).
+    pub(super) fn models_configured(&self) -> bool {
+        self.models_configured
     }
 
     /// How `key` behaves (a key it doesn't know: invalid, or valid when

@@ -17,16 +17,26 @@ const SETTLE: Duration = Duration::from_millis(150);
 /// Reads every configuration file again; says what changed, or why nothing
 /// did.
 pub(super) fn reload_all(app: &App, why: &str) {
-    match app.jongler.reload() {
-        Ok(changes) if changes.is_empty() => {
-            log::debug!("reload ({why}): the keys and connector are unchanged")
+    let several = app.gateway.pools.len() > 1;
+    for served in &app.gateway.pools {
+        // With several connectors, each line names its own.
+        let of = if several {
+            format!(" `{}`", served.name())
+        } else {
+            String::new()
+        };
+        match served.jongler.reload() {
+            Ok(changes) if changes.is_empty() => {
+                log::debug!("reload ({why}): the keys and connector{of} are unchanged")
+            }
+            Ok(changes) => eprintln!("jongler: reloaded{of} ({why}): {changes}"),
+            Err(e) => eprintln!(
+                "jongler: reload{of} ({why}) refused, still serving the last good configuration: {e:#}"
+            ),
         }
-        Ok(changes) => eprintln!("jongler: reloaded ({why}): {changes}"),
-        Err(e) => eprintln!(
-            "jongler: reload ({why}) refused, still serving the last good configuration: {e:#}"
-        ),
     }
     app.reload_clients(why);
+    app.reload_aliases(why);
 }
 
 /// Whatever keeps the watch alive; dropping it stops it.

@@ -37,6 +37,7 @@ pub struct EnvBuilder {
     latency: Duration,
     flavor: jongler::emulator::Flavor,
     refill: Option<jongler::emulator::Refill>,
+    models: Vec<String>,
 }
 
 impl EnvBuilder {
@@ -83,6 +84,12 @@ impl EnvBuilder {
         self.latency = latency;
         self
     }
+    /// The models the emulator serves (default: its flavour's); a call
+    /// naming another gets the API's "model not found" 404.
+    pub fn models(mut self, models: &[&str]) -> Self {
+        self.models = models.iter().map(|m| m.to_string()).collect();
+        self
+    }
     pub fn build(self) -> Env {
         let keys: Vec<(String, String)> = self
             .keys
@@ -97,6 +104,7 @@ impl EnvBuilder {
             daily_exhausted_models: self.exhausted.clone(),
             flavor: self.flavor,
             refill: self.refill,
+            models: self.models.clone(),
         })
         .expect("emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -137,6 +145,7 @@ impl Env {
             latency: Duration::ZERO,
             flavor: Default::default(),
             refill: None,
+            models: Vec::new(),
         }
     }
 
@@ -666,10 +675,15 @@ impl Proxy {
 
     /// `jongler serve` of the test connector on a random port, with `args`.
     pub fn with(env: &Env, args: &[&str]) -> Proxy {
-        let mut child = env
-            .cmd()
-            .args(["serve", CONN, "--listen", "127.0.0.1:0"])
-            .args(args)
+        let mut cmd = env.cmd();
+        cmd.args(["serve", CONN, "--listen", "127.0.0.1:0"])
+            .args(args);
+        Proxy::spawn(&mut cmd)
+    }
+
+    /// A `jongler serve` command (listening on a random port), started.
+    pub fn spawn(cmd: &mut std::process::Command) -> Proxy {
+        let mut child = cmd
             .stderr(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -697,6 +711,22 @@ impl Proxy {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to 20 s) for a log line containing `text`; the line.
+    pub fn wait_log(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no log line with {text:?} in:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then the exit status.
