@@ -113,7 +113,7 @@ _jongler() {
 
     case "${cmd}" in
         jongler)
-            opts="-i -v -q -h -V --pretty --allow-empty-body --include --cleanup --cleanup-all --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help --version api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co demo keys completions status check serve batch help"
+            opts="-i -v -q -h -V --pretty --allow-empty-body --include --cleanup --cleanup-all --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help --version api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co demo keys completions status check batch serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -483,7 +483,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__help)
-            opts="demo keys completions status check serve batch help"
+            opts="demo keys completions status check batch serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1079,7 +1079,7 @@ _jongler() {
             return 0
             ;;
         jongler__subcmd__serve)
-            opts="-v -q -h --listen --token --token-file --clients --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
+            opts="-v -q -h --all --listen --token --token-file --clients --stall-timeout --header-timeout --metrics-public --shutdown-timeout --wait --priority --timeout --fallback-model --tor --proxy --config --state-dir --state --lease-ttl --history-days --connectors-dir --log-level --verbose --quiet --color --help api-inference.huggingface.co api.anthropic.com api.cerebras.ai api.deepseek.com api.groq.com api.mistral.ai api.openai.com generativelanguage.googleapis.com httpbin.org openrouter.ai router.huggingface.co"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -51,8 +51,8 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand completions 'Print a shell completion script'
             cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
-            cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand batch 'Send a JSONL file of requests through the whole pool; resumable'
+            cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;demo'= {
@@ -284,36 +284,6 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
-        &'jongler;serve'= {
-            cand --listen 'Address to listen on'
-            cand --token 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`'
-            cand --token-file 'Read the token from this file (its first line)'
-            cand --clients 'Named clients: a file of [client NAME] sections, each with its token and optionally priority, max_in_flight and limits [default: those in the key file]; edits apply without a restart'
-            cand --stall-timeout 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released'
-            cand --header-timeout 'A connection gets this long (30s, 1m …) to send a request''s headers, from when it opens or its last answer ends (idle connections close too)'
-            cand --shutdown-timeout 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)'
-            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
-            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
-            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
-            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
-            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
-            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
-            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
-            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
-            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
-            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
-            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
-            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
-            cand --color 'When to color stderr'
-            cand --metrics-public 'Serve /metrics (Prometheus) without the token, for a scraper that can''t send one; everything else still needs it'
-            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
-            cand -v 'More log output (-v info, -vv debug)'
-            cand --verbose 'More log output (-v info, -vv debug)'
-            cand -q 'Only errors on stderr'
-            cand --quiet 'Only errors on stderr'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-        }
         &'jongler;batch'= {
             cand --in 'The requests, one per line (''-'': stdin)'
             cand --out 'Where answers go, one per line; appended to, and read first to resume (''-'': stdout)'
@@ -342,14 +312,45 @@ set edit:completion:arg-completer[jongler] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'jongler;serve'= {
+            cand --listen 'Address to listen on'
+            cand --token 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`'
+            cand --token-file 'Read the token from this file (its first line)'
+            cand --clients 'Named clients: a file of [client NAME] sections, each with its token and optionally priority, max_in_flight and limits [default: those in the key file]; edits apply without a restart'
+            cand --stall-timeout 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released'
+            cand --header-timeout 'A connection gets this long (30s, 1m …) to send a request''s headers, from when it opens or its last answer ends (idle connections close too)'
+            cand --shutdown-timeout 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)'
+            cand --wait 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)'
+            cand --priority 'Where this command''s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]'
+            cand --timeout 'Give up on a request after this long: 5m, 90s, or seconds (0: never)'
+            cand --fallback-model 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector''s fallback_models)'
+            cand --proxy 'Send requests through this proxy (http://, https://, socks5://, socks5h://)'
+            cand --config 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]'
+            cand --state-dir 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]'
+            cand --state 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)'
+            cand --lease-ttl 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)'
+            cand --history-days 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come'
+            cand --connectors-dir 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)'
+            cand --log-level 'Log level: error, warn, info, debug or trace [default: warn]'
+            cand --color 'When to color stderr'
+            cand --all 'Serve every connector that has keys (in the key file or the environment)'
+            cand --metrics-public 'Serve /metrics (Prometheus) without the token, for a scraper that can''t send one; everything else still needs it'
+            cand --tor 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+            cand -v 'More log output (-v info, -vv debug)'
+            cand --verbose 'More log output (-v info, -vv debug)'
+            cand -q 'Only errors on stderr'
+            cand --quiet 'Only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'jongler;help'= {
             cand demo 'See the whole job done on this machine: no config, keys or network needed'
             cand keys 'Import, add, remove and list keys in the key file'
             cand completions 'Print a shell completion script'
             cand status 'Show every key''s state, until-when and why (-v: every limit, every key)'
             cand check 'Check every key with a request that costs no quota; mark bad keys ERROR'
-            cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand batch 'Send a JSONL file of requests through the whole pool; resumable'
+            cand serve 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jongler;help;demo'= {
@@ -374,9 +375,9 @@ set edit:completion:arg-completer[jongler] = {|@words|
         }
         &'jongler;help;check'= {
         }
-        &'jongler;help;serve'= {
-        }
         &'jongler;help;batch'= {
+        }
+        &'jongler;help;serve'= {
         }
         &'jongler;help;help'= {
         }

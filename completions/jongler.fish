@@ -54,8 +54,8 @@ complete -c jongler -n "__fish_jongler_needs_command" -a "keys" -d 'Import, add,
 complete -c jongler -n "__fish_jongler_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c jongler -n "__fish_jongler_needs_command" -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
 complete -c jongler -n "__fish_jongler_needs_command" -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
-complete -c jongler -n "__fish_jongler_needs_command" -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
 complete -c jongler -n "__fish_jongler_needs_command" -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
+complete -c jongler -n "__fish_jongler_needs_command" -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
 complete -c jongler -n "__fish_jongler_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l requests -d 'Requests to deliver' -r
 complete -c jongler -n "__fish_jongler_using_subcommand demo" -l workers -d 'Requests in flight at once' -r
@@ -247,33 +247,6 @@ complete -c jongler -n "__fish_jongler_using_subcommand check" -l tor -d 'Send r
 complete -c jongler -n "__fish_jongler_using_subcommand check" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand check" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l listen -d 'Address to listen on' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token -d 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token-file -d 'Read the token from this file (its first line)' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l clients -d 'Named clients: a file of [client NAME] sections, each with its token and optionally priority, max_in_flight and limits [default: those in the key file]; edits apply without a restart' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l stall-timeout -d 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l header-timeout -d 'A connection gets this long (30s, 1m …) to send a request\'s headers, from when it opens or its last answer ends (idle connections close too)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l shutdown-timeout -d 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l priority -d 'Where this command\'s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l history-days -d 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
-always\t'Always'
-never\t'Never'"
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l metrics-public -d 'Serve /metrics (Prometheus) without the token, for a scraper that can\'t send one; everything else still needs it'
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -s v -l verbose -d 'More log output (-v info, -vv debug)'
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
-complete -c jongler -n "__fish_jongler_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l in -d 'The requests, one per line (\'-\': stdin)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l out -d 'Where answers go, one per line; appended to, and read first to resume (\'-\': stdout)' -r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -l template -d 'Input lines are plain text, JSON-escaped into this body at {{text}}' -r
@@ -299,14 +272,42 @@ complete -c jongler -n "__fish_jongler_using_subcommand batch" -l tor -d 'Send r
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s v -l verbose -d 'More log output (-v info, -vv debug)'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s q -l quiet -d 'Only errors on stderr'
 complete -c jongler -n "__fish_jongler_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "keys" -d 'Import, add, remove and list keys in the key file'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "completions" -d 'Print a shell completion script'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
-complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check serve batch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l listen -d 'Address to listen on' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token -d 'The token clients must present (without one, only loopback listening is allowed); prefer JONGLER_PROXY_TOKEN or --token-file: a command line is visible to every user in `ps`' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l token-file -d 'Read the token from this file (its first line)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l clients -d 'Named clients: a file of [client NAME] sections, each with its token and optionally priority, max_in_flight and limits [default: those in the key file]; edits apply without a restart' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l stall-timeout -d 'A client that reads nothing of a streamed answer for this long (30s, 1m …) loses it, and its key is released' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l header-timeout -d 'A connection gets this long (30s, 1m …) to send a request\'s headers, from when it opens or its last answer ends (idle connections close too)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l shutdown-timeout -d 'After SIGTERM/SIGINT, requests in flight get this long to finish (30s …)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l wait -d 'How long to wait for a free key: 10s, 500ms, 2m, or seconds (0: fail at once)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l priority -d 'Where this command\'s calls stand among those waiting for a key, in every process on the pool: high, normal or low [default: normal; batch: low]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l timeout -d 'Give up on a request after this long: 5m, 90s, or seconds (0: never)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l fallback-model -d 'When every key is out of its daily quota for the model asked for, use this one instead (repeat for a chain; default: the connector\'s fallback_models)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l proxy -d 'Send requests through this proxy (http://, https://, socks5://, socks5h://)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l config -d 'INI file with the keys [default: $APIJONGLER_CONFIG, else <config dir>/jongler/APIJongler.ini]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state-dir -d 'Directory of the key state markers [default: $JONGLER_STATE_DIR, else <state dir>/jongler]' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l state -d 'Keep key state in Redis instead of the state dir, shared by every machine that names it: redis://[user:password@]host:port[/db] (rediss:// for TLS)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l lease-ttl -d 'With --state: how long a key stays LOCKED after its holder dies (5s, 500ms …) (live holders renew their lease)' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l history-days -d 'How many days of usage history (per key and per client) the state keeps; older days are dropped as new ones come' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l connectors-dir -d 'Extra directory of connector JSON files (overrides $JONGLER_CONNECTORS_DIR and built-ins)' -r -F
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l log-level -d 'Log level: error, warn, info, debug or trace [default: warn]' -r
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l color -d 'When to color stderr' -r -f -a "auto\t'When stderr is a terminal and NO_COLOR is not set'
+always\t'Always'
+never\t'Never'"
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l all -d 'Serve every connector that has keys (in the key file or the environment)'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l metrics-public -d 'Serve /metrics (Prometheus) without the token, for a scraper that can\'t send one; everything else still needs it'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -l tor -d 'Send requests through Tor (socks5h://127.0.0.1:9050, names resolved by Tor)'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -s v -l verbose -d 'More log output (-v info, -vv debug)'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -s q -l quiet -d 'Only errors on stderr'
+complete -c jongler -n "__fish_jongler_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "demo" -d 'See the whole job done on this machine: no config, keys or network needed'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "keys" -d 'Import, add, remove and list keys in the key file'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "completions" -d 'Print a shell completion script'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "status" -d 'Show every key\'s state, until-when and why (-v: every limit, every key)'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "check" -d 'Check every key with a request that costs no quota; mark bad keys ERROR'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "batch" -d 'Send a JSONL file of requests through the whole pool; resumable'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "serve" -d 'Serve a local proxy on the same pool, for SDKs and OpenAI-style tools'
+complete -c jongler -n "__fish_jongler_using_subcommand help; and not __fish_seen_subcommand_from demo keys completions status check batch serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "import" -d 'Add the keys of FILE (\'-\': stdin), one a line (blank lines and `#` comments skipped), as import-0001, import-0002 …; a key the pool has already, under any name, is skipped and named'
 complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "add" -d 'Add one key named NAME; its value is read from stdin (at a terminal, asked for without echo), never from the command line'
 complete -c jongler -n "__fish_jongler_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "remove" -d 'Remove keys by name, and their LOCKDOWN and ERROR marks'

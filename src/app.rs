@@ -80,9 +80,10 @@ fn completions(cli: &Cli, shell: clap_complete::Shell) -> Result<ExitCode> {
             arg.value_parser(clap::builder::PossibleValuesParser::new(names.clone()))
         };
         command = command.mut_arg("connector", offer);
-        for sub in ["status", "check", "serve", "batch"] {
+        for sub in ["status", "check", "batch"] {
             command = command.mut_subcommand(sub, |s| s.mut_arg("connector", offer));
         }
+        command = command.mut_subcommand("serve", |s| s.mut_arg("connectors", offer));
     }
     output::write_completions(shell, &mut command)?;
     Ok(ExitCode::Success)

@@ -64,7 +64,10 @@ fn the_dashboard_shows_1000_keys_with_error_first_and_totals_that_match_status()
         let behavior = match i {
             1..=20 => Behavior::Valid,
             21..=40 => Behavior::Invalid,
-            41..=70 => Behavior::DailyExhausted,
+            // A bare 429 on every call, the model list too (a key out of
+            // one model's daily quota still lists the models: `check`
+            // wouldn't see it).
+            41..=70 => Behavior::Exhausted,
             _ => Behavior::Valid,
         };
         builder = builder.key(&format!("key{i:04}"), behavior);

@@ -593,3 +593,56 @@ fn serve_all_serves_every_connector_with_keys_and_bad_aliases_are_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn sdks_stream_through_an_alias_plain_and_through_the_responses_bridge() {
+    // Alone: the streams are read as they come.
+    let _alone = quiet();
+    let gw = Gateway::new(
+        vec![
+            Spec::new(GEMINI, "gem", Flavor::Gemini).keys(vec![Behavior::DailyExhausted; 2]),
+            Spec::new(GROQ, "groq", Flavor::Openai).models(&["llama-3.1-8b-instant"]),
+        ],
+        "[alias fast]\nmodels = gem/gemini-2.5-flash, groq/llama-3.1-8b-instant\n",
+    );
+    let proxy = gw.serve(&[]);
+    let served_by = "groq-test/llama-3.1-8b-instant";
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
+    let python_out = std::process::Command::new(python())
+        .arg(script)
+        .args(["alias", &proxy.url, "any-token", "fast", served_by])
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    assert!(
+        python_out.status.success(),
+        "openai-python:\n{}\n{}",
+        stdout(&python_out),
+        stderr(&python_out)
+    );
+    let node_out = std::process::Command::new("node")
+        .arg(node_clients().join("alias.mjs"))
+        .args([proxy.url.as_str(), "any-token", "fast", served_by])
+        .env("NO_PROXY", "*")
+        .output()
+        .unwrap();
+    let results = stdout(&node_out);
+    let checks: Vec<&str> = results
+        .lines()
+        .filter(|l| l.starts_with("RESULT "))
+        .collect();
+    assert_eq!(checks.len(), 7, "{results}\n{}", stderr(&node_out));
+    let failed: Vec<&&str> = checks.iter().filter(|l| !l.contains(" ok")).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    // Every call through the alias went to the second provider: nothing
+    // more to the first once it was known out.
+    let gemini = gw.provider(GEMINI).stats();
+    assert_eq!(
+        gemini.by_status.get(&429),
+        Some(&2),
+        "{gemini:?}\n{}",
+        proxy.log()
+    );
+    let log = proxy.stop().1;
+    gw.assert_clean(&log);
+}

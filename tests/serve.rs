@@ -152,16 +152,6 @@ fn streams_are_relayed_as_they_arrive() {
 }
 
 /// The Python SDKs, in a virtual environment made (once) under target/.
-fn python() -> std::path::PathBuf {
-    python_env("pyenv", "requirements.txt")
-}
-
-/// A virtual environment `target/<name>` with `tests/python/<requirements>`.
-fn python_env(name: &str, requirements: &str) -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    python_venv(name, &root.join("tests/python").join(requirements))
-}
-
 fn run_python(mode: &str, url: &str, token: &str) -> std::process::Output {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
     std::process::Command::new(python())
@@ -1193,32 +1183,6 @@ fn metrics_count_what_the_emulator_saw_and_need_the_token() {
         .send()
         .unwrap();
     assert_eq!(icon.status().as_u16(), 200);
-}
-
-/// The JavaScript clients, installed (once) under target/node from
-/// tests/node/package.json.
-fn node_clients() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("target/node");
-    std::fs::create_dir_all(&dir).unwrap();
-    let lock = std::fs::File::create(root.join("target/node.lock")).unwrap();
-    fs2::FileExt::lock_exclusive(&lock).unwrap();
-    let manifest = root.join("tests/node/package.json");
-    let stamp = dir.join("package.json");
-    if std::fs::read(&stamp).ok() != std::fs::read(&manifest).ok()
-        || !dir.join("node_modules").exists()
-    {
-        std::fs::copy(&manifest, &stamp).unwrap();
-        let ok = std::process::Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs (.ci/run installs Node.js and npm)")
-            .success();
-        assert!(ok, "npm install in target/node failed");
-    }
-    std::fs::copy(root.join("tests/node/matrix.mjs"), dir.join("matrix.mjs")).unwrap();
-    dir
 }
 
 /// The last 3,000 characters of a process's stderr.

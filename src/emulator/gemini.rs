@@ -92,7 +92,11 @@ impl Api for Gemini {
     fn admit(&self, request: &Request, key: &str) -> Result<(), Response> {
         let shared = request.shared;
         let model = model(request);
-        refuse_key(shared.behavior(key), key, &model)?;
+        let behavior = shared.behavior(key);
+        // A model's daily quota binds calls of it, not the model list.
+        if behavior != Behavior::DailyExhausted || calls_a_model(&request.route) {
+            refuse_key(behavior, key, &model)?;
+        }
         if is_call(request) && !serves(shared, &model) {
             let message = format!(
                 "models/{model} is not found for API version v1beta, or is not supported for {}.",

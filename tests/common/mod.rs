@@ -1005,3 +1005,43 @@ pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
     }
     python
 }
+
+/// The test venv's python, with the SDKs of tests/python/requirements.txt.
+pub fn python() -> std::path::PathBuf {
+    python_env("pyenv", "requirements.txt")
+}
+
+/// A virtual environment `target/<name>` with `tests/python/<requirements>`.
+pub fn python_env(name: &str, requirements: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    python_venv(name, &root.join("tests/python").join(requirements))
+}
+
+/// The JavaScript clients, installed (once) under target/node from
+/// tests/node/package.json.
+pub fn node_clients() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/node");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(root.join("target/node.lock")).unwrap();
+    #[allow(clippy::disallowed_methods)] // one test at a time installs them
+    fs2::FileExt::lock_exclusive(&lock).unwrap();
+    let manifest = root.join("tests/node/package.json");
+    let stamp = dir.join("package.json");
+    if std::fs::read(&stamp).ok() != std::fs::read(&manifest).ok()
+        || !dir.join("node_modules").exists()
+    {
+        std::fs::copy(&manifest, &stamp).unwrap();
+        let ok = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs (.ci/run installs Node.js and npm)")
+            .success();
+        assert!(ok, "npm install in target/node failed");
+    }
+    for script in ["matrix.mjs", "alias.mjs"] {
+        std::fs::copy(root.join("tests/node").join(script), dir.join(script)).unwrap();
+    }
+    dir
+}

@@ -1,6 +1,7 @@
 """Drives `jongler serve` with the real SDKs: google-genai, openai, anthropic.
 
 usage: clients.py genai|openai|openai-native|anthropic|wrong-token BASE_URL TOKEN
+       clients.py alias BASE_URL TOKEN ALIAS SERVED_BY
 Prints one line per check; exits non-zero on any failure.
 """
 import sys
@@ -105,6 +106,35 @@ elif mode == "anthropic":
     )
     assert reply.content[0].text == "echo: hello from anthropic", reply
     print("anthropic plain ok:", reply.content[0].text)
+elif mode == "alias":
+    # A serve of several connectors: an alias's chain, plain and streamed,
+    # straight and through the Responses bridge; the answer says who served.
+    import openai
+
+    alias, served_by = sys.argv[4:6]
+    client = openai.OpenAI(api_key=token, base_url=base + "/v1", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model=alias, messages=[{"role": "user", "content": "hello via alias"}]
+    )
+    assert raw.headers["x-jongler-served-by"] == served_by, raw.headers
+    reply = raw.parse()
+    assert reply.choices[0].message.content == "echo: hello via alias", reply
+    print("alias plain ok:", served_by)
+    stream = client.chat.completions.create(
+        model=alias, messages=[{"role": "user", "content": "stream via alias"}], stream=True
+    )
+    parts = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    parts = [p for p in parts if p]
+    assert len(parts) >= 2 and "".join(parts) == "echo: stream via alias", parts
+    print("alias stream ok:", len(parts), "chunks")
+    events = list(client.responses.create(model=alias, input="responses via alias", stream=True))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert events[-1].type == "response.completed", [e.type for e in events]
+    assert len(deltas) >= 2 and "".join(deltas) == "echo: responses via alias", deltas
+    print("alias responses stream ok:", len(deltas), "deltas")
+    ids = [m.id for m in client.models.list()]
+    assert alias in ids, ids
+    print("alias models ok:", len(ids))
 elif mode == "wrong-token":
     import openai
 

@@ -1,0 +1,69 @@
+// openai-node and the AI SDK (@ai-sdk/openai) through an alias of a `serve`
+// of several connectors: plain, streamed, and streamed through the Responses
+// API bridge. Prints `RESULT <client> <check> ok|FAIL <detail>`.
+//
+// usage: node alias.mjs BASE_URL TOKEN ALIAS SERVED_BY
+import OpenAI from "openai";
+import { generateText, streamText } from "ai";
+import { createOpenAI } from "@ai-sdk/openai";
+
+const [base, token, alias, servedBy] = process.argv.slice(2);
+
+async function check(client, name, fn) {
+  try {
+    const detail = await fn();
+    console.log(`RESULT ${client} ${name} ok ${detail ?? ""}`.replace(/\n/g, " "));
+  } catch (e) {
+    console.log(`RESULT ${client} ${name} FAIL ${(e?.constructor?.name ?? "")}: ${String(e?.message ?? e)}`.replace(/\n/g, " ").slice(0, 400));
+  }
+}
+
+function expectText(texts, want) {
+  const got = texts.join("");
+  if (got !== want) throw new Error(`got ${JSON.stringify(got)}`);
+  if (texts.length < 2) throw new Error(`one piece, not a stream: ${JSON.stringify(texts)}`);
+  return `${texts.length} pieces`;
+}
+
+const o = new OpenAI({ apiKey: token, baseURL: `${base}/v1`, maxRetries: 0 });
+await check("openai-node", "alias-generate", async () => {
+  const { data, response } = await o.chat.completions
+    .create({ model: alias, messages: [{ role: "user", content: "hi alias" }] })
+    .withResponse();
+  if (response.headers.get("x-jongler-served-by") !== servedBy) throw new Error(`served by ${response.headers.get("x-jongler-served-by")}`);
+  if (data.choices[0].message.content !== "echo: hi alias") throw new Error(data.choices[0].message.content);
+  return servedBy;
+});
+await check("openai-node", "alias-stream", async () => {
+  const stream = await o.chat.completions.create({ model: alias, messages: [{ role: "user", content: "stream via alias" }], stream: true });
+  const texts = [];
+  for await (const chunk of stream) texts.push(chunk.choices[0]?.delta?.content ?? "");
+  return expectText(texts.filter((t) => t), "echo: stream via alias");
+});
+await check("openai-node", "alias-responses-stream", async () => {
+  const stream = await o.responses.create({ model: alias, input: "responses via alias", stream: true });
+  const texts = [];
+  for await (const event of stream) if (event.type === "response.output_text.delta") texts.push(event.delta);
+  return expectText(texts, "echo: responses via alias");
+});
+await check("openai-node", "alias-models", async () => {
+  const ids = (await o.models.list()).data.map((m) => m.id);
+  if (!ids.includes(alias)) throw new Error(`${alias} not in ${ids}`);
+  return `${ids.length} ids`;
+});
+
+const provider = createOpenAI({ apiKey: token, baseURL: `${base}/v1` });
+await check("ai-sdk/openai", "alias-generate", async () => (await generateText({ model: provider.chat(alias), prompt: "hi" })).text);
+await check("ai-sdk/openai", "alias-stream", async () => {
+  const result = streamText({ model: provider.chat(alias), prompt: "stream via the ai sdk" });
+  const texts = [];
+  for await (const t of result.textStream) texts.push(t);
+  return expectText(texts, "echo: stream via the ai sdk");
+});
+await check("ai-sdk/openai", "alias-responses-stream", async () => {
+  // The AI SDK's default model path: the Responses API.
+  const result = streamText({ model: provider(alias), prompt: "responses via the ai sdk" });
+  const texts = [];
+  for await (const t of result.textStream) texts.push(t);
+  return expectText(texts, "echo: responses via the ai sdk");
+});
