@@ -308,6 +308,33 @@ fn each_providers_models_reach_that_provider_only_and_unknown_ones_spend_nothing
         .unwrap();
     assert_eq!(no_model.status().as_u16(), 400);
     assert_eq!(gw.counts(), before, "nothing was sent for unknown models");
+    // /status: every connector's keys, the listener's clients once.
+    let status: Value = serde_json::from_str(
+        &client()
+            .get(format!("{url}/status"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    let connectors: Vec<&str> = status["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["connector"].as_str().unwrap())
+        .collect();
+    assert_eq!(connectors, [GEMINI, GROQ, ANTHROPIC]);
+    assert_eq!(status["clients"][0]["name"], "local", "{status}");
+    let page = client()
+        .get(format!("{url}/status?format=html"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for name in [GEMINI, GROQ, ANTHROPIC] {
+        assert!(page.contains(name), "the dashboard lacks {name}");
+    }
     let log = proxy.stop().1;
     gw.assert_clean(&log);
     assert!(
