@@ -232,24 +232,13 @@ pub(super) fn messages(call: Call) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::exchange::testing::{send, shared};
+    use crate::emulator::exchange::testing::{body, send, served, shared};
     use crate::emulator::{EmulatorConfig, Flavor};
     use axum::http::Method;
     use std::time::Duration;
 
     const KEY: &str = "sk-ant-test";
     const VERSION: (&str, &str) = ("anthropic-version", "2023-06-01");
-
-    fn served(models: &[&str]) -> Vec<String> {
-        models.iter().map(|m| m.to_string()).collect()
-    }
-
-    async fn body(response: Response) -> Value {
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("a body");
-        serde_json::from_slice(&bytes).expect("JSON")
-    }
 
     #[tokio::test]
     async fn the_model_list_is_anthropics_page_of_model_infos() {

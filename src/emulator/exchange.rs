@@ -273,6 +273,19 @@ pub(super) mod testing {
         }
     }
 
+    /// A model list as the config takes it.
+    pub(crate) fn served(models: &[&str]) -> Vec<String> {
+        models.iter().map(|m| m.to_string()).collect()
+    }
+
+    /// An answer's JSON body.
+    pub(crate) async fn body(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
     /// The state an emulator started with `config` would have.
     pub(crate) fn shared(config: EmulatorConfig) -> Arc<Shared> {
         Arc::new(Shared::new(config))

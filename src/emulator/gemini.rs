@@ -518,21 +518,10 @@ fn base64_encode(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::emulator::EmulatorConfig;
-    use crate::emulator::exchange::testing::{send, shared};
+    use crate::emulator::exchange::testing::{body, send, served, shared};
     use axum::http::Method;
 
     const KEY: &str = "AIza-test";
-
-    fn served(models: &[&str]) -> Vec<String> {
-        models.iter().map(|m| m.to_string()).collect()
-    }
-
-    async fn body(response: Response) -> Value {
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("a body");
-        serde_json::from_slice(&bytes).expect("JSON")
-    }
 
     fn generate(model: &str) -> String {
         format!("/v1beta/models/{model}:generateContent")

@@ -235,22 +235,11 @@ pub fn go_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::exchange::testing::{send, shared};
+    use crate::emulator::exchange::testing::{body, send, served, shared};
     use crate::emulator::{EmulatorConfig, Flavor};
     use axum::http::Method;
 
     const KEY: &str = "sk-test";
-
-    async fn body(response: Response) -> Value {
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("a body");
-        serde_json::from_slice(&bytes).expect("JSON")
-    }
-
-    fn served(models: &[&str]) -> Vec<String> {
-        models.iter().map(|m| m.to_string()).collect()
-    }
 
     #[tokio::test]
     async fn the_model_list_is_openais_list_of_model_objects() {
