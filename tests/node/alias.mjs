@@ -52,8 +52,17 @@ await check("openai-node", "alias-models", async () => {
   return `${ids.length} ids`;
 });
 
+await check("openai-node", "connector-model-id", async () => {
+  const { data, response } = await o.chat.completions
+    .create({ model: servedBy, messages: [{ role: "user", content: "hi by id" }] })
+    .withResponse();
+  if (response.headers.get("x-jongler-served-by") !== servedBy) throw new Error(`served by ${response.headers.get("x-jongler-served-by")}`);
+  return data.choices[0].message.content;
+});
+
 const provider = createOpenAI({ apiKey: token, baseURL: `${base}/v1` });
 await check("ai-sdk/openai", "alias-generate", async () => (await generateText({ model: provider.chat(alias), prompt: "hi" })).text);
+await check("ai-sdk/openai", "connector-model-id", async () => (await generateText({ model: provider.chat(servedBy), prompt: "hi" })).text);
 await check("ai-sdk/openai", "alias-stream", async () => {
   const result = streamText({ model: provider.chat(alias), prompt: "stream via the ai sdk" });
   const texts = [];

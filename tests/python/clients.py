@@ -135,6 +135,13 @@ elif mode == "alias":
     ids = [m.id for m in client.models.list()]
     assert alias in ids, ids
     print("alias models ok:", len(ids))
+    # The provider's model by its connector/model id.
+    raw = client.chat.completions.with_raw_response.create(
+        model=served_by, messages=[{"role": "user", "content": "hello by id"}]
+    )
+    assert raw.headers["x-jongler-served-by"] == served_by, raw.headers
+    assert raw.parse().choices[0].message.content == "echo: hello by id"
+    print("connector/model id ok")
 elif mode == "wrong-token":
     import openai
 
