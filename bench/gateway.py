@@ -52,7 +52,8 @@ and every request a `POST /v1/chat/completions` naming `fast` (or a
      rate-limit-aware strategy is its async one); 80 a minute in all, so
      ideal = floor((N-1)/80) x 60 s + 200 ms. Reported for each:
      delivered, failed, wall vs ideal, the 429s the emulators sent, and
-     requests sent on a key still answering another (emulator `overlaps`).
+     requests sent on a key still answering another (emulator `overlaps`),
+     and the CPU time of serve / of the LiteLLM process.
      LiteLLM runs in target/bench-litellm, made from
      bench/requirements-litellm.txt on first use (pip; the only network use).
 
@@ -67,7 +68,9 @@ import collections
 import http.client
 import json
 import os
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -171,11 +174,17 @@ class Serve:
             env.pop(var, None)
         self.cmd = [jongler, "-q", "serve", *[p[0] for p in providers], "--listen", "127.0.0.1:0", *extra]
         self.proc = subprocess.Popen(self.cmd, env=env, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stderr.readline()
-        urls = [w.rstrip(",;:") for w in line.split() if w.startswith("http://")]
-        if not urls:
-            rest = self.proc.stderr.read() if self.proc.poll() is not None else ""
-            raise SystemExit(f"serve didn't start: {line}{rest}")
+        # What serve says before it listens (warnings) is kept for the report.
+        self.startup = []
+        while True:
+            line = self.proc.stderr.readline()
+            if not line:
+                self.stop()
+                raise SystemExit("serve didn't start: " + "".join(self.startup))
+            urls = [w.rstrip(",;:") for w in line.split() if w.startswith("http://")]
+            if "serving" in line and urls:
+                break
+            self.startup.append(line.rstrip())
         self.host, port = urls[0].removeprefix("http://").rsplit(":", 1)
         self.port = int(port)
         self.log = collections.deque(maxlen=40)
@@ -247,8 +256,9 @@ def load(serve, n, threads, model, tag):
 class Run:
     """Emulators and serves started for one scenario, all stopped by close()."""
 
-    def __init__(self, bins, work, label):
+    def __init__(self, bins, work, label, notes):
         self.jongler, self.emulator_bin = bins
+        self.label, self.notes = label.upper(), notes
         self.work = os.path.join(work, label)
         os.makedirs(self.work)
         self.procs = []
@@ -261,6 +271,7 @@ class Run:
     def serve(self, *args, **kwargs):
         s = Serve(self.jongler, os.path.join(self.work, f"serve{len(self.procs)}"), *args, **kwargs)
         self.procs.append(s)
+        self.notes.extend(f"{self.label}: serve said before listening: {line}" for line in s.startup)
         return s
 
     def close(self):
@@ -269,7 +280,7 @@ class Run:
 
 
 def scenario_a(bins, work, results, notes):
-    run = Run(bins, work, "a")
+    run = Run(bins, work, "a", notes)
     try:
         gem_keys = [gem_key("A", i) for i in range(KEYS)]
         oai_keys = [oai_key("a", i) for i in range(KEYS)]
@@ -278,6 +289,7 @@ def scenario_a(bins, work, results, notes):
         serve = run.serve([("gem", gem, gem_keys), ("oai", oai, oai_keys)])
         conn = serve.connection()
         before = gem.stats()["requests"]
+        notes.append(f"A. requests the Gemini emulator got while serve started: {before}")
         status, by, took, data = chat(conn, ALIAS, "warm-up")
         warm_gem = gem.stats()["requests"] - before
         notes.append(f"A. warm-up through `{ALIAS}`: {status}, served by {by}, {took * 1000:.0f} ms, "
@@ -318,7 +330,7 @@ def scenario_a(bins, work, results, notes):
 
 def scenario_b(bins, work, refill, n, results, notes):
     latency_ms = 20
-    run = Run(bins, work, f"b-{refill}")
+    run = Run(bins, work, f"b-{refill}", notes)
     try:
         gem_keys = [gem_key("B" + refill[0], i) for i in range(KEYS)]
         oai_keys = [oai_key("b" + refill[0], i) for i in range(KEYS)]
@@ -359,26 +371,28 @@ def c_emulators(run, tag):
     return gem, oai, gem_keys, oai_keys
 
 
-def c_row(tool, n, delivered, failed, wall, split, gem, oai):
+def c_row(tool, n, delivered, failed, wall, split, gem, oai, cpu):
     gs, os_ = gem.stats(), oai.stats()
     ideal = (n - 1) // 80 * 60 + C_LATENCY_MS / 1000
     return {"tool": tool, "delivered": delivered, "failed": failed, "wall": wall, "ideal": ideal, "split": split,
             "up429": status_count(gs, 429) + status_count(os_, 429), "upstream": gs["requests"] + os_["requests"],
-            "overlaps": gs["overlaps"] + os_["overlaps"]}
+            "overlaps": gs["overlaps"] + os_["overlaps"], "cpu": cpu}
 
 
 def scenario_c_jongler(bins, work, n, notes):
-    run = Run(bins, work, "c-jongler")
+    run = Run(bins, work, "c-jongler", notes)
     try:
         gem, oai, gem_keys, oai_keys = c_emulators(run, "j")
         serve = run.serve([("gem", gem, gem_keys), ("oai", oai, oai_keys)], limit="10/1m", extra=["--wait", "5m"])
         notes.append(f"C. jongler started at second {time.gmtime().tm_sec} of the minute")
+        cpu = serve.cpu()
         wall, statuses, served, failures = load(serve, n, THREADS, ALIAS, "c-jongler")
+        cpu = serve.cpu() - cpu
         if failures:
             notes.append(f"C. jongler: non-200 answers {dict(statuses)}; e.g. {failures}")
             notes.append(f"C. jongler: serve's last stderr lines: {list(serve.log)[-5:]}")
         return c_row("jongler serve", n, statuses[200], n - statuses[200], wall,
-                     f"gem {served['gem']}, oai {served['oai']}", gem, oai)
+                     f"gem {served['gem']}, oai {served['oai']}", gem, oai, cpu)
     finally:
         run.close()
 
@@ -404,16 +418,18 @@ router = Router(model_list=model_list, routing_strategy="usage-based-routing-v2"
 async def main():
     todo = iter(range(cfg["n"]))
     served, failures = collections.Counter(), collections.Counter()
-    examples = []
+    examples, failed_after = [], []
 
     async def client():
         for i in todo:
+            t0 = time.perf_counter()
             try:
                 r = await router.acompletion(model=cfg["alias"], messages=[{"role": "user", "content": f"c-litellm {i}"}])
                 base = (getattr(r, "_hidden_params", None) or {}).get("api_base") or ""
                 served["gem" if "/v1beta/" in base else "oai" if base else "?"] += 1
             except Exception as e:
                 failures[type(e).__name__] += 1
+                failed_after.append(time.perf_counter() - t0)
                 if len(examples) < 3:
                     examples.append(f"{type(e).__name__}: {str(e)[:300]}")
 
@@ -421,7 +437,9 @@ async def main():
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(cfg["clients"])))
     wall = time.perf_counter() - start
-    print(json.dumps({"wall": wall, "served": served, "failures": failures, "examples": examples}), flush=True)
+    failed_after.sort()
+    print(json.dumps({"wall": wall, "served": served, "failures": failures, "examples": examples,
+                      "failed_after": failed_after[len(failed_after) // 2] if failed_after else None}), flush=True)
 
 
 asyncio.run(main())
@@ -448,7 +466,7 @@ def scenario_c_litellm(bins, work, n, retries, notes):
     python = ensure_litellm()
     version = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
                              capture_output=True, text=True).stdout.strip()
-    run = Run(bins, work, "c-litellm")
+    run = Run(bins, work, "c-litellm", notes)
     try:
         gem, oai, gem_keys, oai_keys = c_emulators(run, "l")
         deployments = ([{"model": GEM_MODEL, "api_base": gem.url + "/v1beta/openai", "key": k} for k in gem_keys]
@@ -461,9 +479,12 @@ def scenario_c_litellm(bins, work, n, retries, notes):
         env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False", NO_PROXY="*")
         for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY"):
             env.pop(var, None)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(log, "w") as err:
             p = subprocess.run([python, script], input=json.dumps(cfg), stdout=subprocess.PIPE, stderr=err,
                                text=True, env=env, cwd=run.work)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
         if p.returncode != 0 or len(lines) < 2:
             with open(log) as f:
@@ -475,10 +496,11 @@ def scenario_c_litellm(bins, work, n, retries, notes):
         out = lines[1]
         failed = sum(out["failures"].values())
         if failed:
-            notes.append(f"C. LiteLLM failures {out['failures']}; e.g. {out['examples']}")
+            notes.append(f"C. LiteLLM failures {out['failures']}, answered after {out['failed_after']:.2f} s "
+                         f"(median); e.g. {out['examples'][:1]}")
         served = out["served"]
         return c_row(f"LiteLLM {version} Router", n, sum(served.values()), failed, out["wall"],
-                     f"gem {served.get('gem', 0)}, oai {served.get('oai', 0)}", gem, oai)
+                     f"gem {served.get('gem', 0)}, oai {served.get('oai', 0)}", gem, oai, cpu)
     finally:
         run.close()
 
@@ -492,6 +514,8 @@ def main():
     ap.add_argument("--litellm-retries", type=int, default=20, help="LiteLLM Router num_retries (default 20)")
     ap.add_argument("--no-build", action="store_true", help="use target/release as it is")
     args = ap.parse_args()
+    # A SIGTERM (timeout, CI) unwinds through the finally blocks that stop every process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = {s.strip().upper() for s in args.only.split(",")}
     n_c = args.requests_c or (100 if args.quick else 200)
     if not args.no_build:
@@ -527,10 +551,10 @@ def main():
     if c_rows:
         print(f"  C. {n_c} requests, {THREADS} clients, 8 keys x 10/min (window), {C_LATENCY_MS} ms answers:")
         print(f"     {'':<24} {'delivered':>9} {'failed':>6} {'wall':>8} {'/ideal':>7} {'upstream':>8} "
-              f"{'429s':>5} {'overlaps':>8}  split")
+              f"{'429s':>5} {'overlaps':>8} {'CPU':>6}  split")
         for r in c_rows:
             print(f"     {r['tool']:<24} {r['delivered']:>9} {r['failed']:>6} {r['wall']:>7.1f}s "
-                  f"{r['wall'] / r['ideal']:>6.2f}x {r['upstream']:>8} {r['up429']:>5} {r['overlaps']:>8}  "
+                  f"{r['wall'] / r['ideal']:>6.2f}x {r['upstream']:>8} {r['up429']:>5} {r['overlaps']:>8} {r['cpu']:>5.1f}s  "
                   f"{r['split']}  (ideal {r['ideal']:.1f} s)")
     for note in notes:
         print(f"  note: {note}")

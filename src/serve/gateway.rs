@@ -22,9 +22,12 @@ const REFRESH: Duration = Duration::from_secs(600);
 /// How long the model list's request may wait for a key.
 const LIST_WAIT: Duration = Duration::from_secs(10);
 
-/// How long a call through an alias waits on a pool whose keys are all in
-/// use (their return unknown) before it looks at every pool again.
-const SLICE: Duration = Duration::from_millis(50);
+/// How long a call through an alias waiting on one pool goes without a look
+/// at another whose keys are all in use (their return unknown).
+const SLICE: Duration = Duration::from_millis(250);
+
+/// Turns taken by calls waiting on pools whose keys are busy.
+static SPREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// One connector behind the listener: its pool and its models.
 #[derive(Debug)]
@@ -507,38 +510,61 @@ pub(crate) fn refusal(err: &anyhow::Error) -> Option<Refusal> {
 }
 
 /// After every pool of a chain refused a call for now: which to wait on,
-/// and how long (the soonest room; [`SLICE`] for one whose keys are busy).
-/// `None` when none can serve it before `deadline`. Pools that can't are
-/// marked `out` for the rest of the call.
+/// and until when to look at the others again. `None` when none can serve
+/// it before `deadline`; pools that can't are marked `out` for the rest of
+/// the call.
+///
+/// A pool whose keys are busy (held by calls, or promised to calls before
+/// this one in its line) may give one any moment: the call waits there —
+/// spread over such pools by `spread`, so each has its share of waiters —
+/// and the pool wakes it when one comes free or has room. Else it waits in
+/// the pool whose key has room soonest. Either way it looks at the others
+/// again when one of theirs has room (a busy one: after [`SLICE`]), so
+/// whichever pool has the next key, a waiting call takes it.
 pub(crate) fn choose(
     said: &[Option<Refusal>],
     out: &mut [bool],
     now: Instant,
     deadline: Instant,
+    spread: usize,
 ) -> Option<(usize, Duration)> {
-    let mut best: Option<(usize, Instant)> = None;
+    // Each pool still in: when it may have a key (busy: any moment).
+    let mut when: Vec<(usize, Option<Instant>)> = Vec::new();
     for (i, refusal) in said.iter().enumerate() {
-        let at = match refusal {
-            Some(Refusal::At(at)) if *at <= deadline => *at,
-            Some(Refusal::Busy) => now + SLICE,
-            Some(_) => {
-                out[i] = true;
-                continue;
-            }
-            None => continue,
-        };
-        if best.is_none_or(|(_, t)| at < t) {
-            best = Some((i, at));
+        match refusal {
+            Some(Refusal::At(at)) if *at <= deadline => when.push((i, Some(*at))),
+            Some(Refusal::Busy) => when.push((i, None)),
+            Some(_) => out[i] = true,
+            None => {}
         }
     }
-    let (i, at) = best?;
     let left = deadline.saturating_duration_since(now);
-    if left.is_zero() {
+    if when.is_empty() || left.is_zero() {
         return None;
     }
+    let busy: Vec<usize> = when
+        .iter()
+        .filter(|(_, at)| at.is_none())
+        .map(|(i, _)| *i)
+        .collect();
+    let chosen = match busy.as_slice() {
+        [] => when
+            .iter()
+            .min_by_key(|(_, at)| *at)
+            .map(|(i, _)| *i)
+            .expect("invariant: one pool at least"),
+        busy => busy[spread % busy.len()],
+    };
+    let look_again = when
+        .iter()
+        .filter(|(i, _)| *i != chosen)
+        .map(|(_, at)| at.unwrap_or(now + SLICE))
+        .min();
     // A moment past the time: waking just before it finds no room.
-    let wait = (at.saturating_duration_since(now) + Duration::from_millis(2)).min(left);
-    Some((i, wait))
+    let wait = look_again.map_or(left, |at| {
+        at.saturating_duration_since(now) + Duration::from_millis(2)
+    });
+    Some((chosen, wait.min(left)))
 }
 
 /// Runs a call down a chain: the first pool in order with a key free now
@@ -568,10 +594,12 @@ pub(crate) fn forward_chain(
                 return result;
             }
         }
-        let Some((i, wait)) = choose(&said, &mut out, Instant::now(), deadline) else {
+        let spread = SPREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some((i, wait)) = choose(&said, &mut out, Instant::now(), deadline, spread) else {
             let _ = chosen.set(out.iter().position(|o| !o).unwrap_or(0));
             return Err(last.map_or_else(|| anyhow::anyhow!("no pool in the chain"), |r| r.err));
         };
+        log::debug!("chain: pools said {said:?}; waiting on #{i} for {wait:?}");
         let result = pools[i].jongler.forward_within(calls[i].clone(), wait);
         if let Some(result) = settle(result, &mut None, &mut last) {
             let _ = chosen.set(i);
@@ -633,38 +661,59 @@ mod tests {
     #[test]
     fn a_chain_waits_on_the_pool_back_soonest_and_passes_over_those_out() {
         let now = Instant::now();
+        let ms = Duration::from_millis;
         let deadline = now + Duration::from_secs(10);
         let mut out = vec![false; 3];
         let said = [
             Some(Refusal::At(now + Duration::from_secs(3600))),
-            Some(Refusal::At(now + Duration::from_millis(300))),
-            Some(Refusal::At(now + Duration::from_millis(100))),
+            Some(Refusal::At(now + ms(300))),
+            Some(Refusal::At(now + ms(100))),
         ];
-        let (i, wait) = choose(&said, &mut out, now, deadline).unwrap();
-        assert_eq!(i, 2);
-        assert_eq!(wait, Duration::from_millis(102));
+        // In the pool back soonest, until the next has room too.
+        assert_eq!(
+            choose(&said, &mut out, now, deadline, 0),
+            Some((2, ms(302)))
+        );
         // Back after the deadline: out for the rest of the call.
         assert_eq!(out, [true, false, false]);
-        // Busy keys are waited on a slice at a time, before a later room.
-        let mut out = vec![false; 2];
+        // Busy keys may come free any moment: waited on there (spread over
+        // such pools), looking again when another has room.
+        let mut out = vec![false; 3];
         let said = [
-            Some(Refusal::At(now + Duration::from_secs(2))),
+            Some(Refusal::Busy),
+            Some(Refusal::At(now + ms(700))),
             Some(Refusal::Busy),
         ];
         assert_eq!(
-            choose(&said, &mut out, now, deadline),
-            Some((1, SLICE + Duration::from_millis(2)))
+            choose(&said, &mut out, now, deadline, 0),
+            Some((0, SLICE + ms(2)))
         );
+        assert_eq!(
+            choose(&said, &mut out, now, deadline, 1),
+            Some((2, SLICE + ms(2)))
+        );
+        let said = [Some(Refusal::Busy), Some(Refusal::At(now + ms(100)))];
+        assert_eq!(
+            choose(&said, &mut out, now, deadline, 7),
+            Some((0, ms(102)))
+        );
+        // Alone: the whole wait, the pool wakes it.
+        let mut out = vec![false; 2];
+        let said = [Some(Refusal::Out), Some(Refusal::Busy)];
+        assert_eq!(
+            choose(&said, &mut out, now, deadline, 0),
+            Some((1, ms(10_000)))
+        );
+        assert_eq!(out, [true, false]);
         // Nothing left: give up.
         let mut out = vec![false; 2];
         let said = [Some(Refusal::Out), None];
-        assert_eq!(choose(&said, &mut out, now, deadline), None);
-        assert_eq!(out, [true, false]);
-        // The wait never runs past the deadline.
+        assert_eq!(choose(&said, &mut out, now, deadline, 0), None);
+        // Back after the deadline: out.
         let mut out = vec![false; 1];
         let said = [Some(Refusal::At(now + Duration::from_secs(9)))];
         let soon = now + Duration::from_secs(1);
-        assert_eq!(choose(&said, &mut out, now, soon), None);
+        assert_eq!(choose(&said, &mut out, now, soon, 0), None);
         assert_eq!(out, [true]);
     }
 
