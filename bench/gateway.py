@@ -28,8 +28,14 @@ and every request a `POST /v1/chat/completions` naming `fast` (or a
      before floor((k-1)/40) x 2 s: ideal = floor((400-1)/40) x 2 s + one
      answer's latency = 18.02 s (a bucket refilling steadily reaches the same
      18 s: 20 at once, then 10/s on `oai` beside `gem`'s 20 every 2 s).
+     jongler sends one request at a time per key, so a key's 5 go out over
+     5 x 20 ms and each window ends ~80 ms later than the ideal's: its own
+     floor is ~18.7 s (1.04x).
      Run with the OpenAI-style emulator refilling as a window and as a
-     bucket (the provider doesn't document which): two rows.
+     bucket (the provider doesn't document which): two rows. The load
+     starts one window after serve is up: serve asks each provider for its
+     model list as it starts, on a pool key, and without the pause that
+     request's slot pushes the 400th request into an 11th window (20.5 s).
        wall / ideal                              target <= 1.15x
        answers that were 429                     target <= 1%
      also: the split per provider, the 429s the emulators sent, serve's CPU.
@@ -44,13 +50,18 @@ and every request a `POST /v1/chat/completions` naming `fast` (or a
      model_name over the 8 deployments, each with its `rpm`;
      routing_strategy="usage-based-routing-v2", enable_pre_call_checks=True;
      "Retries": num_retries, exponential backoff on RateLimitError — 20
-     here, about two minutes of backoff, so it can wait out a window rather
-     than give up), the Gemini keys as `openai/gemini-2.5-flash` on
+     here, so it could wait out a window rather than give up; as measured,
+     over several deployments its "No deployments available" comes back
+     within a second whatever num_retries, while one deployment alone does
+     wait), the Gemini keys as `openai/gemini-2.5-flash` on
      …/v1beta/openai and the others as `openai/llama-3.1-8b-instant` on
      …/v1. Both tools get 200 requests (--quick: 100) from 16 concurrent
      clients (threads for jongler; asyncio tasks for LiteLLM, whose
      rate-limit-aware strategy is its async one); 80 a minute in all, so
-     ideal = floor((N-1)/80) x 60 s + 200 ms. Reported for each:
+     ideal = floor((N-1)/80) x 60 s + 200 ms (serve's two start-up
+     model-list requests take 2 of the first minute's 80, which moves the
+     ideal for neither N; one request at a time per key puts jongler's own
+     floor ~1.8 s per window later, 1.03x). Reported for each:
      delivered, failed, wall vs ideal, the 429s the emulators sent, and
      requests sent on a key still answering another (emulator `overlaps`),
      and the CPU time of serve / of the LiteLLM process.
@@ -58,7 +69,7 @@ and every request a `POST /v1/chat/completions` naming `fast` (or a
      bench/requirements-litellm.txt on first use (pip; the only network use).
 
 Every process listens on 127.0.0.1, on a port of its own choosing, and is
-stopped at the end. The default run takes about 6 minutes (+ the venv once).
+stopped at the end. The default run takes 3 to 5 minutes (+ the venv once).
 
 Usage: bench/gateway.py [--only A,B,C] [--quick] [--skip-litellm] [--no-build]
 """
@@ -218,12 +229,14 @@ def chat(conn, model, text):
 
 
 def load(serve, n, threads, model, tag):
-    """`n` requests from `threads` keep-alive clients: wall time, statuses, who served, a few failures."""
+    """`n` requests from `threads` keep-alive clients: wall time, statuses, who served, a few failures.
+    `model` is one name, or a list: client t names model[t % len]."""
+    models = model if isinstance(model, list) else [model]
     lock = threading.Lock()
     counter = iter(range(n))
     statuses, served, failures = collections.Counter(), collections.Counter(), []
 
-    def client():
+    def client(model):
         conn = serve.connection()
         while True:
             with lock:
@@ -244,7 +257,7 @@ def load(serve, n, threads, model, tag):
                     failures.append(f"{status}: {data[:300].decode(errors='replace')}")
         conn.close()
 
-    workers = [threading.Thread(target=client) for _ in range(threads)]
+    workers = [threading.Thread(target=client, args=(models[t % len(models)],)) for t in range(threads)]
     start = time.perf_counter()
     for t in workers:
         t.start()
@@ -337,6 +350,13 @@ def scenario_b(bins, work, refill, n, results, notes):
         gem = run.emulator("gemini", gem_keys, rate="5/2", latency_ms=latency_ms)
         oai = run.emulator("openai", oai_keys, rate="5/2", refill=refill, latency_ms=latency_ms, models=[OAI_MODEL])
         serve = run.serve([("gem", gem, gem_keys), ("oai", oai, oai_keys)], limit="5/2s")
+        # serve asks each provider for its models as it starts, on a pool key:
+        # let that request's window pass before the load.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not (gem.stats()["requests"] and oai.stats()["requests"]):
+            time.sleep(0.05)
+        startup = gem.stats()["requests"] + oai.stats()["requests"]
+        time.sleep(2.2)
         cpu = serve.cpu()
         wall, statuses, served, failures = load(serve, n, THREADS, ALIAS, f"b-{refill}")
         cpu = serve.cpu() - cpu
@@ -351,7 +371,18 @@ def scenario_b(bins, work, refill, n, results, notes):
                         f"upstream 429s: gem {status_count(gs, 429)}, oai {status_count(os_, 429)}; "
                         f"overlaps {gs['overlaps'] + os_['overlaps']}"))
         results.append((f"{label}: serve CPU", f"{cpu:.2f} s, {cpu / n * 1000:.2f} ms/request", cpu / n * 1000,
-                        None, None, f"upstream requests {gs['requests'] + os_['requests']}, 429s {up}"))
+                        None, None, f"upstream requests {gs['requests'] + os_['requests']} ({startup} as serve "
+                        f"started), 429s {up}"))
+        # The same load without the alias, half the clients naming each
+        # provider's model: what routing through the chain costs in CPU.
+        time.sleep(2.2)
+        direct_cpu = serve.cpu()
+        direct_wall, direct_statuses, _, _ = load(
+            serve, n, THREADS, [f"gem/{GEM_MODEL}", f"oai/{OAI_MODEL}"], f"b-{refill}-direct")
+        direct_cpu = serve.cpu() - direct_cpu
+        results.append((f"{label}: serve CPU, alias / direct", f"{cpu / n * 1000:.2f} / "
+                        f"{direct_cpu / n * 1000:.2f} ms/request", cpu / max(direct_cpu, 1e-9), None, None,
+                        f"direct: {direct_wall:.2f} s, {direct_statuses[200]}/{n} delivered"))
         other = {s: c for s, c in statuses.items() if s not in (200, 429)}
         if other or failures:
             notes.append(f"B ({refill}): non-200 answers {dict(statuses)}; e.g. {failures}")

@@ -922,15 +922,17 @@ impl Pool {
                 }
             }
             let now = Timestamp::now();
-            // A waiter looks before it takes.
-            let shortfall =
-                match self.scan(tried, now, ask, me.is_some(), (line, &place, &mut patience))? {
-                    Ok(lease) => {
-                        self.store.set_cursor(lease.index + 1);
-                        return Ok(Ok(lease));
-                    }
-                    Err(shortfall) => shortfall,
-                };
+            // A waiter looks before it takes; so does a call that won't wait
+            // (a gateway looking at each of its pools in turn): no hold is
+            // taken and let go for a key without room.
+            let look = me.is_some() || Instant::now() >= deadline;
+            let shortfall = match self.scan(tried, now, ask, look, (line, &place, &mut patience))? {
+                Ok(lease) => {
+                    self.store.set_cursor(lease.index + 1);
+                    return Ok(Ok(lease));
+                }
+                Err(shortfall) => shortfall,
+            };
             if tried.len() >= n {
                 return Ok(Err(NoKey::AllTried));
             }

@@ -582,10 +582,23 @@ pub(crate) fn forward_chain(
 ) -> Result<Reply> {
     let n = pools.len();
     let mut out = vec![false; n];
+    // What each pool said last: it is looked at again (without waiting)
+    // only once that may have changed — its keys were busy, or its room
+    // time came.
+    let mut said: Vec<Option<Refusal>> = vec![None; n];
     let mut last: Option<Refused> = None;
     loop {
-        let mut said = vec![None; n];
-        for i in (0..n).filter(|i| !out[*i]) {
+        let now = Instant::now();
+        for i in 0..n {
+            let stale = match said[i] {
+                None | Some(Refusal::Busy) => true,
+                Some(Refusal::At(at)) => at <= now,
+                Some(Refusal::Out) => false,
+            };
+            if out[i] || !stale {
+                continue;
+            }
+            said[i] = None;
             let result = pools[i]
                 .jongler
                 .forward_within(calls[i].clone(), Duration::ZERO);
@@ -600,8 +613,9 @@ pub(crate) fn forward_chain(
             return Err(last.map_or_else(|| anyhow::anyhow!("no pool in the chain"), |r| r.err));
         };
         log::debug!("chain: pools said {said:?}; waiting on #{i} for {wait:?}");
+        said[i] = None;
         let result = pools[i].jongler.forward_within(calls[i].clone(), wait);
-        if let Some(result) = settle(result, &mut None, &mut last) {
+        if let Some(result) = settle(result, &mut said[i], &mut last) {
             let _ = chosen.set(i);
             return result;
         }
