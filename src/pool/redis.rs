@@ -180,6 +180,18 @@ if n > 0 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return n
 ";
 
+/// A word nothing else of this process or another carries: the process's
+/// own (its id and start time), and a count. Lease tokens and writes carry
+/// one, so that a step run again knows its own work and never another's
+/// (two threads in one nanosecond drew the same word from the clock).
+fn unique_word() -> String {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let process = *PROCESS.get_or_init(crate::jitter_seed);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{process:016x}{n:x}")
+}
+
 /// Compare-and-set of a usage record on its version. KEYS: record. ARGV:
 /// expected version, new value ("<version> <writer's word>\n<json>"), ttl
 /// ms. Returns 1 if set.
@@ -805,11 +817,7 @@ impl RedisStore {
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "?".into())
         });
-        format!(
-            "pid {} on {host} ({:016x})",
-            std::process::id(),
-            crate::xorshift(&mut crate::jitter_seed())
-        )
+        format!("pid {} on {host} ({})", std::process::id(), unique_word())
     }
 }
 
@@ -888,10 +896,7 @@ impl StateStore for RedisStore {
                 .arg(ttl_ms)
                 .arg(if take_marked { "1" } else { "0" })
                 .arg(self.fence_ms())
-                .arg(format!(
-                    "{:016x}",
-                    crate::xorshift(&mut crate::jitter_seed())
-                ))
+                .arg(unique_word())
                 .invoke(conn)
         })?;
         if let [(3, Some(left), _, _)] = rows.as_slice() {
@@ -1060,18 +1065,16 @@ impl StateStore for RedisStore {
                 return Ok(());
             }
             let json = serde_json::to_string(&usage).expect("invariant: usage serializes");
+            // A word of this write's own: a swap run again after a dropped
+            // reply knows its own write, and no other write is taken for it
+            // (two threads making the same update from the same version).
+            let value = format!("{} {}\n{json}", version + 1, unique_word());
             let swapped: i64 = self.server.with(|conn| {
                 scripts()
                     .swap
                     .key(&record)
                     .arg(version.to_string())
-                    // A word of this writer's own: a swap run again after a
-                    // dropped reply knows its own write.
-                    .arg(format!(
-                        "{} {:016x}\n{json}",
-                        version + 1,
-                        crate::xorshift(&mut crate::jitter_seed())
-                    ))
+                    .arg(&value)
                     .arg(USAGE_TTL_MS)
                     .invoke(conn)
             })?;
