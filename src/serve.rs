@@ -79,13 +79,10 @@ enum Route {
 /// Bearer`. `GET /v1/models` means Gemini's model list to the former and
 /// OpenAI's to the latter. A path without an API version (`/models/…`, what
 /// a base URL without `/v1beta` yields) gets the connector's default one.
-fn route(
-    uri: &Uri,
-    headers: &HeaderMap,
-    openai_base: Option<&str>,
-    default_version: Option<&str>,
-    native_routes: &[String],
-) -> Route {
+fn route(uri: &Uri, headers: &HeaderMap, connector: &crate::connector::Connector) -> Route {
+    let openai_base = connector.openai_base_path.as_deref();
+    let default_version = connector.default_api_version.as_deref();
+    let native_routes = &connector.openai_native_routes;
     let path_and_query = upstream_path(uri);
     let path = uri.path();
     let google_style = headers.contains_key("x-goog-api-key") || query_key(uri).is_some();
@@ -101,9 +98,10 @@ fn route(
         return Route::Native(path_and_query);
     };
     // Anthropic's SDKs send its version header; `/v1/messages` is its API.
-    let anthropic_style = headers.contains_key("anthropic-version")
-        || rest == "/messages"
-        || rest.starts_with("/messages/");
+    let anthropic_style = connector.media_accounting() == crate::pool::cost::Accounting::Anthropic
+        && (headers.contains_key("anthropic-version")
+            || rest == "/messages"
+            || rest.starts_with("/messages/"));
     if google_style || anthropic_style {
         return Route::Native(path_and_query);
     }
@@ -326,13 +324,20 @@ pub fn run(mut jonglers: Vec<Jongler>, opts: ServeOptions) -> Result<()> {
 }
 
 /// Reads the key file's `[alias NAME]` sections into the gateway; whether
-/// they changed.
+/// they changed (then what was left out is said). A key file that is gone
+/// (mid-save) changes nothing.
 fn load_aliases(gateway: &gateway::Gateway, key_file: &std::path::Path) -> Result<bool> {
-    let aliases = match crate::config::KeyFile::read(key_file)? {
-        Some(file) => gateway::aliases(&file, &gateway.names())?,
-        None => Vec::new(),
+    let Some(file) = crate::config::KeyFile::read(key_file)? else {
+        return Ok(false);
     };
-    Ok(gateway.set_aliases(aliases))
+    let (aliases, left_out) = gateway::aliases(&file, &gateway.names())?;
+    let changed = gateway.set_aliases(aliases, left_out.clone());
+    if changed {
+        for what in left_out {
+            eprintln!("jongler: alias entry left out: {what}");
+        }
+    }
+    Ok(changed)
 }
 
 /// Every route: the proxy behind the guard, and the pages beside it.
@@ -827,13 +832,7 @@ impl Target {
     /// `served` at `uri` (a connector prefix already taken off).
     fn at(served: Arc<Served>, uri: &Uri, headers: &HeaderMap, model: Option<String>) -> Target {
         let connector = served.jongler.connector();
-        let route = route(
-            uri,
-            headers,
-            connector.openai_base_path.as_deref(),
-            connector.default_api_version.as_deref(),
-            &connector.openai_native_routes,
-        );
+        let route = route(uri, headers, &connector);
         Target {
             served,
             connector,
@@ -842,9 +841,15 @@ impl Target {
         }
     }
 
-    /// `connector/model`, for the header, the log and the metrics.
+    /// `connector/model`, for the header, the log and the metrics (a
+    /// client's model name, so no control characters: one log line stays one).
     fn served_by(&self) -> Option<String> {
-        let model = self.model.as_deref()?;
+        let model: String = self
+            .model
+            .as_deref()?
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
         Some(format!("{}/{model}", self.connector.name))
     }
 }
@@ -947,9 +952,6 @@ impl Exchange {
         }
         let (kind, code) = match status {
             StatusCode::TOO_MANY_REQUESTS => ("requests", json!("rate_limit_exceeded")),
-            StatusCode::NOT_FOUND if self.alias.is_none() && self.targets.is_empty() => {
-                ("invalid_request_error", json!("model_not_found"))
-            }
             s if s.is_server_error() => ("server_error", json!(null)),
             _ => ("invalid_request_error", json!(null)),
         };
@@ -1054,12 +1056,18 @@ impl Exchange {
         if let Some(alias) = &chain.alias {
             self.alias = Some((alias.clone(), chain.wait));
         }
-        self.targets = chain
+        // One connector and no alias: the request goes as it came.
+        let routed = self.alias.is_some() || self.app.gateway.pools.len() > 1;
+        let (reachable, not): (Vec<Target>, Vec<Target>) = chain
             .entries
             .into_iter()
-            .map(|(served, model)| Target::at(served, &self.uri, headers, Some(model)))
-            .filter(|t| !matches!(t.route, Route::NotFound | Route::Native(_)))
-            .collect();
+            .map(|(served, model)| Target::at(served, &self.uri, headers, routed.then_some(model)))
+            .partition(|t| !matches!(t.route, Route::NotFound | Route::Native(_)));
+        // None has the route: the first says so (OpenAI's 404 for the route).
+        self.targets = match reachable.is_empty() {
+            true => not.into_iter().take(1).collect(),
+            false => reachable,
+        };
         if self.targets.is_empty() {
             return Err(self.unknown_model(&model));
         }
@@ -1076,7 +1084,10 @@ impl Exchange {
         };
         let message =
             format!("The model `{model}` does not exist or you do not have access to it.{hint}");
-        Box::new(self.error(StatusCode::NOT_FOUND, "NOT_FOUND", &message))
+        // OpenAI's own answer for it.
+        let body = json!({"error": {"message": message, "type": "invalid_request_error",
+                                    "param": null, "code": "model_not_found"}});
+        Box::new((StatusCode::NOT_FOUND, axum::Json(body)).into_response())
     }
 
     /// Phase 2: the call to make upstream for each target (path, key style,
@@ -1342,7 +1353,7 @@ fn forward(
         Some((_, wait)) => {
             let pools: Vec<Arc<Served>> =
                 exchange.targets.iter().map(|t| t.served.clone()).collect();
-            let deadline = exchange.started + wait.unwrap_or(exchange.app.wait);
+            let deadline = Instant::now() + wait.unwrap_or(exchange.app.wait);
             gateway::forward_chain(&pools, &calls, deadline, &exchange.chosen)
         }
         None => {
@@ -1456,8 +1467,9 @@ async fn respond(
     head_rx: tokio::sync::oneshot::Receiver<Head>,
     chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> Response {
-    let mut response = answer(exchange, head_rx, chunk_rx).await;
-    if let Some(by) = exchange.target().and_then(Target::served_by)
+    let (mut response, upstream) = answer(exchange, head_rx, chunk_rx).await;
+    if upstream
+        && let Some(by) = exchange.target().and_then(Target::served_by)
         && let Ok(value) = HeaderValue::from_str(&by)
     {
         response.headers_mut().insert("x-jongler-served-by", value);
@@ -1469,13 +1481,14 @@ async fn answer(
     exchange: &Exchange,
     head_rx: tokio::sync::oneshot::Receiver<Head>,
     chunk_rx: tokio::sync::mpsc::Receiver<Bytes>,
-) -> Response {
+) -> (Response, bool) {
     let Ok(head) = head_rx.await else {
-        return error_json(
+        let failed = error_json(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
             "the request task ended early",
         );
+        return (failed, false);
     };
     match head {
         Head::Whole(response) => {
@@ -1486,9 +1499,10 @@ async fn answer(
                     out = out.header(name.as_str(), value.as_str());
                 }
             }
-            out.body(Body::from(response.body)).unwrap_or_else(|_| {
+            let out = out.body(Body::from(response.body)).unwrap_or_else(|_| {
                 error_json(StatusCode::BAD_GATEWAY, "INTERNAL", "bad upstream headers")
-            })
+            });
+            (out, true)
         }
         Head::Stream {
             status,
@@ -1497,9 +1511,9 @@ async fn answer(
         } => {
             let sse = crate::http::is_event_stream(&headers);
             exchange.done(status, key.as_deref(), if sse { " (stream)" } else { "" });
-            streamed(status, &headers, chunk_rx)
+            (streamed(status, &headers, chunk_rx), true)
         }
-        Head::Failed(err) => failed(exchange, &err),
+        Head::Failed(err) => (failed(exchange, &err), false),
     }
 }
 
@@ -1577,17 +1591,30 @@ mod tests {
 
     #[test]
     fn requests_are_routed_by_what_they_are() {
-        let r = |uri: &str, header: Option<(&str, &str)>| {
-            let uri: Uri = uri.parse().unwrap();
-            let mut headers = HeaderMap::new();
-            if let Some((n, v)) = header {
-                headers.insert(
-                    axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                    HeaderValue::from_str(v).unwrap(),
-                );
-            }
-            route(&uri, &headers, Some("/v1beta/openai"), Some("/v1beta"), &[])
-        };
+        let gemini = crate::connector::Connector::parse(
+            r#"{"name":"g","host":"h","api_key_header":"x-goog-api-key",
+                "openai_base_path":"/v1beta/openai","default_api_version":"/v1beta"}"#,
+            "t",
+        )
+        .unwrap();
+        let anthropic = crate::connector::Connector::parse(
+            r#"{"name":"a","host":"h","api_key_header":"x-api-key","openai_base_path":"/v1"}"#,
+            "t",
+        )
+        .unwrap();
+        let on =
+            |connector: &crate::connector::Connector, uri: &str, header: Option<(&str, &str)>| {
+                let uri: Uri = uri.parse().unwrap();
+                let mut headers = HeaderMap::new();
+                if let Some((n, v)) = header {
+                    headers.insert(
+                        axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                        HeaderValue::from_str(v).unwrap(),
+                    );
+                }
+                route(&uri, &headers, connector)
+            };
+        let r = |uri: &str, header: Option<(&str, &str)>| on(&gemini, uri, header);
         let google = Some(("x-goog-api-key", "t"));
         let bearer = Some(("authorization", "Bearer t"));
         // google-genai's models.list and models.get: Gemini's own.
@@ -1632,13 +1659,23 @@ mod tests {
         assert_eq!(r("/v1/assistants", None), Route::NotFound);
         // Anthropic's own API, beside its OpenAI SDK compatibility layer.
         assert_eq!(
-            r("/v1/messages", Some(("x-api-key", "t"))),
+            on(&anthropic, "/v1/messages", Some(("x-api-key", "t"))),
             Route::Native("/v1/messages".into())
         );
         assert_eq!(
-            r("/v1/models", Some(("anthropic-version", "2023-06-01"))),
+            on(
+                &anthropic,
+                "/v1/models",
+                Some(("anthropic-version", "2023-06-01"))
+            ),
             Route::Native("/v1/models".into())
         );
+        assert_eq!(
+            on(&anthropic, "/v1/chat/completions", bearer),
+            Route::OpenAi("/v1/chat/completions".into())
+        );
+        // Another API has no /v1/messages: answered here.
+        assert_eq!(r("/v1/messages", bearer), Route::NotFound);
     }
 
     #[test]

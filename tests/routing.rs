@@ -224,8 +224,13 @@ fn three_providers(ini_extra: &str) -> Gateway {
     Gateway::new(
         vec![
             Spec::new(GEMINI, "gem", Flavor::Gemini),
-            Spec::new(GROQ, "groq", Flavor::Openai)
-                .models(&["llama-3.1-8b-instant", "shared-model"]),
+            // `claude/mimic` is a model id of Groq's, not Anthropic's
+            // `claude` prefix (as `openai/gpt-oss-120b` is on the real Groq).
+            Spec::new(GROQ, "groq", Flavor::Openai).models(&[
+                "llama-3.1-8b-instant",
+                "shared-model",
+                "claude/mimic",
+            ]),
             Spec::new(ANTHROPIC, "claude", Flavor::Anthropic)
                 .models(&["claude-haiku-4-5", "shared-model"]),
         ],
@@ -276,6 +281,7 @@ fn each_providers_models_reach_that_provider_only_and_unknown_ones_spend_nothing
         ("groq/shared-model", "groq-test/shared-model"),
         ("claude/shared-model", "anthropic-test/shared-model"),
         ("gem/gemini-2.5-flash", "gemini-test/gemini-2.5-flash"),
+        ("claude/mimic", "groq-test/claude/mimic"),
     ];
     for (model, by) in expect {
         let (status, served_by, body) = chat(&url, model, &format!("for {model}"));
@@ -288,7 +294,7 @@ fn each_providers_models_reach_that_provider_only_and_unknown_ones_spend_nothing
     }
     let after = gw.counts();
     let sent: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
-    assert_eq!(sent, [2, 2, 2], "requests per provider");
+    assert_eq!(sent, [2, 3, 2], "requests per provider");
     // Unknown models: OpenAI's 404, the closest ids named, no key spent.
     let before = gw.counts();
     let (status, by, body) = chat(&url, "llama-3.1-8b-instnt", "x");
@@ -298,8 +304,12 @@ fn each_providers_models_reach_that_provider_only_and_unknown_ones_spend_nothing
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("llama-3.1-8b-instant"), "{message}");
-    let (status, _, body) = chat(&url, "mistral/small", "x");
-    assert_eq!(status, 404, "{body}");
+    // A connector's prefix with a model it doesn't list.
+    for model in ["mistral/small", "groq/llama-3.1-8b-typo"] {
+        let (status, _, body) = chat(&url, model, "x");
+        assert_eq!(status, 404, "{model}: {body}");
+        assert_eq!(body["error"]["code"], "model_not_found", "{body}");
+    }
     let no_model = client()
         .post(format!("{url}/v1/chat/completions"))
         .header("content-type", "application/json")
@@ -464,7 +474,9 @@ fn an_alias_whose_providers_are_all_out_answers_429_with_the_soonest_return() {
                 .models(&["llama-3.1-8b-instant"])
                 .keys(vec![Behavior::Invalid; 2]),
         ],
-        "[alias fast]\nmodels = gem/gemini-2.5-flash, groq/llama-3.1-8b-instant\n",
+        // The provider whose keys are bad first: the answer is the other's
+        // (back at a known time), and so is the blame.
+        "[alias fast]\nmodels = groq/llama-3.1-8b-instant, gem/gemini-2.5-flash\n",
     );
     let proxy = gw.serve(&["--wait", "5"]);
     let url = proxy.url.clone();
@@ -488,9 +500,19 @@ fn an_alias_whose_providers_are_all_out_answers_429_with_the_soonest_return() {
         .unwrap();
     assert!(retry > 60, "retry-after {retry}");
     assert_eq!(response.headers()["x-should-retry"], "false");
+    // Nothing served it.
+    assert!(!response.headers().contains_key("x-jongler-served-by"));
     assert_eq!(gw.counts(), before);
     let log = proxy.stop().1;
     gw.assert_clean(&log);
+    let last = log
+        .lines()
+        .rfind(|l| l.contains("POST /v1/chat/completions"))
+        .unwrap();
+    assert!(
+        last.contains(" 429 ") && last.contains("served=gemini-test/gemini-2.5-flash"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -572,15 +594,20 @@ fn aliases_change_with_the_key_file_and_a_bad_edit_is_refused() {
     ));
     proxy.wait_log("aliases reloaded");
     assert_eq!(chat(&url, "fast", "b").1, "groq-test/llama-3.1-8b-instant");
-    // An entry naming a connector this serve doesn't serve: refused, the
-    // aliases in use stay.
-    save(&text.replace("models = gem/gemini-2.5-flash", "models = mistral/small"));
+    // An edit that doesn't parse: refused, the aliases in use stay.
+    save(&text.replace("models = gem/gemini-2.5-flash", "models = gemini-2.5-flash"));
     let refused = proxy.wait_log("refused");
     assert!(
-        refused.contains("refused") && refused.contains("mistral/small"),
+        refused.contains("line 8") && refused.contains("connector/model"),
         "{refused}"
     );
     assert_eq!(chat(&url, "fast", "c").1, "groq-test/llama-3.1-8b-instant");
+    // An entry naming a connector this serve doesn't serve (the key file
+    // may be another serve's too): left out, said so; the alias with it.
+    save(&text.replace("models = gem/gemini-2.5-flash", "models = mistral/small"));
+    let left_out = proxy.wait_log("left out");
+    assert!(left_out.contains("mistral/small"), "{left_out}");
+    assert_eq!(chat(&url, "fast", "d").0, 404);
     proxy.stop();
 }
 
@@ -593,11 +620,11 @@ fn serve_all_serves_every_connector_with_keys_and_bad_aliases_are_named() {
         assert!(first.contains(&format!("`{name}`")), "{first}");
     }
     proxy.stop();
-    // An alias naming a connector not served: exit 2 naming the file and line.
+    // An alias entry that isn't connector/model: exit 2 naming the file and line.
     let text = std::fs::read_to_string(gw.ini()).unwrap();
     std::fs::write(
         gw.ini(),
-        format!("{text}[alias fast]\nmodels = gem/gemini-2.5-flash, mistral/small\n"),
+        format!("{text}[alias fast]\nmodels = gem/gemini-2.5-flash, mistral-small\n"),
     )
     .unwrap();
     let out = gw
@@ -608,7 +635,7 @@ fn serve_all_serves_every_connector_with_keys_and_bad_aliases_are_named() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("[alias fast]") && err.contains("line") && err.contains("mistral/small"),
+        err.contains("[alias fast]") && err.contains("line") && err.contains("mistral-small"),
         "{err}"
     );
     // A connector named twice.
@@ -675,4 +702,27 @@ fn sdks_stream_through_an_alias_plain_and_through_the_responses_bridge() {
     );
     let log = proxy.stop().1;
     gw.assert_clean(&log);
+}
+
+#[test]
+fn one_connector_with_an_alias_chains_its_own_models_and_passes_the_rest_as_before() {
+    let _machine = loaded();
+    let gw = Gateway::new(
+        vec![Spec::new(GEMINI, "gem", Flavor::Gemini).keys(vec![Behavior::Valid; 2])],
+        "[alias smart]\nmodels = gem/gemini-2.5-pro, gem/gemini-2.5-flash\n",
+    );
+    let proxy = gw.serve(&["--wait", "3"]);
+    let url = proxy.url.clone();
+    // An alias: a model chain within one provider.
+    let (status, by, body) = chat(&url, "smart", "chained");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(by, "gemini-test/gemini-2.5-pro");
+    // Any other model goes as it came, as without aliases: no header, and
+    // the API's own answer for a model it doesn't have.
+    let (status, by, body) = chat(&url, "gemini-2.5-flash", "plain");
+    assert_eq!((status, by.as_str()), (200, ""), "{body}");
+    let (status, _, body) = chat(&url, "no-such-model", "x");
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], 404, "Gemini's own 404 shape: {body}");
+    proxy.stop();
 }

@@ -33,16 +33,15 @@ static SPREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::
 #[derive(Debug)]
 pub(crate) struct Served {
     pub(crate) jongler: Jongler,
-    /// The models it serves: declared, or as its API last listed them.
+    /// The models its API last listed.
     catalog: RwLock<Vec<String>>,
 }
 
 impl Served {
     pub(crate) fn new(jongler: Jongler) -> Served {
-        let declared = jongler.connector().models.clone();
         Served {
             jongler,
-            catalog: RwLock::new(declared),
+            catalog: RwLock::new(Vec::new()),
         }
     }
 
@@ -62,7 +61,13 @@ impl Served {
         self.jongler.connector().media_accounting()
     }
 
+    /// Its models: those its connector (as last loaded) declares, else
+    /// those its API last listed.
     fn models(&self) -> Vec<String> {
+        let declared = &self.jongler.connector().models;
+        if !declared.is_empty() {
+            return declared.clone();
+        }
         self.catalog
             .read()
             .expect("invariant: no panics under lock")
@@ -133,25 +138,39 @@ fn model_ids(list: &serde_json::Value) -> Option<Vec<String>> {
     Some(ids)
 }
 
-/// Asks every pool for its models now, at once, then every [`REFRESH`] on a
-/// thread of its own.
+/// How long `serve` waits for the model lists before taking requests (a
+/// list that comes later is used from then on).
+const LIST_AT_START: Duration = Duration::from_secs(15);
+
+/// Asks every pool for its models, each on a thread of its own: now (for at
+/// most [`LIST_AT_START`]), then every [`REFRESH`].
 pub(crate) fn list_models(pools: &[Arc<Served>]) {
-    std::thread::scope(|scope| {
-        for served in pools {
-            scope.spawn(|| served.refresh());
-        }
-    });
-    let pools = pools.to_vec();
-    let _ = std::thread::Builder::new()
-        .name("jongler-models".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(REFRESH);
-                for served in &pools {
+    let (listed, done) = std::sync::mpsc::channel::<()>();
+    for served in pools {
+        let (served, listed) = (served.clone(), listed.clone());
+        let _ = std::thread::Builder::new()
+            .name("jongler-models".into())
+            .spawn(move || {
+                served.refresh();
+                let _ = listed.send(());
+                loop {
+                    std::thread::sleep(REFRESH);
                     served.refresh();
                 }
-            }
-        });
+            });
+    }
+    let until = Instant::now() + LIST_AT_START;
+    for _ in pools {
+        if done
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
+            eprintln!(
+                "jongler: a model list is still coming after {LIST_AT_START:?}; serving without it until it does"
+            );
+            return;
+        }
+    }
 }
 
 /// One `[alias NAME]` section: a model name that stands for a chain.
@@ -164,14 +183,17 @@ pub(crate) struct Alias {
     pub(crate) wait: Option<Duration>,
 }
 
-/// The `[alias NAME]` sections of a key file, checked against the
-/// connectors served (`names`: each one's name and short name).
+/// The `[alias NAME]` sections of a key file, for the connectors served
+/// (`names`: each one's name and short name); and what was left out: an
+/// entry naming a connector not served here (a key file may be shared by
+/// serves of different connectors), an alias left with none.
 pub(crate) fn aliases(
     file: &crate::config::KeyFile,
     names: &[(String, Option<String>)],
-) -> Result<Vec<Alias>> {
+) -> Result<(Vec<Alias>, Vec<String>)> {
     let path = file.path.display();
     let mut aliases = Vec::new();
+    let mut left_out = Vec::new();
     for (section, entries) in &file.settings {
         let Some(("alias", name)) = section.split_once(' ') else {
             continue;
@@ -196,9 +218,12 @@ pub(crate) fn aliases(
             match field.as_str() {
                 "models" => {
                     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-                        alias
-                            .chain
-                            .push(alias_entry(entry, names).map_err(|e| at(*line, e))?);
+                        match alias_entry(entry, names).map_err(|e| at(*line, e))? {
+                            Some(entry) => alias.chain.push(entry),
+                            None => left_out.push(format!(
+                                "[{section}] line {line}: `{entry}` (its connector isn't served here)"
+                            )),
+                        }
                     }
                 }
                 "wait" => alias.wait = Some(crate::cli::duration(value).map_err(|e| at(*line, e))?),
@@ -210,43 +235,40 @@ pub(crate) fn aliases(
                 }
             }
         }
-        if alias.chain.is_empty() {
+        if !entries.iter().any(|(field, ..)| field == "models") {
             return Err(crate::error::usage(format!(
                 "key file {path}: [{section}] has no `models = connector/model, …` line"
             )));
         }
+        if alias.chain.is_empty() {
+            left_out.push(format!(
+                "alias `{name}` (none of its models is served here)"
+            ));
+            continue;
+        }
         aliases.push(alias);
     }
-    Ok(aliases)
+    Ok((aliases, left_out))
 }
 
-/// An alias entry `connector/model` (a bare model when one connector is
-/// served), as `(connector's name, model)`.
+/// An alias entry `connector/model`, as `(connector's name, model)`;
+/// `None` if the connector isn't one of `names`.
 fn alias_entry(
     entry: &str,
     names: &[(String, Option<String>)],
-) -> Result<(String, String), String> {
-    if let Some((word, model)) = entry.split_once('/')
-        && let Some((name, _)) = names
-            .iter()
-            .find(|(name, short)| name == word || short.as_deref() == Some(word))
-        && !model.is_empty()
-    {
-        return Ok((name.clone(), model.to_string()));
-    }
-    match names {
-        [(name, _)] => Ok((name.clone(), entry.to_string())),
-        _ => {
-            let served: Vec<&str> = names
-                .iter()
-                .map(|(n, s)| s.as_deref().unwrap_or(n))
-                .collect();
-            Err(format!(
-                "`{entry}` doesn't name a connector this serve serves ({}); write it as connector/model",
-                served.join(", ")
-            ))
-        }
-    }
+) -> Result<Option<(String, String)>, String> {
+    let Some((word, model)) = entry
+        .split_once('/')
+        .filter(|(w, m)| !w.is_empty() && !m.is_empty())
+    else {
+        return Err(format!(
+            "`{entry}` is not connector/model (e.g. gemini/gemini-2.5-flash)"
+        ));
+    };
+    Ok(names
+        .iter()
+        .find(|(name, short)| name == word || short.as_deref() == Some(word))
+        .map(|(name, _)| (name.clone(), model.to_string())))
 }
 
 /// Where a request goes, told from its line and headers.
@@ -266,7 +288,8 @@ pub(crate) enum Plan {
 /// Where the pools are and what names what.
 pub(crate) struct Gateway {
     pub(crate) pools: Vec<Arc<Served>>,
-    aliases: RwLock<Arc<Vec<Alias>>>,
+    /// The aliases, and what of them was left out (for the log).
+    aliases: RwLock<(Arc<Vec<Alias>>, Vec<String>)>,
 }
 
 /// What a model name stands for: the pools to try, in order, each with the
@@ -291,7 +314,7 @@ impl Gateway {
     pub(crate) fn new(pools: Vec<Arc<Served>>, aliases: Vec<Alias>) -> Gateway {
         Gateway {
             pools,
-            aliases: RwLock::new(Arc::new(aliases)),
+            aliases: RwLock::new((Arc::new(aliases), Vec::new())),
         }
     }
 
@@ -310,17 +333,19 @@ impl Gateway {
         self.aliases
             .read()
             .expect("invariant: no panics under lock")
+            .0
             .clone()
     }
 
-    /// Puts new aliases in place; whether they differ.
-    pub(crate) fn set_aliases(&self, aliases: Vec<Alias>) -> bool {
+    /// Puts new aliases in place (and what was left out of them); whether
+    /// either differs.
+    pub(crate) fn set_aliases(&self, aliases: Vec<Alias>, left_out: Vec<String>) -> bool {
         let mut current = self
             .aliases
             .write()
             .expect("invariant: no panics under lock");
-        let changed = **current != aliases;
-        *current = Arc::new(aliases);
+        let changed = *current.0 != aliases || current.1 != left_out;
+        *current = (Arc::new(aliases), left_out);
         changed
     }
 
@@ -413,20 +438,27 @@ impl Gateway {
             entries: vec![(served.clone(), model.to_string())],
             wait: None,
         };
-        if let Some((word, rest)) = model.split_once('/')
-            && let Some(served) = self.pools.iter().find(|s| s.is_named(word))
-            && !rest.is_empty()
-        {
-            return Some(one(served, rest));
-        }
+        // One connector: the model goes as it was named (as before aliases).
         if let [only] = self.pools.as_slice() {
             return Some(one(only, model));
         }
+        // A model a catalog lists, by its whole id first: `openai/gpt-oss-120b`
+        // on Groq, `openrouter/auto`, are model ids, not prefixes.
         let bare = model.strip_prefix("models/").unwrap_or(model);
-        self.pools
+        if let Some(served) = self
+            .pools
             .iter()
             .find(|s| s.models().iter().any(|m| m == bare))
-            .map(|served| one(served, bare))
+        {
+            return Some(one(served, bare));
+        }
+        // `connector/model`: a model its catalog lists (any, if the catalog
+        // couldn't be had).
+        let (word, rest) = model.split_once('/')?;
+        let served = self.pools.iter().find(|s| s.is_named(word))?;
+        let models = served.models();
+        let listed = models.is_empty() || models.iter().any(|m| m == rest);
+        (listed && !rest.is_empty()).then(|| one(served, rest))
     }
 
     /// Every model id served, once: a model one connector lists by its own
@@ -493,19 +525,22 @@ pub(crate) enum Refusal {
     Busy,
 }
 
-/// What an error from a pool means for a chain: `None` when the call must
-/// end with it (the client went away, the request is bad).
+/// What an error from a pool means for a chain: a refusal when the pool had
+/// no key for the call (nothing the API took was sent: at most requests it
+/// refused with a rate limit); `None` when the call must end with it — the
+/// client went away, the request is bad, or it may have reached the API (a
+/// network error, a hold lost in flight): it is never sent again elsewhere.
 pub(crate) fn refusal(err: &anyhow::Error) -> Option<Refusal> {
     use crate::error::Error;
     match err.chain().find_map(|c| c.downcast_ref::<Error>()) {
-        Some(Error::Gone | Error::Usage(_)) => None,
         Some(Error::NoKey {
             retry_at: Some(at), ..
         }) => Some(Refusal::At(
             Instant::now() + crate::pool::duration_until(*at),
         )),
         Some(Error::NoKey { busy: true, .. }) => Some(Refusal::Busy),
-        _ => Some(Refusal::Out),
+        Some(Error::NoKey { .. }) => Some(Refusal::Out),
+        _ => None,
     }
 }
 
@@ -572,8 +607,9 @@ pub(crate) fn choose(
 /// soonest (so the pools' capacity adds up), and looks at all again. A pool
 /// out of keys (a daily quota, every key in ERROR, nothing back before the
 /// deadline) is passed over without a request; nothing is tried again once
-/// a pool answered. `calls[i]` is the call as pool `i` takes it; `chosen`
-/// says which answered.
+/// a pool answered, or may have been sent the request. `calls[i]` is the
+/// call as pool `i` takes it; `chosen` says which answered (or whose
+/// refusal the call ends with).
 pub(crate) fn forward_chain(
     pools: &[Arc<Served>],
     calls: &[Call],
@@ -582,11 +618,12 @@ pub(crate) fn forward_chain(
 ) -> Result<Reply> {
     let n = pools.len();
     let mut out = vec![false; n];
-    // What each pool said last: it is looked at again (without waiting)
-    // only once that may have changed — its keys were busy, or its room
-    // time came.
+    // What each pool said last, and its error: a pool is looked at again
+    // (without waiting) only once that may have changed — its keys were
+    // busy, or its room time came.
     let mut said: Vec<Option<Refusal>> = vec![None; n];
-    let mut last: Option<Refused> = None;
+    let mut errors: Vec<Option<anyhow::Error>> = (0..n).map(|_| None).collect();
+    let mut first = true;
     loop {
         let now = Instant::now();
         for i in 0..n {
@@ -595,68 +632,69 @@ pub(crate) fn forward_chain(
                 Some(Refusal::At(at)) => at <= now,
                 Some(Refusal::Out) => false,
             };
-            if out[i] || !stale {
+            // Past the deadline, a look only on the first round.
+            if out[i] || !stale || (!first && now >= deadline) {
                 continue;
             }
-            said[i] = None;
             let result = pools[i]
                 .jongler
                 .forward_within(calls[i].clone(), Duration::ZERO);
-            if let Some(result) = settle(result, &mut said[i], &mut last) {
+            if let Some(result) = settle(result, &mut said[i], &mut errors[i]) {
                 let _ = chosen.set(i);
                 return result;
             }
         }
+        first = false;
         let spread = SPREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some((i, wait)) = choose(&said, &mut out, Instant::now(), deadline, spread) else {
-            let _ = chosen.set(out.iter().position(|o| !o).unwrap_or(0));
-            return Err(last.map_or_else(|| anyhow::anyhow!("no pool in the chain"), |r| r.err));
+            let i = ending(&said, &errors);
+            let _ = chosen.set(i);
+            return Err(errors[i]
+                .take()
+                .unwrap_or_else(|| anyhow::anyhow!("no pool in the chain")));
         };
         log::debug!("chain: pools said {said:?}; waiting on #{i} for {wait:?}");
-        said[i] = None;
         let result = pools[i].jongler.forward_within(calls[i].clone(), wait);
-        if let Some(result) = settle(result, &mut said[i], &mut last) {
+        if let Some(result) = settle(result, &mut said[i], &mut errors[i]) {
             let _ = chosen.set(i);
             return result;
         }
     }
 }
 
-/// The error a chain ends with if every pool refuses its call: the one
-/// back soonest (a 429 with its time), else the last.
-struct Refused {
-    at: Option<Instant>,
-    err: anyhow::Error,
-}
-
 /// A pool's result for a chain's call: `Some` ends the call (an answer, or
-/// an error not to fall back from); a refusal is noted in `said` and kept
-/// in `last` if it is the one to end with.
+/// an error not to fall back from); a refusal is noted in `said`, with its
+/// error.
 fn settle(
     result: Result<Reply>,
     said: &mut Option<Refusal>,
-    last: &mut Option<Refused>,
+    error: &mut Option<anyhow::Error>,
 ) -> Option<Result<Reply>> {
     let err = match result {
         Ok(reply) => return Some(Ok(reply)),
         Err(err) => err,
     };
-    let Some(refused) = refusal(&err) else {
-        return Some(Err(err));
-    };
+    let refused = refusal(&err)?;
     *said = Some(refused);
-    let at = match refused {
-        Refusal::At(at) => Some(at),
-        _ => None,
-    };
-    let keep = match last {
-        Some(Refused { at: Some(kept), .. }) => at.is_some_and(|at| at < *kept),
-        _ => true,
-    };
-    if keep {
-        *last = Some(Refused { at, err });
-    }
+    *error = Some(err);
     None
+}
+
+/// Which pool's refusal a chain that got no key ends with: the one back
+/// soonest (a 429 with its time), else the last that refused.
+fn ending(said: &[Option<Refusal>], errors: &[Option<anyhow::Error>]) -> usize {
+    let soonest = said
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Some(Refusal::At(at)) if errors[i].is_some() => Some((*at, i)),
+            _ => None,
+        })
+        .min();
+    soonest.map_or_else(
+        || errors.iter().rposition(Option::is_some).unwrap_or(0),
+        |(_, i)| i,
+    )
 }
 
 #[cfg(test)]
@@ -748,9 +786,11 @@ mod tests {
             busy: false,
         };
         assert_eq!(refusal(&all_bad.into()), Some(Refusal::Out));
+        // It may have reached the API: never sent again elsewhere.
+        assert_eq!(refusal(&anyhow::anyhow!("connection reset")), None);
         assert_eq!(
-            refusal(&anyhow::anyhow!("connection refused")),
-            Some(Refusal::Out)
+            refusal(&Error::Unavailable("hold lost".into()).into()),
+            None
         );
     }
 
@@ -765,21 +805,20 @@ mod tests {
         ];
         assert_eq!(
             alias_entry("gemini/gemini-2.5-flash", &names).unwrap(),
-            (
+            Some((
                 "generativelanguage.googleapis.com".into(),
                 "gemini-2.5-flash".into()
-            )
+            ))
         );
         assert_eq!(
             alias_entry("api.groq.com/meta-llama/llama-4", &names).unwrap(),
-            ("api.groq.com".into(), "meta-llama/llama-4".into())
+            Some(("api.groq.com".into(), "meta-llama/llama-4".into()))
         );
-        let err = alias_entry("mistral/small", &names).unwrap_err();
-        assert!(err.contains("gemini, groq"), "{err}");
-        // One connector: a bare model is its.
-        assert_eq!(
-            alias_entry("gemini-2.5-flash", &names[..1]).unwrap().1,
-            "gemini-2.5-flash"
-        );
+        // Another serve's connector: left out, not an error.
+        assert_eq!(alias_entry("mistral/small", &names).unwrap(), None);
+        // Not connector/model at all: an error.
+        for bad in ["gemini-2.5-flash", "/x", "gemini/"] {
+            assert!(alias_entry(bad, &names).is_err(), "{bad}");
+        }
     }
 }
