@@ -55,10 +55,18 @@ fn durations_are_written_as_limits_are() {
 #[test]
 fn an_unknown_connector_gets_a_suggestion_and_swapped_arguments_are_named() {
     let env = Env::builder().keys(1).build();
-    let out = env.run(&["openai", "POST", "/v1/models"]);
+    let out = env.run(&["opena", "POST", "/v1/models"]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("did you mean `api.openai.com`?"),
+        "{}",
+        stderr(&out)
+    );
+    // A short name is the connector's other name.
+    let out = env.run(&["openai", "POST", "/v1/models"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no keys for `api.openai.com`"),
         "{}",
         stderr(&out)
     );
