@@ -61,6 +61,19 @@ impl Served {
         self.jongler.connector().media_accounting()
     }
 
+    /// Whether it lists `model` (`None`: it has no list to say).
+    fn lists(&self, model: &str) -> Option<bool> {
+        let declared = &self.jongler.connector().models;
+        if !declared.is_empty() {
+            return Some(declared.iter().any(|m| m == model));
+        }
+        let listed = self
+            .catalog
+            .read()
+            .expect("invariant: no panics under lock");
+        (!listed.is_empty()).then(|| listed.iter().any(|m| m == model))
+    }
+
     /// Its models: those its connector (as last loaded) declares, else
     /// those its API last listed.
     fn models(&self) -> Vec<String> {
@@ -445,19 +458,14 @@ impl Gateway {
         // A model a catalog lists, by its whole id first: `openai/gpt-oss-120b`
         // on Groq, `openrouter/auto`, are model ids, not prefixes.
         let bare = model.strip_prefix("models/").unwrap_or(model);
-        if let Some(served) = self
-            .pools
-            .iter()
-            .find(|s| s.models().iter().any(|m| m == bare))
-        {
+        if let Some(served) = self.pools.iter().find(|s| s.lists(bare) == Some(true)) {
             return Some(one(served, bare));
         }
         // `connector/model`: a model its catalog lists (any, if the catalog
         // couldn't be had).
         let (word, rest) = model.split_once('/')?;
         let served = self.pools.iter().find(|s| s.is_named(word))?;
-        let models = served.models();
-        let listed = models.is_empty() || models.iter().any(|m| m == rest);
+        let listed = served.lists(rest) != Some(false);
         (listed && !rest.is_empty()).then(|| one(served, rest))
     }
 

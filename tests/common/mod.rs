@@ -1040,7 +1040,7 @@ pub fn node_clients() -> std::path::PathBuf {
             .success();
         assert!(ok, "npm install in target/node failed");
     }
-    for script in ["matrix.mjs", "alias.mjs"] {
+    for script in ["matrix.mjs", "alias.mjs", "check.mjs"] {
         std::fs::copy(root.join("tests/node").join(script), dir.join(script)).unwrap();
     }
     dir

@@ -6,17 +6,9 @@
 import OpenAI from "openai";
 import { generateText, streamText } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
+import { check } from "./check.mjs";
 
 const [base, token, alias, servedBy] = process.argv.slice(2);
-
-async function check(client, name, fn) {
-  try {
-    const detail = await fn();
-    console.log(`RESULT ${client} ${name} ok ${detail ?? ""}`.replace(/\n/g, " "));
-  } catch (e) {
-    console.log(`RESULT ${client} ${name} FAIL ${(e?.constructor?.name ?? "")}: ${String(e?.message ?? e)}`.replace(/\n/g, " ").slice(0, 400));
-  }
-}
 
 function expectText(texts, want) {
   const got = texts.join("");

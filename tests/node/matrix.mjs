@@ -8,6 +8,7 @@ import OpenAI from "openai";
 import { generateText, streamText, embed } from "ai";
 import { createGoogleGenerativeAI } from "@ai-sdk/google";
 import { createOpenAI } from "@ai-sdk/openai";
+import { check } from "./check.mjs";
 
 // The emulator sends a stream's chunks 150 ms apart; an answer handed over
 // whole arrives within a few ms. 50 ms tells them apart on a loaded machine.
@@ -15,15 +16,6 @@ const MIN_SPREAD = 0.05;
 
 const [base, token] = process.argv.slice(2);
 const MODEL = "gemini-2.5-flash", OUT_MODEL = "gemini-2.5-pro", EMBED = "gemini-embedding-001";
-
-async function check(client, name, fn) {
-  try {
-    const detail = await fn();
-    console.log(`RESULT ${client} ${name} ok ${detail ?? ""}`.replace(/\n/g, " "));
-  } catch (e) {
-    console.log(`RESULT ${client} ${name} FAIL ${(e?.constructor?.name ?? "")}: ${String(e?.message ?? e)}`.replace(/\n/g, " ").slice(0, 400));
-  }
-}
 
 async function streamed(iterable) {
   const texts = [];
