@@ -262,7 +262,7 @@ pub fn run(mut jonglers: Vec<Jongler>, opts: ServeOptions) -> Result<()> {
         .map(|j| Arc::new(Served::new(j)))
         .collect();
     let names: Vec<String> = pools.iter().map(|s| format!("`{}`", s.name())).collect();
-    let gateway = gateway::Gateway::new(pools, Vec::new());
+    let gateway = gateway::Gateway::new(pools);
     if let Some(file) = &key_file {
         load_aliases(&gateway, file)?;
     }

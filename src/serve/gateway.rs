@@ -61,30 +61,26 @@ impl Served {
         self.jongler.connector().media_accounting()
     }
 
-    /// Whether it lists `model` (`None`: it has no list to say).
-    fn lists(&self, model: &str) -> Option<bool> {
-        let declared = &self.jongler.connector().models;
-        if !declared.is_empty() {
-            return Some(declared.iter().any(|m| m == model));
+    /// `f` of its models: those its connector (as last loaded) declares,
+    /// else those its API last listed.
+    fn with_models<T>(&self, f: impl FnOnce(&[String]) -> T) -> T {
+        let connector = self.jongler.connector();
+        if !connector.models.is_empty() {
+            return f(&connector.models);
         }
-        let listed = self
+        f(&self
             .catalog
             .read()
-            .expect("invariant: no panics under lock");
-        (!listed.is_empty()).then(|| listed.iter().any(|m| m == model))
+            .expect("invariant: no panics under lock"))
     }
 
-    /// Its models: those its connector (as last loaded) declares, else
-    /// those its API last listed.
+    /// Whether it lists `model` (`None`: it has no list to say).
+    fn lists(&self, model: &str) -> Option<bool> {
+        self.with_models(|models| (!models.is_empty()).then(|| models.iter().any(|m| m == model)))
+    }
+
     fn models(&self) -> Vec<String> {
-        let declared = &self.jongler.connector().models;
-        if !declared.is_empty() {
-            return declared.clone();
-        }
-        self.catalog
-            .read()
-            .expect("invariant: no panics under lock")
-            .clone()
+        self.with_models(<[String]>::to_vec)
     }
 
     /// Where its OpenAI-compatible model list is, if it has one.
@@ -324,10 +320,11 @@ const BY_MODEL: &[&str] = &[
 ];
 
 impl Gateway {
-    pub(crate) fn new(pools: Vec<Arc<Served>>, aliases: Vec<Alias>) -> Gateway {
+    /// The pools, without aliases yet ([`Gateway::set_aliases`]).
+    pub(crate) fn new(pools: Vec<Arc<Served>>) -> Gateway {
         Gateway {
             pools,
-            aliases: RwLock::new((Arc::new(aliases), Vec::new())),
+            aliases: RwLock::new((Arc::new(Vec::new()), Vec::new())),
         }
     }
 
